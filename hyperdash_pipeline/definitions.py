@@ -1,0 +1,19 @@
+"""The one place the Dagster Definitions are assembled: each concern contributes its own `defs`."""
+
+from __future__ import annotations
+
+from dagster import Definitions
+
+from hyperdash_pipeline.resources import bi_resource, crm_resource
+
+
+def _resources() -> Definitions:
+    return Definitions(resources={"crm": crm_resource(), "bi": bi_resource()})
+
+
+def build_definitions() -> Definitions:
+    parts: list[Definitions] = [_resources()]
+    return Definitions.merge(*parts)
+
+
+defs = build_definitions()

@@ -1,0 +1,126 @@
+"""Real PostgreSQL for every test that touches SQL.
+
+One embedded server per test session (or the server at HYPERDASH_TEST_PG_URL when set); CRM and BI
+templates are migrated once, and each test gets fresh databases cloned from them in milliseconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from hyperdash_pipeline.embedded import database_url, start_embedded, stop_embedded
+from hyperdash_pipeline.migrate import migrate_all
+from hyperdash_pipeline.resources import PostgresResource
+from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, TEST_PG_URL_VAR, libpq_url
+
+_RUN_TAG = uuid.uuid4().hex[:8]
+_counter = itertools.count()
+
+
+def _with_database(admin_url: str, database: str) -> str:
+    """`admin_url` pointed at another database on the same server (keeps host, port, user, query)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(libpq_url(admin_url))
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@dataclass(frozen=True)
+class PgServer:
+    admin_url: str
+
+    def url(self, database: str) -> str:
+        return _with_database(self.admin_url, database)
+
+    def execute(self, statement: sql.Composable | str) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(statement)
+
+    def create_database(self, name: str, template: str | None = None) -> str:
+        query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            query = sql.SQL("{} TEMPLATE {}").format(query, sql.Identifier(template))
+        self.execute(query)
+        return self.url(name)
+
+    def drop_database(self, name: str) -> None:
+        self.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+    external = os.environ.get(TEST_PG_URL_VAR)
+    if external:
+        yield PgServer(libpq_url(external))
+        return
+    home = tmp_path_factory.mktemp("embedded")
+    socket_dir = start_embedded(home)
+    server = PgServer(database_url(socket_dir, "postgres"))
+    # Durability is irrelevant for throwaway test data; speed is not.
+    for setting in ("fsync", "full_page_writes", "synchronous_commit"):
+        server.execute(f"ALTER SYSTEM SET {setting} = off")
+    server.execute("SELECT pg_reload_conf()")
+    yield server
+    stop_embedded(home)
+
+
+@dataclass(frozen=True)
+class Templates:
+    crm: str
+    bi: str
+
+
+@pytest.fixture(scope="session")
+def templates(pg_server: PgServer) -> Iterator[Templates]:
+    names = Templates(crm=f"hd_tmpl_{_RUN_TAG}_crm", bi=f"hd_tmpl_{_RUN_TAG}_bi")
+    migrate_all(pg_server.create_database(names.crm), pg_server.create_database(names.bi))
+    yield names
+    pg_server.drop_database(names.crm)
+    pg_server.drop_database(names.bi)
+
+
+@dataclass(frozen=True)
+class Databases:
+    crm_url: str
+    bi_url: str
+
+    @property
+    def crm(self) -> PostgresResource:
+        return PostgresResource(url=self.crm_url, application_name="hyperdash-test/crm")
+
+    @property
+    def bi(self) -> PostgresResource:
+        return PostgresResource(url=self.bi_url, application_name="hyperdash-test/bi")
+
+
+@pytest.fixture
+def databases(pg_server: PgServer, templates: Templates, monkeypatch: pytest.MonkeyPatch) -> Iterator[Databases]:
+    """Fresh, migrated CRM and BI databases; CRM_DATABASE_URL and BI_DATABASE_URL point at them."""
+    n = next(_counter)
+    crm_name, bi_name = f"hd_{_RUN_TAG}_{n}_crm", f"hd_{_RUN_TAG}_{n}_bi"
+    dbs = Databases(
+        crm_url=pg_server.create_database(crm_name, template=templates.crm),
+        bi_url=pg_server.create_database(bi_name, template=templates.bi),
+    )
+    monkeypatch.setenv(CRM_URL_VAR, dbs.crm_url)
+    monkeypatch.setenv(BI_URL_VAR, dbs.bi_url)
+    yield dbs
+    pg_server.drop_database(crm_name)
+    pg_server.drop_database(bi_name)
+
+
+@pytest.fixture
+def empty_database(pg_server: PgServer) -> Iterator[str]:
+    """A fresh database with nothing in it (for migration tests)."""
+    name = f"hd_{_RUN_TAG}_{next(_counter)}_empty"
+    url = pg_server.create_database(name)
+    yield url
+    pg_server.drop_database(name)

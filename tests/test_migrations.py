@@ -1,0 +1,195 @@
+"""Schemas as migrations: contract tables exist, re-runs are no-ops, edited history is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from hyperdash_pipeline.migrate import MigrationError, apply_migrations
+from hyperdash_pipeline.settings import SQL_DIR
+
+CRM_CONTRACT = {
+    "leads": {
+        "id",
+        "organization_id",
+        "contact_id",
+        "name",
+        "email",
+        "phone",
+        "status",
+        "value",
+        "campaign_id",
+        "ad_id",
+        "ad_set_id",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_content",
+        "utm_term",
+        "gclid",
+        "fbclid",
+        "touchpoints",
+        "attribution_synced",
+        "created_at",
+        "updated_at",
+        "deleted_at",
+    },
+    "deals": {
+        "id",
+        "organization_id",
+        "lead_id",
+        "contact_id",
+        "title",
+        "stage",
+        "amount",
+        "currency",
+        "closed_at",
+        "created_at",
+        "updated_at",
+        "deleted_at",
+    },
+    "contacts": {"id", "organization_id", "created_at", "updated_at"},
+    "tasks": {"id", "organization_id", "lead_id", "deal_id", "created_at", "updated_at"},
+    "notes": {"id", "organization_id", "lead_id", "deal_id", "created_at", "updated_at"},
+    "activities": {"id", "organization_id", "lead_id", "deal_id", "created_at", "updated_at"},
+}
+
+SEED_LEAD_ATTRIBUTION = [
+    "id",
+    "organization_id",
+    "lead_id",
+    "campaign_id",
+    "ad_id",
+    "ad_set_id",
+    "source",
+    "medium",
+    "utm_campaign",
+    "utm_content",
+    "utm_term",
+    "cpa_at_conversion",
+    "roas",
+    "touchpoints",
+    "first_touch",
+    "last_touch",
+    "conversion_date",
+    "created_at",
+]
+
+CAMPAIGN_METRICS = {
+    "organization_id",
+    "source",
+    "campaign_id",
+    "ad_set_id",
+    "ad_id",
+    "date",
+    "campaign_name",
+    "ad_name",
+    "currency",
+    "spend",
+    "impressions",
+    "clicks",
+    "conversions",
+    "conversion_value",
+    "video_3s_views",
+    "thruplays",
+    "cpa",
+    "roas",
+}
+
+
+def columns(url: str, schema: str, table: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+            (schema, table),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_crm_contract_tables_and_columns_exist(databases):
+    for table, expected in CRM_CONTRACT.items():
+        missing = expected - set(columns(databases.crm_url, "public", table))
+        assert not missing, f"crm {table} lacks {missing}"
+
+
+def test_bi_has_the_seeds_seven_tables_and_schemas(databases):
+    for table in (
+        "organizations",
+        "users",
+        "integrations",
+        "campaign_metrics",
+        "ai_creative_insights",
+        "sessions",
+        "lead_attribution",
+    ):
+        assert columns(databases.bi_url, "public", table), f"bi table {table} missing"
+    assert columns(databases.bi_url, "public", "lead_attribution") == SEED_LEAD_ATTRIBUTION
+    assert set(columns(databases.bi_url, "public", "campaign_metrics")) >= CAMPAIGN_METRICS
+    with psycopg.connect(databases.bi_url) as conn:
+        schemas = {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace")}
+    assert {"crm_raw", "analytics"} <= schemas
+    for table in CRM_CONTRACT:
+        assert set(columns(databases.crm_url, "public", table)) | {"_synced_at"} == set(
+            columns(databases.bi_url, "crm_raw", table)
+        ), f"crm_raw.{table} does not mirror the CRM table"
+
+
+def test_updated_at_trigger_bumps_on_update(databases):
+    with psycopg.connect(databases.crm_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO leads (id, organization_id, created_at, updated_at)"
+            " VALUES (gen_random_uuid(), gen_random_uuid(), now() - interval '1 day', now() - interval '1 day')"
+        )
+        conn.execute("UPDATE leads SET status = 'contacted'")
+        (age,) = conn.execute("SELECT now() - updated_at FROM leads").fetchone()
+    assert age.total_seconds() < 60
+
+
+def test_second_migrate_is_a_noop(empty_database):
+    first = apply_migrations(empty_database, SQL_DIR / "crm", "CRM")
+    second = apply_migrations(empty_database, SQL_DIR / "crm", "CRM")
+    assert first.applied and not second.applied
+    assert second.already_applied == len(first.applied)
+
+
+def test_edited_applied_migration_is_refused(empty_database, tmp_path: Path):
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_a.sql").write_text("CREATE TABLE a (id int);")
+    apply_migrations(empty_database, folder, "BI")
+    (folder / "0001_a.sql").write_text("CREATE TABLE a (id bigint);")
+    (folder / "0002_b.sql").write_text("CREATE TABLE b (id int);")
+    with pytest.raises(MigrationError, match=r"0001_a\.sql was edited after it was applied.*new migration"):
+        apply_migrations(empty_database, folder, "BI")
+    assert "b" not in {r for r in _tables(empty_database)}, "nothing may be applied after a refusal"
+
+
+def _tables(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        return {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+
+
+def test_existing_crm_migration_keeps_rows(empty_database):
+    with psycopg.connect(empty_database, autocommit=True) as conn:
+        conn.execute("CREATE TABLE leads (id uuid PRIMARY KEY, organization_id uuid, name text, email text)")
+        conn.execute(
+            "INSERT INTO leads SELECT gen_random_uuid(), gen_random_uuid(), 'lead ' || i, i || '@example.com'"
+            " FROM generate_series(1, 500) i"
+        )
+        before = conn.execute("SELECT md5(string_agg(id::text || name || email, ',' ORDER BY id)) FROM leads")
+        checksum = before.fetchone()
+    apply_migrations(empty_database, SQL_DIR / "crm_existing", "CRM")
+    with psycopg.connect(empty_database) as conn:
+        after = conn.execute("SELECT md5(string_agg(id::text || name || email, ',' ORDER BY id)) FROM leads")
+        assert after.fetchone() == checksum
+        unsynced = conn.execute("SELECT count(*) FROM leads WHERE NOT attribution_synced").fetchone()
+        assert unsynced == (500,)
+        conn.execute("UPDATE leads SET utm_source = 'fb' WHERE name = 'lead 1'")
+        (fresh,) = conn.execute("SELECT updated_at > now() - interval '1 minute' FROM leads WHERE name = 'lead 1'")
+        assert fresh == (True,)
+    assert {"campaign_id", "ad_id", "utm_source", "utm_campaign", "attribution_synced", "updated_at"} <= set(
+        columns(empty_database, "public", "leads")
+    )
