@@ -1,0 +1,52 @@
+"""Names every concern shares: asset keys, groups, owners, kinds. Change them here, nowhere else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import AssetKey
+
+from hyperdash_pipeline.settings import SQL_DIR
+
+# Asset groups shown in the Dagster UI.
+GROUP_CRM_SYNC = "crm_sync"
+GROUP_AD_PLATFORMS = "ad_platforms"
+GROUP_ATTRIBUTION = "attribution"
+GROUP_CORRELATION = "correlation"
+GROUP_REPORTING = "reporting"
+
+OWNERS = ["team:data-engineering"]
+POSTGRES_KINDS = {"postgres"}
+
+CRM_TABLES = ("contacts", "leads", "deals", "tasks", "notes", "activities")
+
+
+def crm_source_key(table: str) -> AssetKey:
+    """The CRM table itself (an external/observable source asset)."""
+    return AssetKey(["crm", table])
+
+
+def crm_raw_key(table: str) -> AssetKey:
+    """The BI mirror of a CRM table, crm_raw.<table>."""
+    return AssetKey(["crm_raw", table])
+
+
+META_METRICS_KEY = AssetKey(["ad_platforms", "meta_campaign_metrics"])
+GOOGLE_METRICS_KEY = AssetKey(["ad_platforms", "google_campaign_metrics"])
+LEAD_ATTRIBUTION_KEY = AssetKey(["lead_attribution"])
+ATTRIBUTION_CREDITS_KEY = AssetKey(["analytics", "attribution_credits"])
+MARKOV_ATTRIBUTION_KEY = AssetKey(["analytics", "markov_attribution"])
+CAMPAIGN_LEAD_QUALITY_KEY = AssetKey(["analytics", "campaign_lead_quality"])
+CREATIVE_PERFORMANCE_KEY = AssetKey(["analytics", "creative_performance"])
+CAMPAIGN_WEEKLY_KEY = AssetKey(["analytics", "campaign_weekly"])
+CAMPAIGN_ATTRIBUTED_REVENUE_KEY = AssetKey(["analytics", "campaign_attributed_revenue"])
+CREATIVE_INSIGHTS_KEY = AssetKey(["ai_creative_insights"])
+CORRELATION_REPORT_KEY = AssetKey(["reporting", "correlation_report"])
+
+
+def read_sql(relative_path: str) -> str:
+    """The text of a file under sql/ (transforms live there, beside the migrations)."""
+    path = SQL_DIR / relative_path
+    if not path.is_file():
+        raise FileNotFoundError(f"SQL file {path} is missing from the checkout")
+    return Path(path).read_text()
