@@ -31,8 +31,8 @@ def _postmaster_pid(home: Path) -> int:
 
 
 @pytest.mark.skipif(bool(os.environ.get(TEST_PG_URL_VAR)), reason="exercises the embedded server only")
-def test_migrate_starts_reuses_and_stop_stops_the_embedded_server(tmp_path):
-    home = tmp_path / "home"
+def test_migrate_starts_reuses_and_stop_stops_the_embedded_server(home_dir):
+    home = home_dir / "home"
     first = _hyperdash(home, "migrate")
     assert first.returncode == 0, first.stderr
     assert "CRM: applied 0001_core_tables" in first.stdout
@@ -49,8 +49,8 @@ def test_migrate_starts_reuses_and_stop_stops_the_embedded_server(tmp_path):
     assert "no embedded PostgreSQL runs" in _hyperdash(home, "stop").stdout
 
 
-def test_embedded_failure_says_why_and_what_to_set(tmp_path):
-    blocker = tmp_path / "a-file"
+def test_embedded_failure_says_why_and_what_to_set(home_dir):
+    blocker = home_dir / "a-file"
     blocker.write_text("not a folder")
     result = _hyperdash(blocker / "home", "migrate")
     assert result.returncode == 2
@@ -60,16 +60,15 @@ def test_embedded_failure_says_why_and_what_to_set(tmp_path):
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runuser") is None, reason="needs root to switch users")
 @pytest.mark.skipif(bool(os.environ.get(TEST_PG_URL_VAR)), reason="exercises the embedded server only")
-def test_embedded_server_runs_for_an_ordinary_user(tmp_path):
+def test_embedded_server_runs_for_an_ordinary_user(home_dir):
     user = "nobody"
     try:
         record = pwd.getpwnam(user)
     except KeyError:
         pytest.skip("no 'nobody' user on this machine")
-    home = tmp_path / "user-home"
+    home = home_dir / "user-home"
     home.mkdir()
     os.chown(home, record.pw_uid, record.pw_gid)
-    tmp_path.chmod(0o755)
     env = _env(home) | {"HOME": str(home), "XDG_RUNTIME_DIR": str(home)}
     probe = subprocess.run(["runuser", "-u", user, "--", sys.executable, "-c", "import hyperdash_pipeline"], env=env)
     if probe.returncode != 0:

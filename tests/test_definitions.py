@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
 import sys
 import warnings
+from pathlib import Path
+
+from hyperdash_pipeline.settings import PROJECT_ROOT
 
 
 def test_definitions_load_without_warnings():
@@ -17,3 +22,17 @@ def test_definitions_load_without_warnings():
     dagster_warnings = [w for w in caught if "dagster" in (w.filename or "") or "dagster" in str(w.category)]
     assert not dagster_warnings, [str(w.message) for w in dagster_warnings]
     assert repository.get_all_jobs(), "no jobs defined"
+
+
+def test_dg_cli_loads_the_project(databases, tmp_path):
+    """`dg` (the [tool.dg] section of pyproject.toml) finds and validates the code location."""
+    dg = Path(sys.executable).with_name("dg")
+    result = subprocess.run(
+        [str(dg), "check", "defs"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ | {"DAGSTER_HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

@@ -17,8 +17,8 @@ pytestmark = [
 ]
 
 
-def test_demo_end_to_end_on_a_fresh_home(tmp_path):
-    home = tmp_path / "hyperdash-home"
+def test_demo_end_to_end_on_a_fresh_home(home_dir):
+    home = home_dir / "hyperdash-home"
     env = {k: v for k, v in os.environ.items() if k not in (CRM_URL_VAR, BI_URL_VAR, DAGSTER_URL_VAR, "DAGSTER_HOME")}
     env["HYPERDASH_HOME"] = str(home)
     command = [sys.executable, "-m", "hyperdash_pipeline.cli"]
