@@ -6,9 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from hyperdash_pipeline.settings import PROJECT_ROOT, hyperdash_home
-
-DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
+from hyperdash_pipeline.settings import DAGSTER_YAML, hyperdash_home
 
 
 def prepare_dagster_home() -> Path:
