@@ -84,9 +84,7 @@ def _prepare_session(conn: psycopg.Connection, params: dict[str, object]) -> Non
 
 def _require_tables(conn: psycopg.Connection, database: str, tables: tuple[str, ...]) -> None:
     missing = [
-        table
-        for table in tables
-        if conn.execute("SELECT to_regclass(%s)", (f"public.{table}",)).fetchone() == (None,)
+        table for table in tables if conn.execute("SELECT to_regclass(%s)", (f"public.{table}",)).fetchone() == (None,)
     ]
     if missing:
         raise SampleDataError(
@@ -99,8 +97,7 @@ def _existing_rows(conn: psycopg.Connection, tables: tuple[str, ...]) -> list[st
     return [
         table
         for table in tables
-        if conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(table))).fetchone()
-        == (True,)
+        if conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(table))).fetchone() == (True,)
     ]
 
 
@@ -136,7 +133,7 @@ def _refuse_if_not_empty(crm: psycopg.Connection, bi: psycopg.Connection) -> Non
         )
 
 
-def _deferred_schema(conn: psycopg.Connection, tables: tuple[str, ...]) -> list[sql.Composable]:
+def _deferred_schema(conn: psycopg.Connection, tables: tuple[str, ...]) -> list[sql.SQL | sql.Composed]:
     """Drop the foreign keys and plain indexes of `tables`; return the statements that restore them.
 
     The bulk-load recipe pg_restore uses: one anti-join per foreign key and one sorted index build
@@ -156,10 +153,14 @@ def _deferred_schema(conn: psycopg.Connection, tables: tuple[str, ...]) -> list[
         "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1",
         (regclasses,),
     ).fetchall()
-    restore: list[sql.Composable] = []
+    restore: list[sql.SQL | sql.Composed] = []
     for table, name, definition in foreign_keys:
         conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.SQL(table), sql.Identifier(name)))
-        restore.append(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(sql.SQL(table), sql.Identifier(name), sql.SQL(definition)))
+        restore.append(
+            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                sql.SQL(table), sql.Identifier(name), sql.SQL(definition)
+            )
+        )
     for name, definition in indexes:
         conn.execute(sql.SQL("DROP INDEX {}").format(sql.SQL(name)))
         restore.insert(0, sql.SQL(definition))
