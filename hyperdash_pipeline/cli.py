@@ -10,6 +10,7 @@ from hyperdash_pipeline import demo
 from hyperdash_pipeline.embedded import EmbeddedServerError, export_database_urls, stop_embedded
 from hyperdash_pipeline.migrate import MigrationError, migrate_all
 from hyperdash_pipeline.resources import DatabaseConnectionError
+from hyperdash_pipeline.sample_data.cli import register as _register_sample_data
 from hyperdash_pipeline.settings import hyperdash_home, redact
 
 Handler = Callable[[argparse.Namespace], int]
@@ -51,7 +52,11 @@ def _register_foundation(sub: argparse._SubParsersAction) -> None:
     sub.add_parser("env", help="print the database URLs in use as shell exports").set_defaults(handler=_env)
 
 
-REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_register_foundation, demo.register]
+REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _register_foundation,
+    demo.register,
+    _register_sample_data,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
