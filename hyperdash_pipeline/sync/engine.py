@@ -208,7 +208,8 @@ def _mirror_columns(bi_conn: psycopg.Connection, crm_conn: psycopg.Connection, t
     return _Columns(tuple(name for name, _ in mirror))
 
 
-def _source_query(table: str, columns: _Columns, lower: datetime | None, upper: datetime) -> sql.Composable:
+def _changed_rows(table: str, columns: _Columns, lower: datetime | None, upper: datetime) -> sql.Composable:
+    """The SELECT of rows stamped in (lower, upper): an index range scan on (updated_at, id)."""
     values = sql.SQL(", ").join(
         sql.SQL("{} AS {}").format(_MIRROR_VALUE_OVERRIDES[(table, n)], sql.Identifier(n))
         if (table, n) in _MIRROR_VALUE_OVERRIDES
@@ -218,9 +219,22 @@ def _source_query(table: str, columns: _Columns, lower: datetime | None, upper: 
     where = sql.SQL("updated_at < {}").format(sql.Literal(upper))
     if lower is not None:
         where = sql.SQL("updated_at > {} AND {}").format(sql.Literal(lower), where)
-    return sql.SQL("COPY (SELECT {} FROM {} WHERE {}) TO STDOUT (FORMAT binary)").format(
-        values, sql.Identifier("public", table), where
-    )
+    return sql.SQL("SELECT {} FROM {} WHERE {}").format(values, sql.Identifier("public", table), where)
+
+
+def _source_query(table: str, columns: _Columns, lower: datetime | None, upper: datetime) -> sql.Composable:
+    return sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(_changed_rows(table, columns, lower, upper))
+
+
+def explain_next_read(crm_url: str, bi_url: str, table: str) -> str:
+    """The CRM's EXPLAIN of the query the next incremental run of `table` will stream."""
+    with closing(_connect(bi_url, BI_APPLICATION, 60_000, 30_000)) as bi_conn:
+        with closing(_connect(crm_url, CRM_APPLICATION, 60_000, 5_000)) as crm_conn:
+            columns = _mirror_columns(bi_conn, crm_conn, table)
+            watermark = _load_state(bi_conn, table).rows_watermark
+            upper = read_horizon(crm_conn).upper_bound
+            query = sql.SQL("EXPLAIN {}").format(_changed_rows(table, columns, watermark, upper))
+            return "\n".join(str(row[0]) for row in crm_conn.execute(query))
 
 
 def _tombstone_query(table: str, lower: datetime | None, upper: datetime) -> sql.Composable:
@@ -374,6 +388,20 @@ def _save_state(bi_conn: psycopg.Connection, report: TableReport, horizon: Horiz
             "full": full,
         },
     )
+
+
+def mark_attribution_synced(crm_url: str, bi_url: str) -> int:
+    """Set the CRM receipt flag of every lead BI holds in its current version; returns how many.
+
+    `run_sync` does this after each run; calling it alone catches up after a crash between the BI
+    commit and the receipt.
+    """
+    with closing(_connect(bi_url, BI_APPLICATION, 60_000, 30_000)) as bi_conn:
+        watermark = _load_state(bi_conn, "leads").rows_watermark
+    if watermark is None:
+        return 0
+    with closing(_connect(crm_url, CRM_APPLICATION, 60_000, 5_000)) as crm_conn:
+        return _mark_attribution_synced(crm_conn, watermark)
 
 
 def _mark_attribution_synced(crm_conn: psycopg.Connection, watermark: datetime, batch_size: int = 5000) -> int:
