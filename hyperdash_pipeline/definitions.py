@@ -5,6 +5,7 @@ from __future__ import annotations
 from dagster import Definitions
 
 from hyperdash_pipeline.resources import bi_resource, crm_resource
+from hyperdash_pipeline.sync.definitions import defs as sync_defs
 
 
 def _resources() -> Definitions:
@@ -12,7 +13,7 @@ def _resources() -> Definitions:
 
 
 def build_definitions() -> Definitions:
-    parts: list[Definitions] = [_resources()]
+    parts: list[Definitions] = [_resources(), sync_defs]
     return Definitions.merge(*parts)
 
 

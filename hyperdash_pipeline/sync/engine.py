@@ -195,7 +195,7 @@ def _lock_holder(conn: psycopg.Connection) -> str:
 def _mirror_columns(bi_conn: psycopg.Connection, crm_conn: psycopg.Connection, table: str) -> _Columns:
     query = read_sql("transforms/sync/mirror_columns.sql")
     mirror = bi_conn.execute(query, {"table": f"{MIRROR_SCHEMA}.{table}"}).fetchall()
-    source = dict(crm_conn.execute(query, {"table": f"public.{table}"}).fetchall())
+    source: dict[str, str] = dict(crm_conn.execute(query, {"table": f"public.{table}"}).fetchall())
     if not mirror:
         raise SyncError(f"BI has no {MIRROR_SCHEMA}.{table}: run `hyperdash migrate`")
     for name, type_ in mirror:
@@ -208,7 +208,7 @@ def _mirror_columns(bi_conn: psycopg.Connection, crm_conn: psycopg.Connection, t
     return _Columns(tuple(name for name, _ in mirror))
 
 
-def _changed_rows(table: str, columns: _Columns, lower: datetime | None, upper: datetime) -> sql.Composable:
+def _changed_rows(table: str, columns: _Columns, lower: datetime | None, upper: datetime) -> sql.Composed:
     """The SELECT of rows stamped in (lower, upper): an index range scan on (updated_at, id)."""
     values = sql.SQL(", ").join(
         sql.SQL("{} AS {}").format(_MIRROR_VALUE_OVERRIDES[(table, n)], sql.Identifier(n))
@@ -222,28 +222,27 @@ def _changed_rows(table: str, columns: _Columns, lower: datetime | None, upper: 
     return sql.SQL("SELECT {} FROM {} WHERE {}").format(values, sql.Identifier("public", table), where)
 
 
-def _source_query(table: str, columns: _Columns, lower: datetime | None, upper: datetime) -> sql.Composable:
+def _source_query(table: str, columns: _Columns, lower: datetime | None, upper: datetime) -> sql.Composed:
     return sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(_changed_rows(table, columns, lower, upper))
 
 
 def explain_next_read(crm_url: str, bi_url: str, table: str) -> str:
     """The CRM's EXPLAIN of the query the next incremental run of `table` will stream."""
-    with closing(_connect(bi_url, BI_APPLICATION, 60_000, 30_000)) as bi_conn:
-        with closing(_connect(crm_url, CRM_APPLICATION, 60_000, 5_000)) as crm_conn:
-            columns = _mirror_columns(bi_conn, crm_conn, table)
-            watermark = _load_state(bi_conn, table).rows_watermark
-            upper = read_horizon(crm_conn).upper_bound
-            query = sql.SQL("EXPLAIN {}").format(_changed_rows(table, columns, watermark, upper))
-            return "\n".join(str(row[0]) for row in crm_conn.execute(query))
+    bi_conn = _connect(bi_url, BI_APPLICATION, 60_000, 30_000)
+    crm_conn = _connect(crm_url, CRM_APPLICATION, 60_000, 5_000)
+    with closing(bi_conn), closing(crm_conn):
+        columns = _mirror_columns(bi_conn, crm_conn, table)
+        watermark = _load_state(bi_conn, table).rows_watermark
+        upper = read_horizon(crm_conn).upper_bound
+        query = sql.SQL("EXPLAIN {}").format(_changed_rows(table, columns, watermark, upper))
+        return "\n".join(str(row[0]) for row in crm_conn.execute(query))
 
 
-def _tombstone_query(table: str, lower: datetime | None, upper: datetime) -> sql.Composable:
+def _tombstone_query(table: str, lower: datetime | None, upper: datetime) -> sql.Composed:
     where = sql.SQL("table_name = {} AND deleted_at < {}").format(sql.Literal(table), sql.Literal(upper))
     if lower is not None:
         where = sql.SQL("{} AND deleted_at > {}").format(where, sql.Literal(lower))
-    return sql.SQL("COPY (SELECT id, deleted_at FROM sync_tombstones WHERE {}) TO STDOUT (FORMAT binary)").format(
-        where
-    )
+    return sql.SQL("COPY (SELECT id, deleted_at FROM sync_tombstones WHERE {}) TO STDOUT (FORMAT binary)").format(where)
 
 
 def _sync_table(
@@ -307,7 +306,13 @@ def _copy_whole_table(
         "SELECT max(deleted_at) FROM sync_tombstones WHERE table_name = %s AND deleted_at < %s",
         [table, horizon.upper_bound],
     )
-    return TableReport(table, "full", inserted=copied, watermark=watermark, tombstones_watermark=tombstones)
+    return TableReport(
+        table,
+        "full",
+        inserted=copied,
+        watermark=_latest(None, watermark),
+        tombstones_watermark=_latest(None, tombstones),
+    )
 
 
 def _copy_changes(
@@ -326,9 +331,7 @@ def _copy_changes(
             stage, columns.identifiers(), target
         )
     )
-    bi_conn.execute(
-        sql.SQL("CREATE TEMP TABLE {} (id uuid, deleted_at timestamptz) ON COMMIT DROP").format(tombstones)
-    )
+    bi_conn.execute(sql.SQL("CREATE TEMP TABLE {} (id uuid, deleted_at timestamptz) ON COMMIT DROP").format(tombstones))
     rows_from = _minus(state.rows_watermark, overlap)
     staged = stream_copy(
         crm_conn,

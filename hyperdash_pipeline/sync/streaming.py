@@ -9,9 +9,7 @@ from psycopg import sql
 _FLUSH_BYTES = 128 * 1024
 
 
-def stream_copy(
-    src: psycopg.Connection, copy_out: sql.Composable, dst: psycopg.Connection, copy_in: sql.Composable
-) -> int:
+def stream_copy(src: psycopg.Connection, copy_out: sql.Composed, dst: psycopg.Connection, copy_in: sql.Composed) -> int:
     """Pipe `COPY ... TO STDOUT (FORMAT binary)` on `src` into `COPY ... FROM STDIN (FORMAT binary)` on `dst`.
 
     The bytes are never decoded: the binary stream (header, rows, trailer) passes through as is, in
