@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import psycopg
@@ -253,10 +253,19 @@ def _sync_table(
     full: bool,
     overlap: timedelta,
 ) -> TableReport:
+    state = _load_state(bi_conn, table)
+    if not full and not _has_pending(crm_conn, table, state, horizon, overlap):
+        return TableReport(
+            table,
+            "incremental",
+            watermark=state.rows_watermark,
+            tombstones_watermark=state.tombstones_watermark,
+            lag_seconds=horizon.held_seconds,
+        )
     columns = _mirror_columns(bi_conn, crm_conn, table)
     target = sql.Identifier(MIRROR_SCHEMA, table)
     with bi_conn.transaction():
-        state = _load_state(bi_conn, table)
+        state = _load_state(bi_conn, table, for_update=True)
         first_copy = state.rows_watermark is None and not _has_rows(bi_conn, target)
         if full or first_copy:
             report = _copy_whole_table(crm_conn, bi_conn, table, columns, horizon, truncate=full)
@@ -272,11 +281,25 @@ def _sync_table(
     return report
 
 
-def _load_state(bi_conn: psycopg.Connection, table: str) -> _State:
-    row = bi_conn.execute(
-        "SELECT rows_watermark, tombstones_watermark FROM sync_state WHERE table_name = %s FOR UPDATE", [table]
-    ).fetchone()
+def _load_state(bi_conn: psycopg.Connection, table: str, for_update: bool = False) -> _State:
+    query = "SELECT rows_watermark, tombstones_watermark FROM sync_state WHERE table_name = %s"
+    row = bi_conn.execute(query + (" FOR UPDATE" if for_update else ""), [table]).fetchone()
     return _State(*row) if row else _State(None, None)
+
+
+def _has_pending(crm_conn: psycopg.Connection, table: str, state: _State, horizon: Horizon, overlap: timedelta) -> bool:
+    """False only when the table has a watermark and nothing lies between it and the upper bound."""
+    if state.rows_watermark is None:
+        return True
+    never = datetime.min.replace(tzinfo=UTC)
+    query = sql.SQL(read_sql("transforms/sync/pending.sql")).format(table=sql.Identifier("public", table))
+    params = {
+        "table_name": table,
+        "rows_from": state.rows_watermark - overlap,
+        "tombstones_from": _minus(state.tombstones_watermark, overlap) or never,
+        "upper": horizon.upper_bound,
+    }
+    return crm_conn.execute(query, params).fetchone() == (True,)
 
 
 def _has_rows(bi_conn: psycopg.Connection, target: sql.Identifier) -> bool:
@@ -410,12 +433,14 @@ def mark_attribution_synced(crm_url: str, bi_url: str) -> int:
 def _mark_attribution_synced(crm_conn: psycopg.Connection, watermark: datetime, batch_size: int = 5000) -> int:
     """Set the CRM receipt flag in short autocommit batches (no long row locks on the CRM)."""
     query = read_sql("transforms/sync/mark_attribution_synced.sql")
-    total = 0
+    total, start = 0, datetime.min.replace(tzinfo=UTC)
     while True:
-        done = crm_conn.execute(query, {"watermark": watermark, "batch_size": batch_size}).rowcount
+        row = crm_conn.execute(query, {"from": start, "watermark": watermark, "batch_size": batch_size}).fetchone()
+        done, newest = (int(row[0]), row[1]) if row else (0, None)
         total += done
-        if done < batch_size:
+        if done < batch_size or newest is None:
             return total
+        start = newest
 
 
 def _scalar(conn: psycopg.Connection, query: sql.Composable | str, params: Sequence[object] | None = None) -> object:
