@@ -251,7 +251,7 @@ def bench(admin_url: str, rows: int, small: int, repeat: int) -> list[Row]:
         with psycopg.connect(crm, autocommit=True) as conn:
             conn.execute(
                 "UPDATE leads SET status = 'qualified', value = value + 1 "
-                "WHERE id IN (SELECT id FROM leads TABLESAMPLE SYSTEM (2) LIMIT 10000)"
+                "WHERE id IN (SELECT id FROM leads ORDER BY id LIMIT 10000)"
             )
         plan = explain_next_read(crm, bi, "leads")
         report = run_sync(crm, bi)

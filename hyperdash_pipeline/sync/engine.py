@@ -435,7 +435,10 @@ def _mark_attribution_synced(crm_conn: psycopg.Connection, watermark: datetime, 
     query = read_sql("transforms/sync/mark_attribution_synced.sql")
     total, start = 0, datetime.min.replace(tzinfo=UTC)
     while True:
-        row = crm_conn.execute(query, {"from": start, "watermark": watermark, "batch_size": batch_size}).fetchone()
+        with crm_conn.transaction():
+            crm_conn.execute("SET LOCAL hyperdash.receipt = 'on'")
+            params = {"from": start, "watermark": watermark, "batch_size": batch_size}
+            row = crm_conn.execute(query, params).fetchone()
         done, newest = (int(row[0]), row[1]) if row else (0, None)
         total += done
         if done < batch_size or newest is None:

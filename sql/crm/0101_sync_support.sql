@@ -6,6 +6,9 @@
 -- 2. The leads trigger no longer bumps updated_at when an UPDATE changes nothing but
 --    attribution_synced: the sync sets that flag after the BI commit, and a bumped updated_at would
 --    make every synced lead look changed again. 0001 is history; the leads trigger is replaced here.
+--    The sync's own receipt statements run with `SET LOCAL hyperdash.receipt = 'on'`, which the
+--    trigger's WHEN clause reads to skip the function call entirely (the receipt of a million leads
+--    would otherwise pay a jsonb comparison per row); they change nothing but the flag.
 
 CREATE TABLE sync_tombstones (
     table_name text        NOT NULL,
@@ -50,4 +53,6 @@ $$;
 
 DROP TRIGGER leads_touch_updated_at ON leads;
 CREATE TRIGGER leads_touch_updated_at BEFORE UPDATE ON leads
-    FOR EACH ROW EXECUTE FUNCTION hyperdash_leads_touch_updated_at();
+    FOR EACH ROW
+    WHEN (current_setting('hyperdash.receipt', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION hyperdash_leads_touch_updated_at();

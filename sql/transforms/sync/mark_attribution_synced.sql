@@ -3,7 +3,8 @@
 -- BI holds (any later write would stamp a later updated_at). FOR UPDATE re-checks that on the newest
 -- row version and locks it until this statement commits; SKIP LOCKED leaves rows being written right
 -- now for the next run: a lead changed in between keeps attribution_synced = false, so no update is
--- lost. The leads trigger does not bump updated_at for this flag-only update (sql/crm/0101).
+-- lost. The leads trigger does not bump updated_at for this flag-only update (sql/crm/0101): the
+-- caller runs it in a transaction with SET LOCAL hyperdash.receipt = 'on'.
 -- Batches walk the partial index leads_unsynced_idx forward from the previous batch's newest stamp,
 -- so no batch rescans the index entries earlier batches left behind.
 WITH flagged AS (
