@@ -12,6 +12,7 @@ from hyperdash_pipeline.migrate import MigrationError, migrate_all
 from hyperdash_pipeline.resources import DatabaseConnectionError
 from hyperdash_pipeline.sample_data.cli import register as _register_sample_data
 from hyperdash_pipeline.settings import hyperdash_home, redact
+from hyperdash_pipeline.sync.cli import register as register_sync
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -56,6 +57,7 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     _register_foundation,
     demo.register,
     _register_sample_data,
+    register_sync,
 ]
 
 

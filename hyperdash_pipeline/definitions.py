@@ -6,6 +6,7 @@ from dagster import Definitions
 
 from hyperdash_pipeline import automation
 from hyperdash_pipeline.resources import bi_resource, crm_resource
+from hyperdash_pipeline.sync.definitions import defs as sync_defs
 
 
 def _resources() -> Definitions:
@@ -13,7 +14,11 @@ def _resources() -> Definitions:
 
 
 def build_definitions() -> Definitions:
-    parts: list[Definitions] = [_resources(), automation.defs]
+    parts: list[Definitions] = [
+        _resources(),
+        automation.defs,
+        sync_defs,
+    ]
     return Definitions.merge(*parts)
 
 
