@@ -18,6 +18,10 @@ def executable_assets(defs: Definitions) -> list[AssetsDefinition]:
     return [a for a in defs.assets or [] if isinstance(a, AssetsDefinition) and a.is_executable]
 
 
+# The demo prints its own summary; Dagster's per-event DEBUG lines would bury it (the UI keeps them all).
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 def _materialize_groups(defs: Definitions, instance: DagsterInstance) -> list[tuple[str, int]]:
     """Materialize every executable asset: partitioned ones for their latest partition, then the rest
     in one run (Dagster orders it by the dependency graph). Returns (run label, assets materialized)."""
@@ -28,11 +32,22 @@ def _materialize_groups(defs: Definitions, instance: DagsterInstance) -> list[tu
     for partitions_def in {a.partitions_def for a in partitioned}:
         keys = [k for a in partitioned if a.partitions_def == partitions_def for k in a.keys]
         latest = partitions_def.get_last_partition_key()  # type: ignore[union-attr]
-        materialize(assets, selection=keys, partition_key=latest, resources=resources, instance=instance)
+        print(f"materializing {len(keys)} partitioned asset(s) for {latest} ...", flush=True)
+        materialize(
+            assets,
+            selection=keys,
+            partition_key=latest,
+            resources=resources,
+            instance=instance,
+            run_config=QUIET_RUN_CONFIG,
+        )
         done.append((f"partition {latest}", len(keys)))
     unpartitioned = [k for a in assets if a.partitions_def is None for k in a.keys]
     if unpartitioned:
-        materialize(assets, selection=unpartitioned, resources=resources, instance=instance)
+        print(f"materializing {len(unpartitioned)} asset(s): sync, attribution, correlation, report ...", flush=True)
+        materialize(
+            assets, selection=unpartitioned, resources=resources, instance=instance, run_config=QUIET_RUN_CONFIG
+        )
         done.append(("unpartitioned", len(unpartitioned)))
     return done
 
