@@ -243,6 +243,11 @@ def test_incremental_recomputes_only_changed_leads_and_follows_deals(bi: psycopg
     )
     assert revenue == [{"r": Decimal("400.000000")}]
     assert markov.customers == 1
+    # The incrementally kept transition counts equal a recount from scratch.
+    transitions = "SELECT * FROM analytics.markov_transitions ORDER BY 1, 2, 3, 4"
+    incremental_counts = fetch_all(bi, transitions)
+    refresh_attribution_credits(bi, full=True)
+    assert fetch_all(bi, transitions) == incremental_counts
 
     # The deal is lost again: the lead's revenue goes back to 0; nothing else is touched.
     upsert_deal(bi, leads[1]["id"], "lost", 400, deal_id=fetch_all(bi, "SELECT id FROM crm_raw.deals")[0]["id"])

@@ -210,13 +210,12 @@ def _markov_preview(stats: MarkovStats, limit: int = 20) -> str:
 def markov_attribution(context: AssetExecutionContext, bi: PostgresResource) -> MaterializeResult:
     with bi.connection() as conn:
         stats = refresh_markov_attribution(conn)
-    context.log.info(f"markov_attribution: {len(stats.rows)} rows from the {stats.model_read} paths")
+    context.log.info(f"markov_attribution: {len(stats.rows)} rows, {stats.customers} customers")
     return MaterializeResult(
         metadata={
             "dagster/row_count": len(stats.rows),
             "dagster/column_schema": MARKOV_SCHEMA,
             "customers": stats.customers,
-            "paths_read_from_model": stats.model_read,
             "preview": MetadataValue.md(_markov_preview(stats)),
         }
     )

@@ -25,6 +25,8 @@ from hyperdash_pipeline.conventions import read_sql
 
 LEAD_ATTRIBUTION = "lead_attribution"
 ATTRIBUTION_CREDITS = "attribution_credits"
+# Sorts and hashes of a refresh stay in memory up to this (PostgreSQL's default, 4MB, spills to disk).
+WORK_MEM = "256MB"
 _STEP = re.compile(r"^-- step: (\w+)\s*$", re.MULTILINE)
 
 # The newest _synced_at that is safe to store as a watermark: no transaction still open (which may
@@ -99,7 +101,6 @@ class MarkovRow:
 
 @dataclass(frozen=True)
 class MarkovStats:
-    model_read: str
     rows: list[MarkovRow]
     customers: int
 
@@ -128,6 +129,7 @@ def _snapshot_transaction(conn: psycopg.Connection) -> Iterator[None]:
     try:
         with conn.transaction():
             conn.execute("SET LOCAL timezone = 'UTC'")
+            conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
             yield
         conn.commit()
     finally:
@@ -197,10 +199,8 @@ def refresh_lead_attribution(conn: psycopg.Connection, full: bool = False) -> Le
             for step in ("won", "outcome_diff", "outcomes_delete", "outcomes_upsert", "changed", "changed_index"):
                 _run(conn, steps, step, params)
             _run(conn, steps, "quarantine_clear_full" if full else "quarantine_clear_changed", params)
-            _run(conn, steps, "touches", params)
+            _run(conn, steps, "leads", params)
             quarantined = _run(conn, steps, "quarantine_insert", params)
-            for step in ("touch_agg", "leads"):
-                _run(conn, steps, step, params)
             organizations = _run(conn, steps, "organizations", params)
             _run(conn, steps, "campaign_window", params)
             _run(conn, steps, "truncate" if full else "delete_gone", params)
@@ -272,11 +272,22 @@ def refresh_attribution_credits(
             "half_life_days": float(settings.half_life_days),
             "collapse": settings.collapse,
             "models": list(settings.models),
+            "path_model": settings.models[0],
         }
         _run(conn, steps, "changed", params)
         _run(conn, steps, "changed_index", params)
-        _run(conn, steps, "truncate" if reason else "delete_changed", params)
-        written = _run(conn, steps, "insert", params)
+        if reason:
+            _run(conn, steps, "truncate", params)
+            _run(conn, steps, "drop_indexes", params)
+            written = _run(conn, steps, "insert", params)
+            _run(conn, steps, "create_indexes", params)
+            _run(conn, steps, "paths_truncate", params)
+        else:
+            _run(conn, steps, "delete_changed", params)
+            written = _run(conn, steps, "insert", params)
+            _run(conn, steps, "paths_delete_changed", params)
+        for step in ("paths_insert", "transitions_apply", "transitions_prune"):
+            _run(conn, steps, step, params)
         _run(conn, steps, "prune_log", params)
         counts = conn.execute(steps["counts"], params).fetchone()
         assert counts is not None
@@ -292,21 +303,19 @@ def refresh_attribution_credits(
     )
 
 
-def _chains(conn: psycopg.Connection, model: str) -> dict[tuple[str, str], dict[tuple[str, str], int]]:
+def _chains(conn: psycopg.Connection) -> dict[tuple[str, str], dict[tuple[str, str], int]]:
     chains: dict[tuple[str, str], dict[tuple[str, str], int]] = {}
-    rows = conn.execute(read_sql("transforms/attribution/markov_transitions.sql"), {"model": model})
+    rows = conn.execute(read_sql("transforms/attribution/markov_transitions.sql"))
     for organization_id, dimension, source, target, count in rows:
         chains.setdefault((str(organization_id), dimension), {})[(source, target)] = int(count)
     return chains
 
 
 def refresh_markov_attribution(conn: psycopg.Connection) -> MarkovStats:
-    """Rebuild analytics.markov_attribution from the paths stored in attribution_credits."""
+    """Rebuild analytics.markov_attribution from the transition counts of all paths (kept incrementally by
+    the attribution_credits refresh), solving each organization's chain in numpy."""
     with _serialised(conn, "markov_attribution"), _snapshot_transaction(conn):
-        credits_state = _state(conn, ATTRIBUTION_CREDITS)
-        models = (credits_state or {}).get("config", {}).get("models") or list(MODELS)
-        model = models[0]
-        chains = _chains(conn, model)
+        chains = _chains(conn)
         totals = {
             str(org): (int(customers), float(revenue))
             for org, customers, revenue in conn.execute(read_sql("transforms/attribution/markov_totals.sql"))
@@ -329,7 +338,7 @@ def refresh_markov_attribution(conn: psycopg.Connection) -> MarkovStats:
                     for r in rows
                 ],
             )
-    return MarkovStats(model_read=model, rows=rows, customers=sum(c for c, _ in totals.values()))
+    return MarkovStats(rows=rows, customers=sum(c for c, _ in totals.values()))
 
 
 def _markov_rows(

@@ -22,57 +22,68 @@ WHERE c.lead_id = x.lead_id;
 -- step: truncate
 TRUNCATE analytics.attribution_credits;
 
+-- step: drop_indexes
+-- A full rebuild loads into an index-free table and builds the indexes once (much faster than
+-- maintaining them row by row); they are recreated exactly as sql/bi/0003 defines them.
+ALTER TABLE analytics.attribution_credits DROP CONSTRAINT attribution_credits_pkey;
+DROP INDEX analytics.attribution_credits_campaign_idx;
+
+-- step: create_indexes
+ALTER TABLE analytics.attribution_credits ADD PRIMARY KEY (lead_id, model, touch_index);
+CREATE INDEX attribution_credits_campaign_idx ON analytics.attribution_credits (organization_id, campaign_id, model);
+
 -- step: insert
 -- Path = valid touchpoints in [conversion - lookback, conversion], oldest first (ties broken by content,
 -- so the result does not depend on the stored order); a lead without one gets its own touch at conversion.
 INSERT INTO analytics.attribution_credits (organization_id, lead_id, touch_index, channel, campaign_id, ad_id,
                                            model, credit, revenue_credit)
-WITH leads AS (
-    SELECT la.organization_id, la.lead_id, la.conversion_date AS conv, la.source, la.campaign_id, la.ad_id,
-           la.touchpoints
+WITH path AS (
+    SELECT la.organization_id, la.lead_id, la.conversion_date AS conv,
+           coalesce(t.ts, la.conversion_date) AS ts,
+           coalesce(t.channel, la.source) AS channel,
+           CASE WHEN t.ts IS NULL THEN la.campaign_id
+                ELSE coalesce(t.campaign_id, '(' || t.channel || ')') END AS campaign_id,
+           CASE WHEN t.ts IS NULL THEN la.ad_id ELSE t.ad_id END AS ad_id
     FROM lead_attribution la
+    LEFT JOIN LATERAL (
+        SELECT *
+        FROM (
+            SELECT (e ->> 'timestamp')::timestamptz AT TIME ZONE 'UTC' AS ts, e ->> 'channel' AS channel,
+                   e ->> 'campaign_id' AS campaign_id, e ->> 'ad_id' AS ad_id
+            FROM jsonb_array_elements(la.touchpoints) AS e
+            OFFSET 0
+        ) parsed
+        WHERE parsed.ts <= la.conversion_date AND parsed.ts >= la.conversion_date - %(lookback)s::interval
+    ) t ON true
     WHERE %(full)s OR la.lead_id IN (SELECT lead_id FROM _ac_changed)
-), touches AS (
-    SELECT l.organization_id, l.lead_id, l.conv, t.ts, t.channel,
-           coalesce(t.campaign_id, '(' || t.channel || ')') AS campaign_id, t.ad_id
-    FROM leads l
-    CROSS JOIN LATERAL (
-        SELECT (e ->> 'timestamp')::timestamptz AT TIME ZONE 'UTC' AS ts, e ->> 'channel' AS channel,
-               e ->> 'campaign_id' AS campaign_id, e ->> 'ad_id' AS ad_id
-        FROM jsonb_array_elements(coalesce(l.touchpoints, '[]'::jsonb)) AS e
-    ) t
-    WHERE t.ts <= l.conv AND t.ts >= l.conv - %(lookback)s::interval
-), path AS (
-    SELECT * FROM touches
-    UNION ALL
-    SELECT l.organization_id, l.lead_id, l.conv, l.conv, l.source, l.campaign_id, l.ad_id
-    FROM leads l
-    WHERE NOT EXISTS (SELECT 1 FROM touches t WHERE t.lead_id = l.lead_id)
 ), ordered AS (
     SELECT p.*,
-           row_number() OVER w AS rn,
            lag(p.channel) OVER w AS prev_channel,
-           lag(p.campaign_id) OVER w AS prev_campaign
+           lag(p.campaign_id) OVER w AS prev_campaign,
+           row_number() OVER w AS rn
     FROM path p
-    WINDOW w AS (PARTITION BY p.lead_id ORDER BY p.ts, p.channel COLLATE "C", p.campaign_id COLLATE "C", p.ad_id COLLATE "C")
+    WINDOW w AS (PARTITION BY p.lead_id ORDER BY p.ts, p.channel COLLATE "C", p.campaign_id COLLATE "C",
+                 p.ad_id COLLATE "C")
 ), collapsed AS (
-    SELECT o.organization_id, o.lead_id, o.conv, o.ts, o.channel, o.campaign_id, o.ad_id, o.rn
+    SELECT o.*
     FROM ordered o
     WHERE NOT %(collapse)s OR o.rn = 1
        OR (o.channel, o.campaign_id) IS DISTINCT FROM (o.prev_channel, o.prev_campaign)
 ), numbered AS (
-    SELECT c.*,
+    -- Same window order as above, so no second sort; frames without ORDER BY span the lead.
+    SELECT c.organization_id, c.lead_id, c.channel, c.campaign_id, c.ad_id,
            (row_number() OVER w - 1)::int AS idx,
-           count(*) OVER w2 AS n,
-           extract(epoch FROM c.conv - c.ts) / 86400.0 AS age_days
+           count(*) OVER lead AS n,
+           extract(epoch FROM c.conv - c.ts)::float8 / 86400.0 AS age_days,
+           min(extract(epoch FROM c.conv - c.ts)::float8 / 86400.0) OVER lead AS newest_age
     FROM collapsed c
-    WINDOW w AS (PARTITION BY c.lead_id ORDER BY c.rn), w2 AS (PARTITION BY c.lead_id)
+    WINDOW w AS (PARTITION BY c.lead_id ORDER BY c.ts, c.channel COLLATE "C", c.campaign_id COLLATE "C",
+                 c.ad_id COLLATE "C"),
+           lead AS (PARTITION BY c.lead_id)
 ), weighted AS (
     -- 2^(-age/half_life), scaled so the newest touch weighs 1 (no underflow on long lookbacks).
-    SELECT n.*,
-           power(2.0::float8, -(n.age_days - min(n.age_days) OVER w)::float8 / %(half_life_days)s) AS w
-    FROM numbered n
-    WINDOW w AS (PARTITION BY n.lead_id)
+    SELECT x.*, power(2.0::float8, -(x.age_days - x.newest_age) / %(half_life_days)s) AS w
+    FROM numbered x
 ), normalised AS (
     SELECT x.*, x.w / sum(x.w) OVER (PARTITION BY x.lead_id) AS decay_share
     FROM weighted x
@@ -93,9 +104,57 @@ WITH leads AS (
     CROSS JOIN unnest(%(models)s::text[]) AS m (model)
 )
 SELECT c.organization_id, c.lead_id, c.idx, c.channel, c.campaign_id, c.ad_id, c.model, c.credit,
-       round(c.credit::numeric * coalesce(o.won_revenue, 0), 6)
+       CASE WHEN o.won_revenue IS NULL OR o.won_revenue = 0 THEN 0
+            ELSE round(c.credit::numeric * o.won_revenue, 6) END
 FROM credited c
 LEFT JOIN analytics.lead_outcomes o ON o.lead_id = c.lead_id;
+
+-- step: paths_delete_changed
+-- Old paths of the recomputed leads leave the transition counts (delta -1).
+CREATE TEMP TABLE _path_delta ON COMMIT DROP AS
+WITH old AS (
+    DELETE FROM analytics.attribution_paths p
+    USING _ac_changed c
+    WHERE p.lead_id = c.lead_id
+    RETURNING p.*
+)
+SELECT old.*, -1 AS delta FROM old;
+
+-- step: paths_truncate
+TRUNCATE analytics.attribution_paths, analytics.markov_transitions;
+CREATE TEMP TABLE _path_delta (LIKE analytics.attribution_paths, delta int) ON COMMIT DROP;
+
+-- step: paths_insert
+-- New paths, read back from the credits of one model (every model stores every touch).
+WITH new AS (
+    INSERT INTO analytics.attribution_paths (lead_id, organization_id, converted, channels, campaigns)
+    SELECT c.lead_id, min(c.organization_id::text)::uuid, bool_or(o.lead_id IS NOT NULL),
+           array_agg(c.channel ORDER BY c.touch_index), array_agg(c.campaign_id ORDER BY c.touch_index)
+    FROM analytics.attribution_credits c
+    LEFT JOIN analytics.lead_outcomes o ON o.lead_id = c.lead_id
+    WHERE c.model = %(path_model)s AND (%(full)s OR c.lead_id IN (SELECT lead_id FROM _ac_changed))
+    GROUP BY c.lead_id
+    RETURNING *
+)
+INSERT INTO _path_delta SELECT new.*, 1 FROM new;
+
+-- step: transitions_apply
+-- Each path adds (start) -> t1 -> ... -> tn -> (conversion) or (null), per dimension.
+INSERT INTO analytics.markov_transitions AS m (organization_id, dimension, from_state, to_state, transitions)
+SELECT d.organization_id, s.dimension,
+       CASE WHEN i = 1 THEN '(start)' ELSE s.states[i - 1] END,
+       CASE WHEN i <= cardinality(s.states) THEN s.states[i]
+            WHEN d.converted THEN '(conversion)' ELSE '(null)' END,
+       sum(d.delta)
+FROM _path_delta d
+CROSS JOIN LATERAL (VALUES ('channel', d.channels), ('campaign', d.campaigns)) AS s (dimension, states)
+CROSS JOIN LATERAL generate_series(1, cardinality(s.states) + 1) AS i
+GROUP BY 1, 2, 3, 4
+ON CONFLICT (organization_id, dimension, from_state, to_state)
+DO UPDATE SET transitions = m.transitions + excluded.transitions;
+
+-- step: transitions_prune
+DELETE FROM analytics.markov_transitions WHERE transitions = 0;
 
 -- step: prune_log
 -- The log is consumed: drop entries up to the run this refresh read.

@@ -65,73 +65,11 @@ DELETE FROM quarantine q
 USING _la_changed c
 WHERE q.stage = 'lead_attribution' AND q.source_ref = 'crm_raw.leads/' || c.lead_id;
 
--- step: touches
--- Every touchpoint of the live changed leads, with the reason it is rejected (NULL when valid).
-CREATE TEMP TABLE _la_touch ON COMMIT DROP AS
-WITH raw AS (
-    SELECT l.id AS lead_id, e.ord::int - 1 AS touch_index, e.t,
-           CASE WHEN jsonb_typeof(e.t) = 'object' THEN e.t ->> 'timestamp' END AS ts_text,
-           CASE WHEN jsonb_typeof(e.t) = 'object' THEN lower(btrim(e.t ->> 'channel')) END AS channel_text
-    FROM crm_raw.leads l
-    JOIN _la_changed c ON c.lead_id = l.id AND c.live
-    CROSS JOIN LATERAL jsonb_array_elements(l.touchpoints) WITH ORDINALITY AS e (t, ord)
-    WHERE jsonb_typeof(l.touchpoints) = 'array'
-), checked AS (
-    SELECT r.*, a.channel AS known_channel,
-           CASE
-               WHEN jsonb_typeof(r.t) <> 'object' THEN 'touchpoint is not a JSON object'
-               WHEN r.ts_text IS NULL THEN 'touchpoint has no timestamp'
-               WHEN jsonb_typeof(r.t -> 'timestamp') <> 'string'
-                    OR r.ts_text !~ '^\d{4}-\d{2}-\d{2}'
-                    OR NOT pg_input_is_valid(r.ts_text, 'timestamptz') THEN 'touchpoint timestamp does not parse'
-               WHEN r.ts_text::timestamptz > now() THEN 'touchpoint timestamp is in the future'
-               WHEN nullif(r.channel_text, '') IS NOT NULL AND a.channel IS NULL
-                   THEN 'unknown channel (see analytics.known_channels)'
-           END AS reason
-    FROM raw r
-    LEFT JOIN analytics.channel_aliases a ON a.alias = r.channel_text
-)
-SELECT lead_id, touch_index, t, reason,
-       CASE WHEN reason IS NULL THEN ts_text::timestamptz END AS ts,
-       CASE WHEN reason IS NULL
-            THEN coalesce(known_channel, analytics.normalise_source(t ->> 'source', NULL, NULL)) END AS channel
-FROM checked;
-
--- step: quarantine_insert
-INSERT INTO quarantine (stage, source_ref, reason, payload)
-SELECT 'lead_attribution', 'crm_raw.leads/' || lead_id, reason,
-       jsonb_build_object('lead_id', lead_id, 'touch_index', touch_index, 'touchpoint', t)
-FROM _la_touch
-WHERE reason IS NOT NULL
-UNION ALL
-SELECT 'lead_attribution', 'crm_raw.leads/' || l.id, 'touchpoints is not a JSON array',
-       jsonb_build_object('lead_id', l.id, 'touchpoints', l.touchpoints)
-FROM crm_raw.leads l
-JOIN _la_changed c ON c.lead_id = l.id AND c.live
-WHERE jsonb_typeof(l.touchpoints) NOT IN ('array', 'null');
-
--- step: touch_agg
--- The valid touchpoints of each lead, normalised (UTC ISO timestamp, known channel), oldest first.
-CREATE TEMP TABLE _la_ok ON COMMIT DROP AS
-SELECT lead_id,
-       jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
-                     'timestamp', to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                     'channel', channel,
-                     'source', t ->> 'source',
-                     'medium', t ->> 'medium',
-                     'campaign_id', nullif(t ->> 'campaign_id', ''),
-                     'ad_id', nullif(t ->> 'ad_id', '')))
-                 ORDER BY ts, channel COLLATE "C", (t ->> 'campaign_id') COLLATE "C", (t ->> 'ad_id') COLLATE "C",
-                          touch_index) AS touchpoints,
-       min(ts) AS first_touch,
-       max(ts) AS last_touch
-FROM _la_touch
-WHERE reason IS NULL
-GROUP BY lead_id;
-
 -- step: leads
--- The attributed fields of each live changed lead.
+-- The attributed fields of each live changed lead, in one pass over its touchpoints: the valid ones
+-- normalised (UTC ISO timestamp, known channel) oldest first, the rejected ones with their reason.
 CREATE TEMP TABLE _la_new ON COMMIT DROP AS
+WITH aliases AS (SELECT jsonb_object_agg(alias, channel) AS map FROM analytics.channel_aliases)
 SELECT l.organization_id, l.id AS lead_id,
        coalesce(nullif(btrim(l.campaign_id), ''),
                 '(' || analytics.normalise_source(l.utm_source, l.gclid, l.fbclid) || ')') AS campaign_id,
@@ -140,13 +78,75 @@ SELECT l.organization_id, l.id AS lead_id,
        analytics.normalise_source(l.utm_source, l.gclid, l.fbclid) AS source,
        lower(nullif(btrim(l.utm_medium), '')) AS medium,
        l.utm_campaign, l.utm_content, l.utm_term,
-       o.touchpoints,
-       coalesce(o.first_touch, l.created_at) AT TIME ZONE 'UTC' AS first_touch,
-       coalesce(o.last_touch, l.created_at) AT TIME ZONE 'UTC' AS last_touch,
-       l.created_at AT TIME ZONE 'UTC' AS conversion_date
+       p.touchpoints,
+       coalesce(p.first_touch, l.created_at) AT TIME ZONE 'UTC' AS first_touch,
+       coalesce(p.last_touch, l.created_at) AT TIME ZONE 'UTC' AS last_touch,
+       l.created_at AT TIME ZONE 'UTC' AS conversion_date,
+       p.rejected,
+       CASE WHEN jsonb_typeof(l.touchpoints) NOT IN ('array', 'null') THEN l.touchpoints END AS not_an_array
 FROM crm_raw.leads l
 JOIN _la_changed c ON c.lead_id = l.id AND c.live
-LEFT JOIN _la_ok o ON o.lead_id = l.id;
+CROSS JOIN aliases
+LEFT JOIN LATERAL (
+    SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                         'timestamp', to_char(v.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                         'channel', v.channel,
+                         'source', v.t ->> 'source',
+                         'medium', v.t ->> 'medium',
+                         'campaign_id', nullif(v.t ->> 'campaign_id', ''),
+                         'ad_id', nullif(v.t ->> 'ad_id', '')))
+                     ORDER BY v.ts, v.channel COLLATE "C", (v.t ->> 'campaign_id') COLLATE "C",
+                              (v.t ->> 'ad_id') COLLATE "C", v.touch_index)
+               FILTER (WHERE v.reason IS NULL) AS touchpoints,
+           min(v.ts) FILTER (WHERE v.reason IS NULL) AS first_touch,
+           max(v.ts) FILTER (WHERE v.reason IS NULL) AS last_touch,
+           jsonb_agg(jsonb_build_object('touch_index', v.touch_index, 'reason', v.reason, 'touchpoint', v.t))
+               FILTER (WHERE v.reason IS NOT NULL) AS rejected
+    FROM (
+        SELECT k.*,
+               CASE WHEN k.reason IS NULL THEN k.ts_text::timestamptz END AS ts,
+               CASE WHEN k.reason IS NULL
+                    THEN coalesce(k.known_channel, analytics.normalise_source(k.t ->> 'source', NULL, NULL)) END
+                   AS channel
+        FROM (
+            SELECT r.*,
+                   CASE
+                       WHEN r.kind <> 'object' THEN 'touchpoint is not a JSON object'
+                       WHEN r.ts_kind IS NULL OR r.ts_kind = 'null' THEN 'touchpoint has no timestamp'
+                       WHEN r.ts_kind <> 'string'
+                            OR r.ts_text !~ '^\d{4}-\d{2}-\d{2}'
+                            OR NOT pg_input_is_valid(r.ts_text, 'timestamptz')
+                           THEN 'touchpoint timestamp does not parse'
+                       WHEN r.ts_text::timestamptz > now() THEN 'touchpoint timestamp is in the future'
+                       WHEN r.channel_text <> '' AND r.known_channel IS NULL
+                           THEN 'unknown channel (see analytics.known_channels)'
+                   END AS reason
+            FROM (
+                SELECT e.ord::int - 1 AS touch_index, e.t, jsonb_typeof(e.t) AS kind,
+                       jsonb_typeof(e.t -> 'timestamp') AS ts_kind, e.t ->> 'timestamp' AS ts_text,
+                       lower(btrim(e.t ->> 'channel')) AS channel_text,
+                       aliases.map ->> lower(btrim(e.t ->> 'channel')) AS known_channel
+                FROM jsonb_array_elements(CASE WHEN jsonb_typeof(l.touchpoints) = 'array' THEN l.touchpoints END)
+                     WITH ORDINALITY AS e (t, ord)
+                OFFSET 0
+            ) r
+            OFFSET 0
+        ) k
+    ) v
+) p ON true;
+
+-- step: quarantine_insert
+INSERT INTO quarantine (stage, source_ref, reason, payload)
+SELECT 'lead_attribution', 'crm_raw.leads/' || n.lead_id, r ->> 'reason',
+       jsonb_build_object('lead_id', n.lead_id, 'touch_index', r -> 'touch_index', 'touchpoint', r -> 'touchpoint')
+FROM _la_new n
+CROSS JOIN LATERAL jsonb_array_elements(n.rejected) AS r
+WHERE n.rejected IS NOT NULL
+UNION ALL
+SELECT 'lead_attribution', 'crm_raw.leads/' || n.lead_id, 'touchpoints is not a JSON array',
+       jsonb_build_object('lead_id', n.lead_id, 'touchpoints', n.not_an_array)
+FROM _la_new n
+WHERE n.not_an_array IS NOT NULL;
 
 -- step: organizations
 -- lead_attribution.organization_id references organizations: create a placeholder for unknown ones.

@@ -1,7 +1,5 @@
--- Customers (leads with a won deal) and their won revenue per organization, over live attributed leads.
-SELECT la.organization_id,
-       count(o.lead_id) AS customers,
-       coalesce(sum(o.won_revenue), 0) AS revenue
-FROM lead_attribution la
-LEFT JOIN analytics.lead_outcomes o ON o.lead_id = la.lead_id
-GROUP BY la.organization_id;
+-- Customers (paths that converted) and their won revenue per organization.
+SELECT p.organization_id, count(*) AS customers, coalesce(sum(o.won_revenue), 0) AS revenue
+FROM analytics.lead_outcomes o
+JOIN analytics.attribution_paths p ON p.lead_id = o.lead_id AND p.converted
+GROUP BY p.organization_id;
