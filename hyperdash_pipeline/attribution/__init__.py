@@ -11,6 +11,16 @@ from hyperdash_pipeline.attribution.checks import (
     markov_conversions_sum_to_customers,
 )
 
+__all__ = [
+    "attribution_credits",
+    "attribution_credits_sum_to_one",
+    "defs",
+    "lead_attribution",
+    "lead_attribution_one_row_per_live_lead",
+    "markov_attribution",
+    "markov_conversions_sum_to_customers",
+]
+
 defs = Definitions(
     assets=[lead_attribution, attribution_credits, markov_attribution],
     asset_checks=[
