@@ -314,3 +314,24 @@ def test_markov_vignette_hand_computed(bi: psycopg.Connection) -> None:
     )
     assert channel == [{"touch": "other", "attributed_conversions": pytest.approx(3.0)}]
     assert math.isclose(sum(r["attributed_conversions"] for r in rows), 3.0)
+
+
+def test_full_rebuild_restores_indexes_and_constraints(bi: psycopg.Connection) -> None:
+    definitions = """
+        SELECT conrelid::regclass::text AS tbl, conname AS name, pg_get_constraintdef(oid) AS def
+        FROM pg_constraint WHERE conrelid IN ('lead_attribution'::regclass, 'analytics.attribution_credits'::regclass)
+        UNION ALL
+        SELECT tablename, indexname, indexdef FROM pg_indexes
+        WHERE tablename IN ('lead_attribution', 'attribution_credits')
+        ORDER BY 1, 2, 3"""
+    before = fetch_all(bi, definitions)
+    upsert_leads(bi, [lead(touchpoints=[touch(NOW - DAY, "meta")]), lead()])
+    refresh_lead_attribution(bi, full=True)
+    refresh_attribution_credits(bi, full=True)
+    assert fetch_all(bi, definitions) == before
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        bi.execute(
+            "INSERT INTO lead_attribution (organization_id, lead_id, campaign_id, conversion_date) "
+            "SELECT organization_id, lead_id, campaign_id, conversion_date FROM lead_attribution LIMIT 1"
+        )
+    bi.rollback()

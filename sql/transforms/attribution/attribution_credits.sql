@@ -22,16 +22,6 @@ WHERE c.lead_id = x.lead_id;
 -- step: truncate
 TRUNCATE analytics.attribution_credits;
 
--- step: drop_indexes
--- A full rebuild loads into an index-free table and builds the indexes once (much faster than
--- maintaining them row by row); they are recreated exactly as sql/bi/0003 defines them.
-ALTER TABLE analytics.attribution_credits DROP CONSTRAINT attribution_credits_pkey;
-DROP INDEX analytics.attribution_credits_campaign_idx;
-
--- step: create_indexes
-ALTER TABLE analytics.attribution_credits ADD PRIMARY KEY (lead_id, model, touch_index);
-CREATE INDEX attribution_credits_campaign_idx ON analytics.attribution_credits (organization_id, campaign_id, model);
-
 -- step: insert
 -- Path = valid touchpoints in [conversion - lookback, conversion], oldest first (ties broken by content,
 -- so the result does not depend on the stored order); a lead without one gets its own touch at conversion.

@@ -176,6 +176,23 @@ WHERE la.lead_id = c.lead_id AND NOT c.live;
 -- step: truncate
 TRUNCATE lead_attribution;
 
+-- step: insert
+-- Full rebuild: a plain load into the truncated table (its indexes are rebuilt afterwards).
+-- numeric(10, 2) holds |x| < 1e8; a larger CPA/ROAS (a near-zero denominator) is stored as NULL.
+INSERT INTO lead_attribution (organization_id, lead_id, campaign_id, ad_id, ad_set_id, source, medium,
+                              utm_campaign, utm_content, utm_term, cpa_at_conversion, roas, touchpoints,
+                              first_touch, last_touch, conversion_date, created_at)
+SELECT n.organization_id, n.lead_id, n.campaign_id, n.ad_id, n.ad_set_id, n.source, n.medium,
+       n.utm_campaign, n.utm_content, n.utm_term,
+       CASE WHEN abs(p.cpa) < 1e8 THEN round(p.cpa, 2) END,
+       CASE WHEN abs(p.roas) < 1e8 THEN round(p.roas, 2) END,
+       n.touchpoints, n.first_touch, n.last_touch, n.conversion_date,
+       now() AT TIME ZONE 'UTC'
+FROM _la_new n
+LEFT JOIN _la_cpa p
+  ON p.organization_id = n.organization_id AND p.campaign_id = n.campaign_id
+ AND p.day = n.conversion_date::date;
+
 -- step: upsert
 -- numeric(10, 2) holds |x| < 1e8; a larger CPA/ROAS (a near-zero denominator) is stored as NULL.
 INSERT INTO lead_attribution (organization_id, lead_id, campaign_id, ad_id, ad_set_id, source, medium,
