@@ -25,6 +25,8 @@ from hyperdash_pipeline.conventions import read_sql
 
 LEAD_ATTRIBUTION = "lead_attribution"
 ATTRIBUTION_CREDITS = "attribution_credits"
+# The incremental filter of the credits steps (a literal fragment, no user input).
+_CHANGED_LEADS = "AND {alias}.lead_id IN (SELECT lead_id FROM _ac_changed)"
 # Sorts and hashes of a refresh stay in memory up to this (PostgreSQL's default, 4MB, spills to disk).
 WORK_MEM = "256MB"
 _STEP = re.compile(r"^-- step: (\w+)\s*$", re.MULTILINE)
@@ -184,9 +186,11 @@ def _save_state(conn: psycopg.Connection, name: str, **values: Any) -> None:
     )
 
 
-def _run(conn: psycopg.Connection, steps: dict[str, str], name: str, params: dict[str, Any]) -> int:
-    """Execute one step; its row count (inserted/deleted rows)."""
-    query = steps[name]
+def _run(
+    conn: psycopg.Connection, steps: dict[str, str], name: str, params: dict[str, Any], scope: str = ""
+) -> int:
+    """Execute one step, its `{scope}` filled in; its row count (inserted/deleted rows)."""
+    query = steps[name].replace("{scope}", scope)
     with conn.cursor() as cur:
         # Steps without placeholders may hold several statements (only the simple protocol allows that).
         cur.execute(query, params if "%(" in query else None)
@@ -313,13 +317,14 @@ def refresh_attribution_credits(
         if reason:
             _run(conn, steps, "truncate", params)
             with _bulk_load(conn, "analytics.attribution_credits"):
-                written = _run(conn, steps, "insert", params)
+                written = _run(conn, steps, "insert", params, "")
             _run(conn, steps, "paths_truncate", params)
         else:
             _run(conn, steps, "delete_changed", params)
-            written = _run(conn, steps, "insert", params)
+            written = _run(conn, steps, "insert", params, _CHANGED_LEADS.format(alias="la"))
             _run(conn, steps, "paths_delete_changed", params)
-        for step in ("paths_insert", "transitions_apply", "transitions_prune"):
+        _run(conn, steps, "paths_insert", params, "" if reason else _CHANGED_LEADS.format(alias="c"))
+        for step in ("transitions_apply", "transitions_prune"):
             _run(conn, steps, step, params)
         _run(conn, steps, "prune_log", params)
         counts = conn.execute(steps["counts"], params).fetchone()

@@ -23,6 +23,7 @@ WHERE c.lead_id = x.lead_id;
 TRUNCATE analytics.attribution_credits;
 
 -- step: insert
+-- The scope placeholder is empty on a full rebuild, else a filter to the changed leads (a join, not a scan).
 -- Path = valid touchpoints in [conversion - lookback, conversion], oldest first (ties broken by content,
 -- so the result does not depend on the stored order); a lead without one gets its own touch at conversion.
 INSERT INTO analytics.attribution_credits (organization_id, lead_id, touch_index, channel, campaign_id, ad_id,
@@ -45,7 +46,7 @@ WITH path AS (
         ) parsed
         WHERE parsed.ts <= la.conversion_date AND parsed.ts >= la.conversion_date - %(lookback)s::interval
     ) t ON true
-    WHERE %(full)s OR la.lead_id IN (SELECT lead_id FROM _ac_changed)
+    WHERE true {scope}
 ), ordered AS (
     SELECT p.*,
            lag(p.channel) OVER w AS prev_channel,
@@ -122,7 +123,7 @@ WITH new AS (
            array_agg(c.channel ORDER BY c.touch_index), array_agg(c.campaign_id ORDER BY c.touch_index)
     FROM analytics.attribution_credits c
     LEFT JOIN analytics.lead_outcomes o ON o.lead_id = c.lead_id
-    WHERE c.model = %(path_model)s AND (%(full)s OR c.lead_id IN (SELECT lead_id FROM _ac_changed))
+    WHERE c.model = %(path_model)s {scope}
     GROUP BY c.lead_id
     RETURNING *
 )

@@ -37,12 +37,12 @@ SET won_deals = excluded.won_deals, won_revenue = excluded.won_revenue,
     first_won_at = excluded.first_won_at, run_id = excluded.run_id;
 
 -- step: changed
--- Leads to recompute: every lead on a full run; else leads synced since the watermark, leads whose
+-- Leads to recompute: every lead on a full run (no watermark); else leads synced since the watermark, leads whose
 -- outcome changed, and rows of leads that are gone (hard delete) or soft-deleted.
 CREATE TEMP TABLE _la_changed ON COMMIT DROP AS
 SELECT c.lead_id, (l.id IS NOT NULL AND l.deleted_at IS NULL) AS live
 FROM (
-    SELECT id AS lead_id FROM crm_raw.leads WHERE %(full)s OR _synced_at > coalesce(%(leads_wm)s, '-infinity'::timestamptz)
+    SELECT id AS lead_id FROM crm_raw.leads WHERE _synced_at > coalesce(%(leads_wm)s, '-infinity'::timestamptz)
     UNION
     SELECT d.lead_id FROM _outcome_diff d JOIN crm_raw.leads l ON l.id = d.lead_id
     UNION
@@ -224,7 +224,7 @@ SELECT %(run_id)s, lead_id, NOT live FROM _la_changed;
 DELETE FROM quarantine q
 USING crm_raw.deals d
 WHERE q.stage = 'lead_attribution' AND q.source_ref = 'crm_raw.deals/' || d.id
-  AND (%(full)s OR d._synced_at > coalesce(%(deals_wm)s, '-infinity'::timestamptz));
+  AND d._synced_at > coalesce(%(deals_wm)s, '-infinity'::timestamptz);
 
 -- step: deal_quarantine_insert
 -- Deals synced since the watermark that cannot count: negative amount, or a lead that does not exist.
@@ -234,7 +234,7 @@ SELECT 'lead_attribution', 'crm_raw.deals/' || d.id,
             ELSE 'deal refers to a lead that does not exist' END,
        jsonb_build_object('deal_id', d.id, 'lead_id', d.lead_id, 'stage', d.stage, 'amount', d.amount)
 FROM crm_raw.deals d
-WHERE (%(full)s OR d._synced_at > coalesce(%(deals_wm)s, '-infinity'::timestamptz))
+WHERE d._synced_at > coalesce(%(deals_wm)s, '-infinity'::timestamptz)
   AND d.deleted_at IS NULL
   AND (d.amount < 0
        OR (d.lead_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM crm_raw.leads l WHERE l.id = d.lead_id)));
