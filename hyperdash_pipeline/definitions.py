@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dagster import Definitions
 
+<<<<<<< HEAD
 from hyperdash_pipeline import automation
+=======
+from hyperdash_pipeline.attribution import defs as attribution_defs
+>>>>>>> feat/attribution
 from hyperdash_pipeline.resources import bi_resource, crm_resource
 from hyperdash_pipeline.sync.definitions import defs as sync_defs
 
@@ -14,11 +18,16 @@ def _resources() -> Definitions:
 
 
 def build_definitions() -> Definitions:
+<<<<<<< HEAD
     parts: list[Definitions] = [
         _resources(),
         automation.defs,
         sync_defs,
     ]
+=======
+    parts: list[Definitions] = [_resources()]
+    parts.append(attribution_defs)
+>>>>>>> feat/attribution
     return Definitions.merge(*parts)
 
 
