@@ -1,0 +1,27 @@
+-- Live attributed leads and what they bought, at the finest grain the correlation tables need:
+-- (organization, source, campaign, ad, UTC week the lead was created).
+--   leads     = lead_attribution rows whose CRM lead is live (crm_raw.leads.deleted_at IS NULL)
+--   customers = those leads with at least one live won deal
+--   revenue   = the sum of those won deals' amounts (a won deal without an amount counts as 0)
+-- FX JOIN POINT (revenue): deal amounts are summed in crm_raw.deals.currency as stored; convert them here,
+-- inside `won`, once fx_rates(date, currency, rate) exists (rate at d.closed_at into the organization's
+-- reporting_currency).
+CREATE TEMP TABLE correlation_lead_cohorts ON COMMIT DROP AS
+WITH won AS (
+    SELECT d.lead_id, sum(coalesce(d.amount, 0)) AS revenue
+    FROM crm_raw.deals AS d
+    WHERE d.stage = 'won' AND d.deleted_at IS NULL AND d.lead_id IS NOT NULL
+    GROUP BY d.lead_id
+)
+SELECT la.organization_id,
+       coalesce(la.source, 'organic')                                AS source,
+       la.campaign_id,
+       la.ad_id,
+       date_trunc('week', l.created_at AT TIME ZONE 'UTC')::date     AS week_start,
+       count(*)                                                      AS leads,
+       count(won.lead_id)                                            AS customers,
+       coalesce(sum(won.revenue), 0)                                 AS revenue
+FROM public.lead_attribution AS la
+JOIN crm_raw.leads AS l ON l.id = la.lead_id AND l.deleted_at IS NULL
+LEFT JOIN won ON won.lead_id = la.lead_id
+GROUP BY 1, 2, 3, 4, 5
