@@ -28,7 +28,15 @@ from dagster import AssetSelection, materialize
 from psycopg import sql
 
 from hyperdash_pipeline.correlation.assets import campaign_attributed_revenue, correlation_tables
-from hyperdash_pipeline.correlation.build import AD_METRICS, BASE, LEAD_COHORTS, rebuild_metrics_table, stage_inputs
+from hyperdash_pipeline.correlation.build import (
+    AD_METRICS,
+    BASE,
+    GRAIN_CREATIVE,
+    GRAIN_WEEK,
+    LEAD_COHORTS,
+    rebuild_metrics_table,
+    stage_inputs,
+)
 from hyperdash_pipeline.correlation.checks import correlation_checks
 from hyperdash_pipeline.embedded import database_url, start_embedded
 from hyperdash_pipeline.migrate import apply_migrations
@@ -43,9 +51,9 @@ INPUT_SCAN = [
     "SELECT count(*), sum(credit) FROM analytics.attribution_credits",
 ]
 METRIC_TABLES = [
-    ("campaign_lead_quality", ["organization_id", "source", "campaign_id"], False),
-    ("creative_performance", ["organization_id", "source", "campaign_id", "ad_id"], False),
-    ("campaign_weekly", ["organization_id", "source", "campaign_id", "week_start"], True),
+    ("campaign_lead_quality", ["organization_id", "source", "campaign_id"], GRAIN_CREATIVE),
+    ("creative_performance", ["organization_id", "source", "campaign_id", "ad_id"], GRAIN_CREATIVE),
+    ("campaign_weekly", ["organization_id", "source", "campaign_id", "week_start"], GRAIN_WEEK),
 ]
 
 
@@ -101,9 +109,9 @@ def scan_inputs(url: str) -> None:
 def per_table_staging(url: str) -> None:
     """Each table staged from the raw inputs on its own, rolled back (the design we did not choose)."""
     with psycopg.connect(url) as conn:
-        for table, keys, weekly in METRIC_TABLES:
+        for table, keys, grain in METRIC_TABLES:
             stage_inputs(conn, [LEAD_COHORTS, AD_METRICS, BASE])
-            rebuild_metrics_table(conn, table, keys, weekly=weekly)
+            rebuild_metrics_table(conn, table, keys, grain)
             conn.rollback()
 
 

@@ -41,6 +41,8 @@ from hyperdash_pipeline.conventions import (
 from hyperdash_pipeline.correlation.build import (
     AD_METRICS,
     BASE,
+    GRAIN_CREATIVE,
+    GRAIN_WEEK,
     LEAD_COHORTS,
     rebuild_from_file,
     rebuild_metrics_table,
@@ -149,13 +151,13 @@ def correlation_tables(
     with bi.connection() as conn:
         stage_inputs(conn, [LEAD_COHORTS, AD_METRICS, BASE])
         quality_rows = rebuild_metrics_table(
-            conn, "campaign_lead_quality", ["organization_id", "source", "campaign_id"]
+            conn, "campaign_lead_quality", ["organization_id", "source", "campaign_id"], GRAIN_CREATIVE
         )
         creative_rows = rebuild_metrics_table(
-            conn, "creative_performance", ["organization_id", "source", "campaign_id", "ad_id"]
+            conn, "creative_performance", ["organization_id", "source", "campaign_id", "ad_id"], GRAIN_CREATIVE
         )
         weekly_rows = rebuild_metrics_table(
-            conn, "campaign_weekly", ["organization_id", "source", "campaign_id", "week_start"], weekly=True
+            conn, "campaign_weekly", ["organization_id", "source", "campaign_id", "week_start"], GRAIN_WEEK
         )
         decisions = decide_all(load_creatives(conn), rule)
         counts = write_insights(conn, decisions)

@@ -16,10 +16,16 @@ from psycopg import sql
 from hyperdash_pipeline.conventions import read_sql
 
 TRANSFORMS = "transforms/correlation"
-# Temp tables (ON COMMIT DROP) and the files that create them, in dependency order.
-LEAD_COHORTS = ("correlation_lead_cohorts", "lead_cohorts.sql")
-AD_METRICS = ("correlation_ad_metrics", "ad_metrics_weekly.sql")
-BASE = ("correlation_base", "correlation_base.sql")
+# Files creating the temp tables (ON COMMIT DROP) the tables are grouped from, in dependency order.
+LEAD_COHORTS = "lead_cohorts.sql"
+AD_METRICS = "ad_metrics.sql"
+BASE = "correlation_base.sql"
+# Rows of correlation_base: per (org, source, campaign, ad), or per (org, source, campaign, week).
+GRAIN_CREATIVE = "creative"
+GRAIN_WEEK = "week"
+# Memory of this transaction only (set_config(..., true) = SET LOCAL): the lead join and aggregations stay
+# in memory instead of spilling in batches (server default work_mem 4MB), and so do the temp tables.
+SESSION_SETTINGS = {"work_mem": "256MB", "temp_buffers": "256MB"}
 COHORT_AGE = sql.SQL("(now() AT TIME ZONE 'UTC')::date - week_start")
 
 
@@ -27,21 +33,27 @@ def analytics_table(name: str) -> sql.Identifier:
     return sql.Identifier("analytics", name)
 
 
-def stage_inputs(conn: psycopg.Connection, stages: Sequence[tuple[str, str]]) -> None:
-    """Create transaction-scoped temp tables the correlation tables are grouped from, with statistics
-    (autovacuum never analyzes temp tables, and the planner needs their sizes)."""
-    for table, file in stages:
+def stage_inputs(conn: psycopg.Connection, files: Sequence[str]) -> None:
+    """Create the transaction-scoped temp tables the correlation tables are grouped from.
+
+    Must run first in a fresh session: temp_buffers can only change before the session's first temp table.
+    """
+    for name, value in SESSION_SETTINGS.items():
+        conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+    for file in files:
         conn.execute(sql.SQL(read_sql(f"{TRANSFORMS}/{file}")))
-        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
 
 
-def rebuild_metrics_table(conn: psycopg.Connection, table: str, keys: Sequence[str], *, weekly: bool = False) -> int:
-    """Replace analytics.<table> with the metric contract grouped by `keys`; returns the rows written."""
+def rebuild_metrics_table(conn: psycopg.Connection, table: str, keys: Sequence[str], grain: str) -> int:
+    """Replace analytics.<table> with the metric contract over the `grain` rows of correlation_base grouped
+    by `keys`; returns the rows written."""
     target = analytics_table(table)
+    weekly = grain == GRAIN_WEEK
     conn.execute(sql.SQL("DELETE FROM {}").format(target))
     query = sql.SQL(read_sql(f"{TRANSFORMS}/metrics_insert.sql")).format(
         target=target,
         keys=sql.SQL(", ").join(sql.Identifier(k) for k in keys),
+        grain=sql.Literal(grain),
         extra_columns=sql.SQL(", cohort_age_days") if weekly else sql.SQL(""),
         extra_values=sql.SQL(", ") + COHORT_AGE if weekly else sql.SQL(""),
     )

@@ -83,19 +83,19 @@ def load_creatives(conn: psycopg.Connection) -> list[CreativeRow]:
 def write_insights(conn: psycopg.Connection, decisions: Sequence[CreativeDecision]) -> Counter[str]:
     """Replace ai_creative_insights with `decisions` and stamp creative_performance.recommendation."""
     conn.execute("DELETE FROM public.ai_creative_insights")
-    params = [
-        {
-            "organization_id": d.creative.organization_id,
-            "source": d.creative.source,
-            "campaign_id": d.creative.campaign_id,
-            "ad_id": d.creative.ad_id,
-            "recommendation": d.decision.recommendation,
-            "reason": d.decision.reason,
-            "evidence": Jsonb(d.decision.evidence),
-        }
-        for d in decisions
-    ]
-    with conn.cursor() as cur:
-        cur.executemany(read_sql("transforms/insights/insert_insight.sql"), params)
+    with conn.cursor() as cur, cur.copy(read_sql("transforms/insights/copy_insights.sql")) as copy:
+        for d in decisions:
+            row = d.creative
+            copy.write_row(
+                (
+                    row.organization_id,
+                    row.source,
+                    row.campaign_id,
+                    row.ad_id,
+                    d.decision.recommendation,
+                    d.decision.reason,
+                    Jsonb(d.decision.evidence),
+                )
+            )
     conn.execute(read_sql("transforms/insights/set_recommendations.sql"))
     return Counter(d.decision.recommendation for d in decisions)

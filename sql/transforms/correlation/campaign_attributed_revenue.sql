@@ -10,6 +10,7 @@ WITH models (model) AS (
 spend AS (
     SELECT organization_id, campaign_id, sum(spend) AS spend, min(currency) AS currency_min, max(currency) AS currency_max
     FROM correlation_ad_metrics
+    WHERE grain = 'creative'  -- either grain holds all spend once; never sum both
     GROUP BY 1, 2
 ),
 credits AS (

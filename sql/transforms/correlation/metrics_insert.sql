@@ -1,4 +1,5 @@
--- Insert the metric contract (MISSION.md) grouped by {keys} from correlation_base into {target}.
+-- Insert the metric contract (MISSION.md) grouped by {keys} from the {grain} rows of correlation_base
+-- into {target}.
 -- Ratio of sums, never an average of ratios: every ratio divides two sums taken over the whole group,
 -- and is NULL when its denominator is 0.
 INSERT INTO {target} ({keys}, spend, impressions, clicks, conversions, conversion_value, video_3s_views, thruplays,
@@ -35,5 +36,6 @@ FROM (
            sum(revenue) AS revenue,
            CASE WHEN max(currencies) > 1 OR min(currency) <> max(currency) THEN 'mixed' ELSE max(currency) END AS currency
     FROM correlation_base
+    WHERE grain = {grain}
     GROUP BY {keys}
 ) AS totals
