@@ -251,3 +251,18 @@ def test_checks_pass_on_consistent_tables(databases: Any, account: dict[str, Any
     assert len(evaluations) == 11
     failed = [(e.asset_key.to_user_string(), e.check_name) for e in evaluations if not e.passed]
     assert failed == []
+
+
+def test_currency_is_reported_and_mixed_currencies_are_flagged(databases: Any) -> None:
+    with psycopg.connect(databases.bi_url) as conn:
+        s = BiSeeder(conn)
+        org = s.organization("fx")
+        s.metrics(org, "meta", "EU", "e1", date(2026, 1, 5), spend=10, currency="EUR")
+        s.metrics(org, "meta", "MIX", "m1", date(2026, 1, 5), spend=10, currency="EUR")
+        s.metrics(org, "meta", "MIX", "m2", date(2026, 1, 5), spend=10, currency="BRL")
+    assert run(databases).success
+    currencies = dict(
+        (r["campaign_id"], r["currency"])
+        for r in rows(databases.bi_url, "SELECT campaign_id, currency FROM analytics.campaign_lead_quality")
+    )
+    assert currencies == {"EU": "EUR", "MIX": "mixed"}

@@ -117,3 +117,41 @@ def test_insight_check_catches_a_call_on_a_small_sample(databases: Any, creative
     (evaluation,) = result.get_asset_check_evaluations()
     assert not evaluation.passed
     assert "call made below min_leads" in evaluation.metadata["first_violations"].value
+
+
+def test_definitions_load_with_the_correlation_concern() -> None:
+    from hyperdash_pipeline.conventions import (
+        CAMPAIGN_ATTRIBUTED_REVENUE_KEY,
+        CAMPAIGN_LEAD_QUALITY_KEY,
+        CAMPAIGN_WEEKLY_KEY,
+        CREATIVE_PERFORMANCE_KEY,
+        GROUP_CORRELATION,
+        LEAD_ATTRIBUTION_KEY,
+        crm_raw_key,
+    )
+    from hyperdash_pipeline.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    ours = [
+        CAMPAIGN_LEAD_QUALITY_KEY,
+        CREATIVE_PERFORMANCE_KEY,
+        CAMPAIGN_WEEKLY_KEY,
+        CAMPAIGN_ATTRIBUTED_REVENUE_KEY,
+        CREATIVE_INSIGHTS_KEY,
+    ]
+    for key in ours:
+        assert graph.get(key).group_name == GROUP_CORRELATION
+    # Upstream keys of other concerns resolve by key (external until their definitions are merged).
+    assert {LEAD_ATTRIBUTION_KEY, crm_raw_key("deals")} <= graph.get(CAMPAIGN_LEAD_QUALITY_KEY).parent_keys
+    assert CREATIVE_PERFORMANCE_KEY in graph.get(CREATIVE_INSIGHTS_KEY).parent_keys
+
+
+def test_materialization_metadata(databases: Any, creatives: Any) -> None:
+    result = materialize(ASSETS, resources={"bi": databases.bi})
+    by_key = {m.asset_key: m.metadata for m in result.asset_materializations_for_node("correlation_tables")}
+    creative = by_key[AssetKey(["analytics", "creative_performance"])]
+    assert creative["dagster/row_count"].value == 4
+    columns = [c.name for c in creative["dagster/column_schema"].schema.columns]
+    assert columns[:4] == ["organization_id", "source", "campaign_id", "ad_id"] and "recommendation" in columns
+    assert creative["preview"].value.startswith("Top 4 by real_roas:")
+    assert "| GOOD |" in creative["preview"].value

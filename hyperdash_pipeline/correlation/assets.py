@@ -7,6 +7,7 @@ decoration time and cannot resolve it from a string.
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 from dagster import (
     AssetExecutionContext,
@@ -15,6 +16,7 @@ from dagster import (
     AutomationCondition,
     Backoff,
     Config,
+    FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     RetryPolicy,
@@ -62,6 +64,8 @@ AUTOMATION = (
     AutomationCondition.eager().without(~AutomationCondition.any_deps_missing()).with_label("eager_allow_missing")
     & AutomationCondition.all_deps_blocking_checks_passed()
 )
+# Inputs sync hourly: a table older than 2 hours is late, older than a day is failing.
+FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=2))
 RETRY = RetryPolicy(max_retries=3, delay=10, backoff=Backoff.EXPONENTIAL)
 
 PREVIEW = ["source", "campaign_id", "spend", "leads", "customers", "lead_to_customer_rate", "cpl", "cac", "real_roas"]
@@ -107,6 +111,7 @@ def _spec(key: AssetKey, description: str, deps: list[AssetKey]) -> AssetSpec:
         owners=OWNERS,
         kinds=POSTGRES_KINDS,
         automation_condition=AUTOMATION,
+        freshness_policy=FRESHNESS,
     )
 
 
@@ -197,6 +202,7 @@ def correlation_tables(
     owners=OWNERS,
     kinds=POSTGRES_KINDS,
     automation_condition=AUTOMATION,
+    freshness_policy=FRESHNESS,
     retry_policy=RETRY,
     description="Per organization, campaign and attribution model: credited leads and revenue "
     "(analytics.attribution_credits) against the campaign's spend, and the ROAS each model implies.",
