@@ -5,10 +5,14 @@ from __future__ import annotations
 from dagster import Definitions
 
 <<<<<<< HEAD
+<<<<<<< HEAD
 from hyperdash_pipeline import automation
 =======
 from hyperdash_pipeline.attribution import defs as attribution_defs
 >>>>>>> feat/attribution
+=======
+from hyperdash_pipeline.correlation import defs as correlation_defs
+>>>>>>> feat/correlation
 from hyperdash_pipeline.resources import bi_resource, crm_resource
 from hyperdash_pipeline.sync.definitions import defs as sync_defs
 
@@ -26,8 +30,12 @@ def build_definitions() -> Definitions:
     ]
 =======
     parts: list[Definitions] = [_resources()]
+<<<<<<< HEAD
     parts.append(attribution_defs)
 >>>>>>> feat/attribution
+=======
+    parts.append(correlation_defs)
+>>>>>>> feat/correlation
     return Definitions.merge(*parts)
 
 
