@@ -206,9 +206,10 @@ def sync_provider(
         )
     with bi.connection() as conn:
         params = {"source": source, "date_from": window[0], "date_to": window[1]}
-        (version,) = conn.execute(read_sql("transforms/ingestion/partition_version.sql"), params).fetchone() or ("",)
-        count_sql = "SELECT count(*) FROM campaign_metrics WHERE source = %(source)s AND date BETWEEN %(date_from)s AND %(date_to)s"
-        (rows,) = conn.execute(count_sql, params).fetchone() or (0,)
+        version, rows = conn.execute(read_sql("transforms/ingestion/partition_version.sql"), params).fetchone() or (
+            "",
+            0,
+        )
     metadata["dagster/row_count"] = rows
     return MaterializeResult(metadata=metadata, data_version=DataVersion(version))
 
