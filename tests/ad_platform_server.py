@@ -42,10 +42,14 @@ class ReplayServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 parts = urlsplit(self.path)
                 server.requests.append(
-                    Recorded(self.command, parts.path, parse_qs(parts.query), dict(self.headers), self.rfile.read(length))
+                    Recorded(
+                        self.command, parts.path, parse_qs(parts.query), dict(self.headers), self.rfile.read(length)
+                    )
                 )
                 queue = server.answers.get(parts.path)
-                answer = queue.popleft() if queue else Answer(404, {"error": {"message": f"no answer for {parts.path}"}})
+                answer = (
+                    queue.popleft() if queue else Answer(404, {"error": {"message": f"no answer for {parts.path}"}})
+                )
                 body = answer.body if isinstance(answer.body, str) else json.dumps(answer.body)
                 payload = body.replace("{base}", server.base_url).encode()
                 self.send_response(answer.status)

@@ -24,9 +24,7 @@ def _meta(server: ReplayServer, **kwargs: object) -> MetaAdsResource:
 
 
 def _google(server: ReplayServer, **kwargs: object) -> GoogleAdsResource:
-    return GoogleAdsResource(
-        api_base_url=server.base_url, developer_token="DEV-TOKEN", backoff_seconds=0.01, **kwargs
-    )
+    return GoogleAdsResource(api_base_url=server.base_url, developer_token="DEV-TOKEN", backoff_seconds=0.01, **kwargs)
 
 
 def test_meta_follows_pages_through_rate_limit_and_5xx() -> None:
@@ -83,7 +81,7 @@ def test_meta_malformed_page_fails_without_leaking_the_token() -> None:
 def test_meta_truncated_body_is_retried_then_gives_up_with_a_clear_error() -> None:
     with ReplayServer() as server:
         server.add(META_PATH, *[Answer(200, '{"data": [{"ad_id": "a1"') for _ in range(3)])
-        with pytest.raises(AdPlatformError, match="not JSON.*gave up after 3 attempts"):
+        with pytest.raises(AdPlatformError, match=r"not JSON.*gave up after 3 attempts"):
             _meta(server, max_attempts=3).fetch_insights("111", DAY, DAY, TOKEN)
         assert len(server.requests_to(META_PATH)) == 3
 
@@ -116,10 +114,17 @@ def test_google_pages_retries_and_converts_micros() -> None:
         server.add(
             GOOGLE_PATH,
             Answer(200, {"results": [google_row("901", "2024-03-01", conversionsValue=150.5)], "nextPageToken": "P2"}),
-            Answer(429, {"error": {"code": 429, "message": "Resource has been exhausted", "status": "RESOURCE_EXHAUSTED"}}),
+            Answer(
+                429, {"error": {"code": 429, "message": "Resource has been exhausted", "status": "RESOURCE_EXHAUSTED"}}
+            ),
             Answer(500, {"error": {"code": 500, "message": "Internal error encountered.", "status": "INTERNAL"}}),
-            Answer(200, {"results": [google_row("902", "2024-03-01", videoTrueviewViews="44"), sparse],
-                         "fieldMask": "customer.currencyCode,campaign.id"}),
+            Answer(
+                200,
+                {
+                    "results": [google_row("902", "2024-03-01", videoTrueviewViews="44"), sparse],
+                    "fieldMask": "customer.currencyCode,campaign.id",
+                },
+            ),
         )
         result = _google(server).fetch_ad_metrics("123-456-7890", DAY, DAY, "ACCESS")
         calls = server.requests_to(GOOGLE_PATH)
@@ -131,7 +136,9 @@ def test_google_pages_retries_and_converts_micros() -> None:
     assert (result.rows[2].spend, result.rows[2].conversions) == (Decimal("1.99"), Decimal(0))
     assert (result.rows[0].campaign_id, result.rows[0].ad_set_id, result.rows[0].currency) == ("111", "222", "USD")
     first, last = json.loads(calls[0].body), json.loads(calls[-1].body)
-    assert "FROM ad_group_ad" in first["query"] and "segments.date BETWEEN '2024-03-01' AND '2024-03-01'" in first["query"]
+    assert (
+        "FROM ad_group_ad" in first["query"] and "segments.date BETWEEN '2024-03-01' AND '2024-03-01'" in first["query"]
+    )
     assert "pageToken" not in first and last["pageToken"] == "P2"
     assert calls[0].headers["developer-token"] == "DEV-TOKEN" and calls[0].headers["Authorization"] == "Bearer ACCESS"
 

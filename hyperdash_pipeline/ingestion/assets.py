@@ -214,48 +214,65 @@ def sync_provider(
     return MaterializeResult(metadata=metadata, data_version=DataVersion(version))
 
 
-_ASSET_COMMON: dict[str, Any] = {
-    "group_name": GROUP_AD_PLATFORMS,
-    "owners": OWNERS,
-    "partitions_def": DAILY_PARTITIONS,
-    "backfill_policy": BackfillPolicy.single_run(),
-    "retry_policy": RetryPolicy(max_retries=2, delay=60, backoff=Backoff.EXPONENTIAL),
-    "freshness_policy": FreshnessPolicy.time_window(fail_window=timedelta(hours=36), warn_window=timedelta(hours=26)),
-}
+# After the client's own retries (seconds apart) give up, Dagster retries the step minutes later.
+STEP_RETRY_POLICY = RetryPolicy(max_retries=2, delay=60, backoff=Backoff.EXPONENTIAL)
 
 
-@asset(
-    key=META_METRICS_KEY,
-    kinds={"postgres", "meta"},
-    description="Meta ads, one row per ad per day in BI campaign_metrics (source meta), from the Marketing "
-    "API insights of every Meta integration. Integrations without a token are skipped and marked "
-    "'unconfigured'; their existing rows are left untouched.",
-    **_ASSET_COMMON,
-)
-def meta_campaign_metrics(
-    context: AssetExecutionContext, bi: PostgresResource, meta_ads: MetaAdsResource
-) -> MaterializeResult:
-    def fetch(integration: Integration, date_from: date, date_to: date, token: str) -> FetchResult:
-        return meta_ads.fetch_insights(integration.account_id, date_from, date_to, token)
-
-    return sync_provider(context, bi, "meta", meta_ads.credentials, fetch)
+def _asset_common(retry_policy: RetryPolicy | None) -> dict[str, Any]:
+    return {
+        "group_name": GROUP_AD_PLATFORMS,
+        "owners": OWNERS,
+        "partitions_def": DAILY_PARTITIONS,
+        "backfill_policy": BackfillPolicy.single_run(),
+        "retry_policy": retry_policy,
+        "freshness_policy": FreshnessPolicy.time_window(
+            fail_window=timedelta(hours=36), warn_window=timedelta(hours=26)
+        ),
+    }
 
 
-@asset(
-    key=GOOGLE_METRICS_KEY,
-    kinds={"postgres", "googleads"},
-    description="Google Ads, one row per ad per day in BI campaign_metrics (source google), from GAQL on "
-    "ad_group_ad for every Google integration. Integrations without credentials are skipped and "
-    "marked 'unconfigured'; their existing rows are left untouched.",
-    **_ASSET_COMMON,
-)
-def google_campaign_metrics(
-    context: AssetExecutionContext, bi: PostgresResource, google_ads: GoogleAdsResource
-) -> MaterializeResult:
-    def fetch(integration: Integration, date_from: date, date_to: date, token: str) -> FetchResult:
-        return google_ads.fetch_ad_metrics(integration.account_id, date_from, date_to, token)
+def build_meta_asset(retry_policy: RetryPolicy | None = STEP_RETRY_POLICY) -> AssetsDefinition:
+    @asset(
+        key=META_METRICS_KEY,
+        kinds={"postgres", "meta"},
+        description="Meta ads, one row per ad per day in BI campaign_metrics (source meta), from the Marketing "
+        "API insights of every Meta integration. Integrations without a token are skipped and marked "
+        "'unconfigured'; their existing rows are left untouched.",
+        **_asset_common(retry_policy),
+    )
+    def meta_campaign_metrics(
+        context: AssetExecutionContext, bi: PostgresResource, meta_ads: MetaAdsResource
+    ) -> MaterializeResult:
+        def fetch(integration: Integration, date_from: date, date_to: date, token: str) -> FetchResult:
+            return meta_ads.fetch_insights(integration.account_id, date_from, date_to, token)
 
-    return sync_provider(context, bi, "google", google_ads.credentials, fetch)
+        return sync_provider(context, bi, "meta", meta_ads.credentials, fetch)
+
+    return meta_campaign_metrics
+
+
+def build_google_asset(retry_policy: RetryPolicy | None = STEP_RETRY_POLICY) -> AssetsDefinition:
+    @asset(
+        key=GOOGLE_METRICS_KEY,
+        kinds={"postgres", "googleads"},
+        description="Google Ads, one row per ad per day in BI campaign_metrics (source google), from GAQL on "
+        "ad_group_ad for every Google integration. Integrations without credentials are skipped and "
+        "marked 'unconfigured'; their existing rows are left untouched.",
+        **_asset_common(retry_policy),
+    )
+    def google_campaign_metrics(
+        context: AssetExecutionContext, bi: PostgresResource, google_ads: GoogleAdsResource
+    ) -> MaterializeResult:
+        def fetch(integration: Integration, date_from: date, date_to: date, token: str) -> FetchResult:
+            return google_ads.fetch_ad_metrics(integration.account_id, date_from, date_to, token)
+
+        return sync_provider(context, bi, "google", google_ads.credentials, fetch)
+
+    return google_campaign_metrics
+
+
+meta_campaign_metrics = build_meta_asset()
+google_campaign_metrics = build_google_asset()
 
 
 def _fx_check(key: AssetKey, source: str) -> Any:
