@@ -8,7 +8,8 @@ reports and upserts the rest, so re-running a day is idempotent.
 
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -56,10 +57,6 @@ from hyperdash_pipeline.ingestion.load import quarantine as quarantine_rows
 from hyperdash_pipeline.ingestion.meta import META_TOKEN_VAR, MetaAdsResource
 from hyperdash_pipeline.ingestion.rows import FetchResult, RejectedRow
 from hyperdash_pipeline.resources import PostgresResource
-
-# BackfillPolicy is the documented way to backfill a date range in one run; Dagster 1.13 still labels
-# the parameter beta. Silence exactly that notice, nothing else.
-warnings.filterwarnings("ignore", message="Parameter `backfill_policy` of function `asset`")
 
 AD_METRICS_START_DATE = "2024-01-01"
 RESTATEMENT_DAYS = 28  # Meta and Google restate conversions for up to 28 days
@@ -231,15 +228,16 @@ def _asset_common(retry_policy: RetryPolicy | None) -> dict[str, Any]:
     }
 
 
+@contextmanager
+def _backfill_policy_is_beta() -> Iterator[None]:
+    """BackfillPolicy is Dagster's way to backfill a date range in one run; 1.13 still labels the
+    parameter beta. Silence exactly that notice while our assets are defined, nothing else."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Parameter `backfill_policy` of function `asset`")
+        yield
+
+
 def build_meta_asset(retry_policy: RetryPolicy | None = STEP_RETRY_POLICY) -> AssetsDefinition:
-    @asset(
-        key=META_METRICS_KEY,
-        kinds={"postgres", "meta"},
-        description="Meta ads, one row per ad per day in BI campaign_metrics (source meta), from the Marketing "
-        "API insights of every Meta integration. Integrations without a token are skipped and marked "
-        "'unconfigured'; their existing rows are left untouched.",
-        **_asset_common(retry_policy),
-    )
     def meta_campaign_metrics(
         context: AssetExecutionContext, bi: PostgresResource, meta_ads: MetaAdsResource
     ) -> MaterializeResult:
@@ -248,18 +246,18 @@ def build_meta_asset(retry_policy: RetryPolicy | None = STEP_RETRY_POLICY) -> As
 
         return sync_provider(context, bi, "meta", meta_ads.credentials, fetch)
 
-    return meta_campaign_metrics
+    with _backfill_policy_is_beta():
+        return asset(
+            key=META_METRICS_KEY,
+            kinds={"postgres", "meta"},
+            description="Meta ads, one row per ad per day in BI campaign_metrics (source meta), from the Marketing "
+            "API insights of every Meta integration. Integrations without a token are skipped and marked "
+            "'unconfigured'; their existing rows are left untouched.",
+            **_asset_common(retry_policy),
+        )(meta_campaign_metrics)
 
 
 def build_google_asset(retry_policy: RetryPolicy | None = STEP_RETRY_POLICY) -> AssetsDefinition:
-    @asset(
-        key=GOOGLE_METRICS_KEY,
-        kinds={"postgres", "googleads"},
-        description="Google Ads, one row per ad per day in BI campaign_metrics (source google), from GAQL on "
-        "ad_group_ad for every Google integration. Integrations without credentials are skipped and "
-        "marked 'unconfigured'; their existing rows are left untouched.",
-        **_asset_common(retry_policy),
-    )
     def google_campaign_metrics(
         context: AssetExecutionContext, bi: PostgresResource, google_ads: GoogleAdsResource
     ) -> MaterializeResult:
@@ -268,7 +266,15 @@ def build_google_asset(retry_policy: RetryPolicy | None = STEP_RETRY_POLICY) -> 
 
         return sync_provider(context, bi, "google", google_ads.credentials, fetch)
 
-    return google_campaign_metrics
+    with _backfill_policy_is_beta():
+        return asset(
+            key=GOOGLE_METRICS_KEY,
+            kinds={"postgres", "googleads"},
+            description="Google Ads, one row per ad per day in BI campaign_metrics (source google), from GAQL on "
+            "ad_group_ad for every Google integration. Integrations without credentials are skipped and "
+            "marked 'unconfigured'; their existing rows are left untouched.",
+            **_asset_common(retry_policy),
+        )(google_campaign_metrics)
 
 
 meta_campaign_metrics = build_meta_asset()
