@@ -234,13 +234,15 @@ def test_google_partition_loads_cost_in_currency_units(databases: Any) -> None:
             api_base_url=server.base_url, developer_token="DEV", refresh_token="ACCESS", backoff_seconds=0.01
         )
         result = _run(google_campaign_metrics, {"bi": databases.bi, "google_ads": google}, "2024-03-01")
-    assert result.success
+        server.add(path, Answer(200, {"results": [google_row("902", "2024-03-01", cost_micros="6000000")]}))
+        restated = _run(google_campaign_metrics, {"bi": databases.bi, "google_ads": google}, "2024-03-01")
+    assert result.success and restated.success
+    assert _metadata(result, GOOGLE_METRICS_KEY)["dagster/row_count"] == 2
+    # the restated day replaced the account's rows although the integration spells the id with dashes
     assert _metrics(databases.bi, "google") == [
-        ("901", "2024-03-01", Decimal("5.25"), Decimal("2.00"), "1234567890", "api"),
-        ("902", "2024-03-01", Decimal("5.25"), Decimal("2.00"), "1234567890", "api"),
+        ("902", "2024-03-01", Decimal("6.00"), Decimal("2.00"), "1234567890", "api"),
     ]
     assert _integration_state(databases.bi, integration)[0] == "ok"
-    assert _metadata(result, GOOGLE_METRICS_KEY)["dagster/row_count"] == 2
 
 
 def test_google_without_developer_token_is_skipped(databases: Any) -> None:

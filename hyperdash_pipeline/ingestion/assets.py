@@ -55,7 +55,7 @@ from hyperdash_pipeline.ingestion.http import AdPlatformError, scrub
 from hyperdash_pipeline.ingestion.load import Integration, ReplaceScope, list_integrations, load_rows, mark_integration
 from hyperdash_pipeline.ingestion.load import quarantine as quarantine_rows
 from hyperdash_pipeline.ingestion.meta import META_TOKEN_VAR, MetaAdsResource
-from hyperdash_pipeline.ingestion.rows import FetchResult, RejectedRow
+from hyperdash_pipeline.ingestion.rows import FetchResult, RejectedRow, canonical_account_id
 from hyperdash_pipeline.resources import PostgresResource
 
 AD_METRICS_START_DATE = "2024-01-01"
@@ -148,7 +148,7 @@ def _sync_integration(
         summary.failed.append((label, message))
         return
     _out_of_range(result, window[0], window[1], source)
-    scope = ReplaceScope(source, integration.account_id.removeprefix("act_"), window[0], window[1])
+    scope = ReplaceScope(source, canonical_account_id(source, integration.account_id), window[0], window[1])
     with bi.connection() as conn:  # data, quarantine and integration status commit together
         outcome = load_rows(conn, integration.organization_id, result.rows, loaded_via="api", replace=scope)
         summary.rejected += quarantine_rows(conn, f"{source}_campaign_metrics", result.rejected)

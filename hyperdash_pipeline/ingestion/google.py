@@ -18,7 +18,15 @@ from pydantic import Field
 
 from hyperdash_pipeline.ingestion.credentials import Credentials, token_from
 from hyperdash_pipeline.ingestion.http import AdPlatformError, JsonHttpClient, MalformedResponseError, RetrySettings
-from hyperdash_pipeline.ingestion.rows import FetchResult, MetricRow, RejectedRow, RowError, as_decimal, as_int
+from hyperdash_pipeline.ingestion.rows import (
+    FetchResult,
+    MetricRow,
+    RejectedRow,
+    RowError,
+    as_decimal,
+    as_int,
+    canonical_account_id,
+)
 
 GOOGLE_TOKEN_VAR = "GOOGLE_ADS_REFRESH_TOKEN"
 GOOGLE_DEVELOPER_TOKEN_VAR = "GOOGLE_ADS_DEVELOPER_TOKEN"
@@ -140,7 +148,7 @@ class GoogleAdsResource(ConfigurableResource):
 
     def fetch_ad_metrics(self, customer_id: str, date_from: date, date_to: date, token: str) -> FetchResult:
         """Every ad's daily metrics of customer `customer_id` from `date_from` to `date_to` (inclusive), all pages."""
-        customer = customer_id.replace("-", "")
+        customer = canonical_account_id("google", customer_id)
         if not customer.isdigit():
             raise AdPlatformError(f"Google Ads customer id {customer_id!r} is not 10 digits (e.g. 123-456-7890)")
         headers = {"Authorization": f"Bearer {self._access_token(token)}", "developer-token": str(self.developer_token)}

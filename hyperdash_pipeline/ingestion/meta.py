@@ -19,7 +19,15 @@ from pydantic import Field
 
 from hyperdash_pipeline.ingestion.credentials import Credentials, token_from
 from hyperdash_pipeline.ingestion.http import JsonHttpClient, MalformedResponseError, RetrySettings, safe_url
-from hyperdash_pipeline.ingestion.rows import FetchResult, MetricRow, RejectedRow, RowError, as_decimal, as_int
+from hyperdash_pipeline.ingestion.rows import (
+    FetchResult,
+    MetricRow,
+    RejectedRow,
+    RowError,
+    as_decimal,
+    as_int,
+    canonical_account_id,
+)
 
 META_TOKEN_VAR = "META_ACCESS_TOKEN"
 
@@ -134,7 +142,7 @@ class MetaAdsResource(ConfigurableResource):
             RetrySettings(self.max_attempts, self.backoff_seconds, timeout_seconds=self.timeout_seconds),
             meta_is_retryable,
         )
-        account = account_id.removeprefix("act_")
+        account = canonical_account_id("meta", account_id)
         url: str | None = f"{self.api_base_url.rstrip('/')}/{self.api_version}/act_{account}/insights"
         params: dict[str, Any] | None = {
             "access_token": token,

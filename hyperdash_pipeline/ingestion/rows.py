@@ -32,6 +32,12 @@ STAGE_COLUMNS = (
 )
 
 
+def canonical_account_id(source: str, account_id: str) -> str:
+    """The account id as campaign_metrics stores it: Meta without `act_`, Google without dashes."""
+    account_id = account_id.strip()
+    return account_id.removeprefix("act_") if source == "meta" else account_id.replace("-", "")
+
+
 class RowError(ValueError):
     """One input row cannot be loaded; the message is the quarantine reason."""
 
