@@ -84,6 +84,9 @@ def load_rows(
     with conn.cursor() as cur, cur.copy(copy) as writer:
         for row in rows:
             writer.write_row(row.stage_tuple(organization_id))
+    conn.execute(
+        "ANALYZE ad_metrics_stage"
+    )  # a temp table has no statistics: without them the merge plans nested loops
     if replace is not None:
         params = {
             "organization_id": organization_id,
