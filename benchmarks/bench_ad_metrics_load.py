@@ -18,6 +18,7 @@ import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -110,9 +111,8 @@ def main() -> None:
         merge = [_time_copy_merge(merge_url, rows) for _ in range(2)]
         baseline = [_time_row_by_row(baseline_url, rows) for _ in range(2)]
         print(f"{args.rows} rows: COPY + merge best {min(merge):.2f}s (runs {merge[0]:.2f}s, {merge[1]:.2f}s)")
-        print(
-            f"{args.rows} rows: row-by-row upsert best {min(baseline):.2f}s (runs {baseline[0]:.2f}s, {baseline[1]:.2f}s)"
-        )
+        runs = f"runs {baseline[0]:.2f}s, {baseline[1]:.2f}s"
+        print(f"{args.rows} rows: row-by-row upsert best {min(baseline):.2f}s ({runs})")
         print(f"ratio (row-by-row / COPY + merge): {min(baseline) / min(merge):.1f}x")
     finally:
         if home is not None:
