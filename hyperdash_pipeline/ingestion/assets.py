@@ -115,11 +115,9 @@ def _out_of_range(result: FetchResult, date_from: date, date_to: date, source: s
         if date_from <= row.date <= date_to:
             kept.append(row)
         else:
-            result.rejected.append(
-                RejectedRow(
-                    f"{source} account {row.account_id}", f"day {row.date} is outside {date_from}..{date_to}", {}
-                )
-            )
+            payload = {"campaign_id": row.campaign_id, "ad_id": row.ad_id, "date": row.date.isoformat()}
+            reason = f"day {row.date} is outside the requested {date_from}..{date_to}"
+            result.rejected.append(RejectedRow(f"{source} account {row.account_id}", reason, payload))
     result.rows = kept
 
 
