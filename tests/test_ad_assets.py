@@ -263,3 +263,21 @@ def test_restatement_schedule_requests_the_trailing_28_days() -> None:
     assert len(keys) == 28 and keys[0] == "2024-05-13" and keys[-1] == "2024-06-09"
     assert len({r.run_key for r in requests}) == 28
     assert date.fromisoformat(keys[-1]) < date(2024, 6, 10)  # today is not final yet
+
+
+def test_rows_outside_the_requested_days_and_disabled_integrations(databases: Any) -> None:
+    org = _org(databases.bi, "acme")
+    _integration(databases.bi, org, "meta", "111")
+    disabled = _integration(databases.bi, org, "meta", "222")
+    with databases.bi.connection() as conn:
+        conn.execute("UPDATE integrations SET status = 'disabled' WHERE id = %s", (disabled,))
+    rows = [meta_row("a1", "2024-03-01"), meta_row("a2", "2024-02-28")]
+    with ReplayServer() as server:
+        server.add(META_PATH, Answer(200, meta_page(rows, None, META_PATH)))
+        result = _run(meta_campaign_metrics, _meta_resources(databases, server, access_token=TOKEN), "2024-03-01")
+        assert not server.requests_to("/v25.0/act_222/insights")
+    with databases.bi.connection() as conn:
+        reasons = [r for (r,) in conn.execute("SELECT reason FROM quarantine").fetchall()]
+    assert result.success and [ad for ad, *_ in _metrics(databases.bi)] == ["a1"]
+    assert reasons == ["day 2024-02-28 is outside the requested 2024-03-01..2024-03-01"]
+    assert _integration_state(databases.bi, disabled)[0] == "disabled"
