@@ -83,3 +83,22 @@ def test_project_definitions_carry_the_ad_platform_assets_job_and_schedule() -> 
     assert {META_METRICS_KEY, GOOGLE_METRICS_KEY} <= set(repo.asset_graph.get_all_asset_keys())
     assert repo.get_job("ad_platforms_daily_job").partitions_def == DAILY_PARTITIONS
     assert repo.get_schedule_def("ad_platforms_restatement_schedule").job_name == "ad_platforms_daily_job"
+
+
+def test_the_daily_job_runs_from_the_project_definitions_without_credentials(databases: Any) -> None:
+    from hyperdash_pipeline.definitions import defs
+
+    with databases.bi.connection() as conn:
+        org = conn.execute("INSERT INTO organizations (name, slug) VALUES ('A', 'a') RETURNING id").fetchone()[0]
+        conn.execute(
+            "INSERT INTO integrations (organization_id, provider, account_id) VALUES (%s, 'meta', '1')", (org,)
+        )
+    result = defs.resolve_job_def("ad_platforms_daily_job").execute_in_process(
+        partition_key="2024-03-01", instance=DagsterInstance.ephemeral()
+    )
+    assert result.success
+    checks = {(e.asset_key.path[-1], e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+    assert checks[("meta_campaign_metrics", "fx_rates_available")] is True
+    with databases.bi.connection() as conn:
+        (status,) = conn.execute("SELECT status FROM integrations").fetchone()
+    assert status == "unconfigured"

@@ -38,6 +38,10 @@ def canonical_account_id(source: str, account_id: str) -> str:
     return account_id.removeprefix("act_") if source == "meta" else account_id.replace("-", "")
 
 
+_MAX_AMOUNT = Decimal("1e12")
+_MAX_BIGINT = 2**63
+
+
 class RowError(ValueError):
     """One input row cannot be loaded; the message is the quarantine reason."""
 
@@ -73,6 +77,12 @@ class MetricRow:
         for name in ("spend", "impressions", "clicks", "link_clicks", "conversions", "conversion_value"):
             if getattr(self, name) < 0:
                 raise RowError(f"{name} is negative ({getattr(self, name)})")
+        for name in ("spend", "conversions", "conversion_value"):  # campaign_metrics stores numeric(14, 2)
+            if getattr(self, name) >= _MAX_AMOUNT:
+                raise RowError(f"{name} {getattr(self, name)} is too large for campaign_metrics (max 999999999999.99)")
+        for name in ("impressions", "clicks", "link_clicks", "video_3s_views", "thruplays"):
+            if getattr(self, name) >= _MAX_BIGINT:
+                raise RowError(f"{name} {getattr(self, name)} is too large for a bigint")
 
     def stage_tuple(self, organization_id: str) -> tuple[Any, ...]:
         actions = json.dumps(self.platform_actions) if self.platform_actions else None
