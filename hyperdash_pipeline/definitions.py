@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import Definitions
 
-from hyperdash_pipeline.ingestion import defs as ingestion_defs
+from hyperdash_pipeline import ingestion
 from hyperdash_pipeline.resources import bi_resource, crm_resource
 
 
@@ -14,7 +14,7 @@ def _resources() -> Definitions:
 
 def build_definitions() -> Definitions:
     parts: list[Definitions] = [_resources()]
-    parts.append(ingestion_defs)
+    parts.append(ingestion.defs)
     return Definitions.merge(*parts)
 
 

@@ -76,8 +76,11 @@ def test_unchanged_restatement_triggers_nothing_changed_one_triggers_refresh(dat
 
 
 def test_project_definitions_carry_the_ad_platform_assets_job_and_schedule() -> None:
+    import hyperdash_pipeline.definitions as module
     from hyperdash_pipeline.definitions import defs
 
+    # `dagster`/`dg` refuse a module with two Definitions at module scope: import the package, not its defs.
+    assert [name for name, value in vars(module).items() if isinstance(value, Definitions)] == ["defs"]
     Definitions.validate_loadable(defs)
     repo = defs.get_repository_def()
     assert {META_METRICS_KEY, GOOGLE_METRICS_KEY} <= set(repo.asset_graph.get_all_asset_keys())
