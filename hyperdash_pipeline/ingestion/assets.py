@@ -129,14 +129,15 @@ def _sync_integration(
     window: tuple[date, date],
     source: str,
     summary: SyncSummary,
-) -> None:
+) -> str:
+    """Pull and load one integration; returns the outcome for the run log."""
     label = _label(integration)
     if credentials.token is None:
         reason = f"no credentials: {credentials.missing_reason}"
         with bi.connection() as conn:
             mark_integration(conn, integration.id, "unconfigured", reason)
         summary.skipped.append((label, reason))
-        return
+        return f"skipped ({reason})"
     try:
         result = fetch(integration, window[0], window[1], credentials.token)
     except AdPlatformError as exc:
@@ -144,7 +145,7 @@ def _sync_integration(
         with bi.connection() as conn:
             mark_integration(conn, integration.id, "error", message)
         summary.failed.append((label, message))
-        return
+        return f"failed ({message})"
     _out_of_range(result, window[0], window[1], source)
     scope = ReplaceScope(source, canonical_account_id(source, integration.account_id), window[0], window[1])
     with bi.connection() as conn:  # data, quarantine and integration status commit together
@@ -156,6 +157,7 @@ def _sync_integration(
     summary.http_calls += result.http_calls
     summary.retries += result.retries
     summary.synced.append(label)
+    return f"{outcome.staged} rows loaded, {len(result.rejected)} quarantined, {result.pages} pages"
 
 
 def _integrations_markdown(summary: SyncSummary) -> str:
@@ -179,8 +181,8 @@ def sync_provider(
     summary = SyncSummary()
     for integration in integrations:
         credentials = credentials_for(integration.credentials_env_var)
-        _sync_integration(bi, integration, credentials, fetch, window, source, summary)
-        context.log.info(f"{source} {_label(integration)}: done ({len(summary.synced)} synced so far)")
+        outcome = _sync_integration(bi, integration, credentials, fetch, window, source, summary)
+        context.log.info(f"{source} {_label(integration)} {window[0]}..{window[1]}: {outcome}")
     metadata: dict[str, Any] = {
         "date_range": f"{window[0]}..{window[1]}",
         "rows_loaded": summary.loaded,

@@ -138,8 +138,10 @@ class JsonHttpClient:
                 data=kwargs["data"],
                 timeout=self.settings.timeout_seconds,
             )
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             raise RetryableError(f"{where}: {type(exc).__name__}") from None
+        except requests.RequestException as exc:  # its message may quote the URL, token included
+            raise AdPlatformError(f"{where}: {type(exc).__name__}") from None
         body = _json_or_none(response)
         if response.status_code >= 400:
             detail = scrub(_error_detail(body, response))
