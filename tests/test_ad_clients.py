@@ -169,3 +169,13 @@ def test_google_refresh_token_is_exchanged_and_never_reported() -> None:
     assert search_call.headers["Authorization"] == "Bearer ya29.fresh"
     configured = _google(server, refresh_token="1//REFRESH-VALUE").credentials(None)
     assert configured.token == "1//REFRESH-VALUE" and "1//REFRESH-VALUE" not in repr(configured)
+
+
+def test_unreachable_api_is_retried_then_reported_without_the_token() -> None:
+    with ReplayServer() as server:
+        base = server.base_url  # the port is free again once the server is shut down
+    client = MetaAdsResource(api_base_url=base, backoff_seconds=0.01, max_attempts=2, timeout_seconds=2)
+    with pytest.raises(AdPlatformError) as caught:
+        client.fetch_insights("111", DAY, DAY, TOKEN)
+    assert "ConnectionError (gave up after 2 attempts)" in str(caught.value)
+    assert TOKEN not in str(caught.value)

@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hyperdash_pipeline.cli import main
+from hyperdash_pipeline.ingestion.csv_import import detect_decimal, parse_number
 from hyperdash_pipeline.settings import DAGSTER_URL_VAR
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ads"
@@ -159,3 +162,12 @@ def test_kag_facebook_file_loads_through_its_mapping(bi: Any, capsys: pytest.Cap
 def test_kag_file_needs_a_currency(bi: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["import-ads", "--source", "meta", str(KAG)]) == 2
     assert "pass --currency" in capsys.readouterr().err
+
+
+@given(amounts=st.lists(st.decimals(min_value=0, max_value=10**9, places=2), min_size=1, max_size=20))
+def test_localised_amounts_read_back_exactly(amounts: list[Decimal]) -> None:
+    english = [f"{a:,.2f}" for a in amounts]  # 1,234,567.89
+    brazilian = [s.replace(",", "_").replace(".", ",").replace("_", ".") for s in english]  # 1.234.567,89
+    for texts in (english, brazilian):
+        separator = detect_decimal(texts)
+        assert [parse_number(t, separator, "spend") for t in texts] == amounts
