@@ -171,3 +171,19 @@ def test_localised_amounts_read_back_exactly(amounts: list[Decimal]) -> None:
     for texts in (english, brazilian):
         separator = detect_decimal(texts)
         assert [parse_number(t, separator, "spend") for t in texts] == amounts
+
+
+def test_add_integration_links_an_account_and_names_its_token_variable(
+    bi: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["add-integration", "--provider", "google", "--account", "123-456-7890", "--credentials-env", "GADS_ACME"]
+    assert main(argv) == 0
+    assert main(argv) == 0  # idempotent
+    with bi.connection() as conn:
+        rows = conn.execute("SELECT provider, account_id, credentials_env_var, status FROM integrations").fetchall()
+    assert rows == [("google", "1234567890", "GADS_ACME", "pending")]
+    assert "token read from $GADS_ACME" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["add-integration", "--provider", "meta", "--account", "act_1", "--credentials-env", "EAAB-token-value"])
+    refused = capsys.readouterr().err
+    assert "NAME of an environment variable" in refused and "EAAB-token-value" not in refused

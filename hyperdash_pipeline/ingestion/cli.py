@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 import uuid
 from datetime import date
@@ -15,6 +16,7 @@ from hyperdash_pipeline.conventions import read_sql
 from hyperdash_pipeline.embedded import export_database_urls
 from hyperdash_pipeline.ingestion.csv_import import CsvFormatError, parse_file
 from hyperdash_pipeline.ingestion.load import load_rows, quarantine
+from hyperdash_pipeline.ingestion.rows import canonical_account_id
 from hyperdash_pipeline.resources import PostgresResource
 
 
@@ -104,6 +106,33 @@ def _import_fx(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_integration(args: argparse.Namespace) -> int:
+    """Register (or update) which ad account of which provider belongs to an organization."""
+    account = canonical_account_id(args.provider, args.account)
+    with _bi().connection() as conn:
+        try:
+            org_id, slug = resolve_organization(conn, args.organization)
+        except OrganizationNotFound as exc:
+            print(f"hyperdash add-integration: {exc}", file=sys.stderr)
+            return 2
+        conn.execute(
+            read_sql("transforms/ingestion/upsert_integration.sql"),
+            {"organization_id": org_id, "provider": args.provider, "account_id": account, "env": args.credentials_env},
+        )
+    where = f"${args.credentials_env}" if args.credentials_env else "the provider's default variable"
+    print(f"{args.provider} account {account} -> organization {slug}; token read from {where} at run time")
+    return 0
+
+
+def _env_var_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", value):
+        # never echo the value: it may be a token pasted by mistake
+        raise argparse.ArgumentTypeError(
+            "takes the NAME of an environment variable (e.g. META_TOKEN_ACME), not a token"
+        )
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     ads = sub.add_parser("import-ads", help="load a Meta Ads Manager or Google Ads CSV export into campaign_metrics")
     ads.add_argument("--source", required=True, choices=["meta", "google"])
@@ -118,3 +147,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     fx.add_argument("file")
     fx.add_argument("--rate-source", default="csv", help="where the rates come from (kept in fx_rates.source)")
     fx.set_defaults(handler=_import_fx)
+    add = sub.add_parser("add-integration", help="link a Meta or Google Ads account to an organization")
+    add.add_argument("--organization", help="organization id or slug (optional when BI has one organization)")
+    add.add_argument("--provider", required=True, choices=["meta", "google"])
+    add.add_argument("--account", required=True, help="Meta act_<id> or Google customer id (123-456-7890)")
+    add.add_argument(
+        "--credentials-env",
+        type=_env_var_name,
+        help="environment variable holding this account's token (never the token itself)",
+    )
+    add.set_defaults(handler=_add_integration)
