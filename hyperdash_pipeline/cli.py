@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from hyperdash_pipeline import demo
 from hyperdash_pipeline.embedded import EmbeddedServerError, export_database_urls, stop_embedded
+from hyperdash_pipeline.ingestion.cli import register as register_ingestion
 from hyperdash_pipeline.migrate import MigrationError, migrate_all
 from hyperdash_pipeline.resources import DatabaseConnectionError
 from hyperdash_pipeline.sample_data.cli import register as _register_sample_data

@@ -6,6 +6,7 @@ from dagster import Definitions
 
 <<<<<<< HEAD
 <<<<<<< HEAD
+<<<<<<< HEAD
 from hyperdash_pipeline import automation
 =======
 from hyperdash_pipeline.attribution import defs as attribution_defs
@@ -13,6 +14,9 @@ from hyperdash_pipeline.attribution import defs as attribution_defs
 =======
 from hyperdash_pipeline.correlation import defs as correlation_defs
 >>>>>>> feat/correlation
+=======
+from hyperdash_pipeline import ingestion
+>>>>>>> feat/ads
 from hyperdash_pipeline.resources import bi_resource, crm_resource
 from hyperdash_pipeline.sync.definitions import defs as sync_defs
 
@@ -31,11 +35,15 @@ def build_definitions() -> Definitions:
 =======
     parts: list[Definitions] = [_resources()]
 <<<<<<< HEAD
+<<<<<<< HEAD
     parts.append(attribution_defs)
 >>>>>>> feat/attribution
 =======
     parts.append(correlation_defs)
 >>>>>>> feat/correlation
+=======
+    parts.append(ingestion.defs)
+>>>>>>> feat/ads
     return Definitions.merge(*parts)
 
 
