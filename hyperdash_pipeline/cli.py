@@ -10,6 +10,7 @@ from hyperdash_pipeline.embedded import EmbeddedServerError, export_database_url
 from hyperdash_pipeline.migrate import MigrationError, migrate_all
 from hyperdash_pipeline.resources import DatabaseConnectionError
 from hyperdash_pipeline.settings import hyperdash_home, redact
+from hyperdash_pipeline.webhook.cli import register as _register_webhook
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -50,7 +51,7 @@ def _register_foundation(sub: argparse._SubParsersAction) -> None:
     sub.add_parser("env", help="print the database URLs in use as shell exports").set_defaults(handler=_env)
 
 
-REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_register_foundation]
+REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_register_foundation, _register_webhook]
 
 
 def build_parser() -> argparse.ArgumentParser:
