@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -34,8 +34,8 @@ LEADS_PATH = "/webhooks/leads"
 log = logs.logger
 
 
-def json_response(status: int, body: dict[str, Any]) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+def json_response(status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
 class LeadIntake:
@@ -103,7 +103,7 @@ class LeadIntake:
         if outcome.conflict == "idempotency_key_reused":
             raise Rejection(422, "idempotency_key_reused", "this Idempotency-Key was used for a different body")
         context["lead_id"] = str(outcome.lead_id)
-        context["created"] = outcome.created
+        context["new_lead"] = outcome.created
         status = 201 if outcome.created else 200
         return status, {"lead_id": str(outcome.lead_id), "created": outcome.created}
 
@@ -122,9 +122,10 @@ async def healthz(request: Request) -> Response:
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
-    """Starlette's own 404/405 as JSON like every other answer."""
+    """Starlette's own 404/405 as JSON like every other answer (keeping the Allow header of a 405)."""
     assert isinstance(exc, HTTPException)
-    return json_response(exc.status_code, {"error": {"code": f"http_{exc.status_code}", "message": exc.detail}})
+    body = {"error": {"code": f"http_{exc.status_code}", "message": exc.detail}}
+    return json_response(exc.status_code, body, exc.headers)
 
 
 def create_app(config: WebhookConfig | None = None) -> Starlette:

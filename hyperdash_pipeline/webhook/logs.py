@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from typing import Any
 
 import orjson
@@ -16,7 +17,7 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 
 
 class JsonFormatter(logging.Formatter):
-    """`{"ts", "level", "logger", "event", ...extra}`; an exception logs its type only, no traceback text."""
+    """`{"ts", "level", "logger", "event", ...extra}`; an exception logs its type and frames, not its message."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -31,6 +32,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             # Exception messages from drivers can quote row values; the type is what an operator needs.
             entry["exception"] = record.exc_info[0].__name__
+            entry["where"] = [f"{frame.filename}:{frame.lineno}" for frame in traceback.extract_tb(record.exc_info[2])]
         return orjson.dumps(entry, default=str).decode()
 
 

@@ -57,7 +57,17 @@ class Touchpoint(BaseModel):
 class LeadIn(BaseModel):
     """A lead posted by a landing page. At least one of `email` and `phone` is required."""
 
-    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True, title="Lead")
+    model_config = ConfigDict(
+        extra="forbid",
+        coerce_numbers_to_str=True,
+        title="Lead",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["email"], "properties": {"email": {"type": "string"}}},
+                {"required": ["phone"], "properties": {"phone": {"type": "string"}}},
+            ]
+        },
+    )
 
     organization: Organization = Field(description="The organization's id (uuid) or its webhook slug.")
     name: Name | None = None
