@@ -14,6 +14,7 @@ from hyperdash_pipeline.resources import DatabaseConnectionError
 from hyperdash_pipeline.sample_data.cli import register as _register_sample_data
 from hyperdash_pipeline.settings import hyperdash_home, redact
 from hyperdash_pipeline.sync.cli import register as register_sync
+from hyperdash_pipeline.webhook.cli import register as register_webhook
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -59,6 +60,8 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     demo.register,
     _register_sample_data,
     register_sync,
+    register_ingestion,
+    register_webhook,
 ]
 
 
