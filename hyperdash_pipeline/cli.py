@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from hyperdash_pipeline.embedded import EmbeddedServerError, export_database_urls, stop_embedded
 from hyperdash_pipeline.migrate import MigrationError, migrate_all
+from hyperdash_pipeline.ops.cli import register as register_ops
 from hyperdash_pipeline.resources import DatabaseConnectionError
 from hyperdash_pipeline.settings import hyperdash_home, redact
 
@@ -51,6 +52,7 @@ def _register_foundation(sub: argparse._SubParsersAction) -> None:
 
 
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_register_foundation]
+REGISTRARS.append(register_ops)
 
 
 def build_parser() -> argparse.ArgumentParser:
