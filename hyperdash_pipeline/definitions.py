@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import Definitions
 
-from hyperdash_pipeline.report import defs as report_defs
+from hyperdash_pipeline import report
 from hyperdash_pipeline.resources import bi_resource, crm_resource
 
 
@@ -14,7 +14,7 @@ def _resources() -> Definitions:
 
 def build_definitions() -> Definitions:
     parts: list[Definitions] = [_resources()]
-    parts.append(report_defs)
+    parts.append(report.defs)  # import the module, not `defs`: one Definitions at module scope
     return Definitions.merge(*parts)
 
 
