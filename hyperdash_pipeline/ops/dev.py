@@ -12,6 +12,7 @@ the grace period is killed, so no Dagster process is left behind.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -76,10 +77,8 @@ class _Supervisor:
         self._signal_group(signum)
 
     def _signal_group(self, signum: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pgid, signum)
-        except ProcessLookupError:
-            pass
 
     def wait(self) -> int:
         while True:
