@@ -121,10 +121,10 @@ def seed_organization(conn: psycopg.Connection, org: str, prefix: str) -> None:
             "campaign_id": c["campaign_id"],
             "week": start + timedelta(weeks=w),
             "leads": 25,
-            "customers": 2 + w,
+            "customers": 2 + w + 3 * i,
             "cohort_age_days": 7 * (4 - w),
         }
-        for c in campaigns
+        for i, c in enumerate(campaigns)
         for w in range(4)
     ]
     insert_rows(conn, "analytics.campaign_weekly", weekly)

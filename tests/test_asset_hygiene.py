@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from dagster import AssetSpec
+from defined_assets import defined_specs
 
 from hyperdash_pipeline.conventions import (
     GROUP_AD_PLATFORMS,
@@ -15,20 +16,8 @@ from hyperdash_pipeline.conventions import (
     GROUP_CRM_SYNC,
     GROUP_REPORTING,
 )
-from hyperdash_pipeline.definitions import defs
 
 GROUPS = {GROUP_CRM_SYNC, GROUP_AD_PLATFORMS, GROUP_ATTRIBUTION, GROUP_CORRELATION, GROUP_REPORTING}
-
-
-def defined_specs() -> list[AssetSpec]:
-    """Assets the code defines (not the stand-ins Dagster makes for a dependency defined nowhere)."""
-    specs: list[AssetSpec] = []
-    for item in defs.assets or []:
-        if isinstance(item, AssetSpec):
-            specs.append(item)
-        else:
-            specs.extend(item.specs)  # type: ignore[union-attr]
-    return specs
 
 
 SPECS = defined_specs()
