@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
@@ -14,7 +15,9 @@ from report_data import create_contract_tables, insert_rows, new_organization, s
 from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.conventions import CORRELATION_REPORT_KEY
 from hyperdash_pipeline.report.assets import correlation_report
-from hyperdash_pipeline.report.charts import nice_ticks
+from hyperdash_pipeline.report.charts import MARGIN_LEFT, MARGIN_RIGHT, WIDTH, nice_ticks
+from hyperdash_pipeline.report.data import QUERIES, Section
+from hyperdash_pipeline.report.document import cohort_curves
 from hyperdash_pipeline.settings import DAGSTER_URL_VAR, HOME_VAR
 
 CHART_IDS = (
@@ -155,3 +158,24 @@ def test_ticks_cover_the_data_with_round_steps(lo: float, hi: float) -> None:
 
 def test_report_asset_key_is_the_shared_convention() -> None:
     assert correlation_report.key == CORRELATION_REPORT_KEY
+
+
+def test_a_long_cohort_history_keeps_every_point_inside_the_chart_and_dates_readable() -> None:
+    rows = [
+        {
+            "source": "meta",
+            "campaign_id": "c1",
+            "week": date(2026, 1, 5) + timedelta(weeks=w),
+            "leads": 10.0,
+            "lead_to_customer_rate": 0.1 + w / 100,
+            "cohort_age_days": 7 * (30 - w),
+        }
+        for w in range(30)
+    ]
+    figure = cohort_curves(Section(QUERIES["weekly"], rows=rows))
+    assert figure.svg
+    xs = [float(x) for x in re.findall(r'<circle class="mark"[^>]* cx="([\d.]+)"', figure.svg)]
+    assert len(xs) == 30
+    assert all(MARGIN_LEFT - 0.01 <= x <= WIDTH - MARGIN_RIGHT + 0.01 for x in xs)
+    labels = re.findall(r'text-anchor="middle">(\d{4}-\d{2}-\d{2})</text>', figure.svg)
+    assert 4 <= len(labels) <= 8 and labels[0] == "2026-01-05"

@@ -141,8 +141,9 @@ def _legend(colors: dict[str, str]) -> list[str]:
     return out
 
 
-def _scales(x_ticks: list[float], y_ticks: list[float]) -> tuple[_Scale, _Scale]:
-    xs = _Scale(x_ticks[0], x_ticks[-1], MARGIN_LEFT, WIDTH - MARGIN_RIGHT)
+def _scales(x_ticks: list[float], y_ticks: list[float], x_values: Sequence[float]) -> tuple[_Scale, _Scale]:
+    """Linear scales over the ticks, widened on x to every value (explicit ticks may be thinned)."""
+    xs = _Scale(min(x_ticks[0], *x_values), max(x_ticks[-1], *x_values), MARGIN_LEFT, WIDTH - MARGIN_RIGHT)
     ys = _Scale(y_ticks[0], y_ticks[-1], HEIGHT - MARGIN_BOTTOM, MARGIN_TOP)
     return xs, ys
 
@@ -156,20 +157,26 @@ def scatter_chart(
     *,
     diagonal: bool = False,
     connect: bool = False,
+    x_ticks: Sequence[float] | None = None,
 ) -> str:
-    """Points (with optional vertical interval bars); `connect` joins each series in x order."""
+    """Points (with optional vertical interval bars); `connect` joins each series in x order.
+
+    `x_ticks` replaces the round ticks (e.g. one per week on a date axis).
+    """
     if not points:
         raise ValueError(f"chart {chart_id} has no points to draw")
-    x_ticks = _domain([p.x for p in points], x.zero)
+    xt = sorted(x_ticks) if x_ticks else _domain([p.x for p in points], x.zero)
+    if len(xt) == 1:
+        xt = [xt[0] - 1, xt[0], xt[0] + 1]
     y_values = [v for p in points for v in (p.y, p.y_low, p.y_high) if v is not None]
     y_ticks = _domain(y_values + ([p.x for p in points] if diagonal else []), y.zero)
     if diagonal:
-        x_ticks = y_ticks = nice_ticks(min(x_ticks[0], y_ticks[0]), max(x_ticks[-1], y_ticks[-1]))
-    xs, ys = _scales(x_ticks, y_ticks)
+        xt = y_ticks = nice_ticks(min(xt[0], y_ticks[0]), max(xt[-1], y_ticks[-1]))
+    xs, ys = _scales(xt, y_ticks, [p.x for p in points])
     colors = _colors([p.series for p in points])
-    body = _axes(xs, ys, x_ticks, y_ticks, x, y)
+    body = _axes(xs, ys, xt, y_ticks, x, y)
     if diagonal:
-        lo, hi = x_ticks[0], x_ticks[-1]
+        lo, hi = xt[0], xt[-1]
         body.append(
             f'<line class="reference" x1="{xs(lo):.1f}" y1="{ys(lo):.1f}" x2="{xs(hi):.1f}" y2="{ys(hi):.1f}" '
             'stroke="#999" stroke-dasharray="4 4"><title>platform = real</title></line>'

@@ -261,6 +261,7 @@ def cohort_curves(section: Section) -> Figure:
             Axis("week the leads arrived", charts.fmt_date, zero=False),
             Axis("lead -> customer rate", charts.fmt_percent),
             connect=True,
+            x_ticks=_week_ticks(pts),
         ),
     )
     return Figure(
@@ -271,6 +272,13 @@ def cohort_curves(section: Section) -> Figure:
         svg,
         note,
     )
+
+
+def _week_ticks(points: Sequence[Point], most: int = 8) -> list[float]:
+    """One tick per week, thinned to at most `most` so the dates stay readable."""
+    weeks = sorted({p.x for p in points})
+    step = -(-len(weeks) // most)
+    return weeks[::step]
 
 
 def _evidence(value: Any) -> str:
