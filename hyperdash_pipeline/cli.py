@@ -10,6 +10,7 @@ from hyperdash_pipeline import demo
 from hyperdash_pipeline.embedded import EmbeddedServerError, export_database_urls, stop_embedded
 from hyperdash_pipeline.ingestion.cli import register as register_ingestion
 from hyperdash_pipeline.migrate import MigrationError, migrate_all
+from hyperdash_pipeline.ops.cli import register as register_ops
 from hyperdash_pipeline.resources import DatabaseConnectionError
 from hyperdash_pipeline.sample_data.cli import register as _register_sample_data
 from hyperdash_pipeline.settings import hyperdash_home, redact
@@ -62,6 +63,7 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     register_sync,
     register_ingestion,
     register_webhook,
+    register_ops,
 ]
 
 

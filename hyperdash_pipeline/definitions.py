@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import Definitions
 
-from hyperdash_pipeline import attribution, automation, correlation, ingestion, sync
+from hyperdash_pipeline import attribution, automation, correlation, ingestion, report, sync
 from hyperdash_pipeline.resources import bi_resource, crm_resource
 
 
@@ -19,6 +19,7 @@ def build_definitions() -> Definitions:
         ingestion.defs,
         attribution.defs,
         correlation.defs,
+        report.defs,
         automation.defs,
     ]
     return Definitions.merge(*parts)
