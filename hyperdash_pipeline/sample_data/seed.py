@@ -75,8 +75,8 @@ def _validate(leads: int, seed: int, organizations: int, days: int) -> None:
 
 
 def _prepare_session(conn: psycopg.Connection, params: dict[str, object]) -> None:
-    """UTC session, run parameters, helper functions and the ad catalogue (identical in both databases)."""
-    conn.execute("SET LOCAL TimeZone = 'UTC'")
+    """Session settings, run parameters, helper functions and the ad catalogue (identical in both databases)."""
+    conn.execute(read_sql("sample/session.sql"))
     conn.execute(read_sql("sample/params.sql"), params)
     for path in _COMMON_FILES:
         conn.execute(read_sql(path))
@@ -134,37 +134,26 @@ def _refuse_if_not_empty(crm: psycopg.Connection, bi: psycopg.Connection) -> Non
 
 
 def _deferred_schema(conn: psycopg.Connection, tables: tuple[str, ...]) -> list[sql.SQL | sql.Composed]:
-    """Drop the foreign keys and plain indexes of `tables`; return the statements that restore them.
+    """Drop the keys and indexes of `tables` for the load; return the statements that restore them.
 
-    The bulk-load recipe pg_restore uses: one anti-join per foreign key and one sorted index build
-    after the load are many times cheaper than a trigger call and an index insert per row. The
-    definitions come from the catalog (pg_get_constraintdef / pg_get_indexdef), and it all happens
-    inside the seed's transaction, so a failure rolls the schema back with the data.
+    The bulk-load recipe pg_restore uses: a sorted index build and one anti-join per foreign key
+    after the load cost a fraction of an index insert and a trigger call per row. Definitions come
+    from the catalog (pg_get_constraintdef / pg_get_indexdef) and everything happens inside the
+    seed's transaction, so a failure rolls the schema back with the data: nothing stays disabled.
     """
-    regclasses = [f"public.{table}" for table in tables]
-    foreign_keys = conn.execute(
-        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
-        "WHERE contype = 'f' AND conrelid = ANY(%s::regclass[]) ORDER BY 1, 2",
-        (regclasses,),
-    ).fetchall()
-    indexes = conn.execute(
-        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
-        "WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisunique "
-        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1",
-        (regclasses,),
-    ).fetchall()
-    restore: list[sql.SQL | sql.Composed] = []
-    for table, name, definition in foreign_keys:
-        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.SQL(table), sql.Identifier(name)))
-        restore.append(
-            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-                sql.SQL(table), sql.Identifier(name), sql.SQL(definition)
-            )
-        )
-    for name, definition in indexes:
-        conn.execute(sql.SQL("DROP INDEX {}").format(sql.SQL(name)))
-        restore.insert(0, sql.SQL(definition))
-    return restore
+    regclasses = {"tables": [f"public.{table}" for table in tables]}
+    constraints = conn.execute(read_sql("sample/deferrable_constraints.sql"), regclasses).fetchall()
+    indexes = conn.execute(read_sql("sample/deferrable_indexes.sql"), regclasses).fetchall()
+    keys: list[sql.SQL | sql.Composed] = []
+    foreign_keys: list[sql.SQL | sql.Composed] = []
+    for schema, table, name, kind, definition in constraints:
+        target = sql.Identifier(schema, table)
+        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(target, sql.Identifier(name)))
+        add = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(target, sql.Identifier(name), sql.SQL(definition))
+        (foreign_keys if kind == "f" else keys).append(add)
+    for schema, name, _definition in indexes:
+        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, name)))
+    return [*keys, *(sql.SQL(definition) for _, _, definition in indexes), *foreign_keys]
 
 
 def _count(conn: psycopg.Connection, prefix: str, tables: tuple[str, ...]) -> dict[str, int]:
