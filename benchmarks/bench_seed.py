@@ -8,7 +8,9 @@ with their keys and indexes, plus the BI side, so a ratio of a few tens is expec
     python benchmarks/bench_seed.py [--sizes 100000,1000000]
 
 Uses the server at HYPERDASH_TEST_PG_URL, or the embedded one under HYPERDASH_HOME. Scratch
-databases hd_bench_seed_crm / hd_bench_seed_bi are created and dropped.
+databases hd_bench_seed_crm / hd_bench_seed_bi are created and dropped. Besides wall time it prints
+the CPU seconds the server's backends spent (from /proc, when the server runs on this machine):
+on a shared machine that is the figure to compare, since wall time also counts the waiting.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -46,6 +49,28 @@ def _recreate(admin_url: str, drop_only: bool = False) -> None:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
+def _postmaster_pid(admin_url: str) -> int | None:
+    """The server's postmaster, whose children's CPU time grows by each finished backend's."""
+    with psycopg.connect(admin_url) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    try:
+        return int(Path(f"/proc/{row[0] if row else 0}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None  # a remote server: no CPU figures
+
+
+def _children_cpu(postmaster: int | None) -> float | None:
+    if postmaster is None:
+        return None
+    time.sleep(0.3)  # let the postmaster reap the backends that just closed
+    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_text(before: float | None, after: float | None) -> str:
+    return "n/a" if before is None or after is None else f"{after - before:.1f}"
+
+
 def _floor_seconds(crm_url: str, rows: int) -> float:
     with psycopg.connect(crm_url) as conn:
         conn.execute("CREATE UNLOGGED TABLE bench_leads_floor (LIKE leads INCLUDING DEFAULTS)")
@@ -69,17 +94,22 @@ def main() -> None:
     crm_url, bi_url = (_on(admin, name) for name in SCRATCH)
     try:
         migrate_all(crm_url, bi_url)
-        print(
-            f"{'leads':>10} {'seed s':>8} {'rows':>10} {'floor s':>8} {'ratio':>6}  (load average {os.getloadavg()[0]:.1f})"
-        )
+        postmaster = _postmaster_pid(admin)
+        print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(f"{'leads':>10} {'CRM rows':>10} {'seed s':>7} {'cpu s':>6} {'floor s':>7} {'cpu s':>6} {'ratio':>6}")
+        print(f"{'':>10} {'':>10} {'(wall)':>7} {'':>6} {'(wall)':>7} {'':>6} {'(wall)':>6}")
         for size in sizes:
+            cpu0 = _children_cpu(postmaster)
             summary = seed_sample_data(crm_url, bi_url, leads=size, reset=True)
-            crm_rows = sum(n for table, n in summary.counts.items() if table.startswith("crm."))
+            cpu1 = _children_cpu(postmaster)
             floor = _floor_seconds(crm_url, size)
+            cpu2 = _children_cpu(postmaster)
+            crm_rows = sum(n for table, n in summary.counts.items() if table.startswith("crm."))
             print(
-                f"{size:>10,} {summary.elapsed_seconds:>8.1f} {crm_rows:>10,} {floor:>8.2f} "
-                f"{summary.elapsed_seconds / floor:>6.1f}x"
+                f"{size:>10,} {crm_rows:>10,} {summary.elapsed_seconds:>7.1f} {_cpu_text(cpu0, cpu1):>6} "
+                f"{floor:>7.2f} {_cpu_text(cpu1, cpu2):>6} {summary.elapsed_seconds / floor:>5.1f}x"
             )
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         _recreate(admin, drop_only=True)
 

@@ -19,7 +19,7 @@ from hyperdash_pipeline.resources import PostgresResource
 
 # The BI tables the seed writes, in insert order.
 BI_SEEDED_TABLES = ("organizations", "users", "integrations", "campaign_metrics")
-# Schemas whose tables a BI reset empties (see `_reset_bi`); migration bookkeeping is kept.
+# Schemas whose tables a BI reset empties (see `_bi_reset_tables`); migration bookkeeping is kept.
 BI_RESET_SCHEMAS = ("public", "crm_raw", "analytics")
 _MIGRATION_TABLE_PREFIXES = ("_yoyo", "yoyo_", "hyperdash_migration")
 
@@ -27,7 +27,9 @@ _COMMON_FILES = ("sample/functions.sql", "sample/catalogue.sql")
 _CRM_FILES = ("sample/crm_plan.sql", "sample/crm_leads.sql", "sample/crm_deals.sql", "sample/crm_followups.sql")
 _BI_FILES = ("sample/bi_organizations.sql", "sample/bi_campaign_metrics.sql")
 
+# Bounds that keep the hash keys of the catalogue apart (see sql/sample/catalogue.sql).
 MAX_ORGANIZATIONS = 60
+MAX_DAYS = 3_650
 MAX_SEED = 2**62
 
 
@@ -70,8 +72,8 @@ def _validate(leads: int, seed: int, organizations: int, days: int) -> None:
         raise SampleDataError(f"seed must be between 0 and 2**62 - 1 (got {seed})")
     if not 1 <= organizations <= MAX_ORGANIZATIONS:
         raise SampleDataError(f"organizations must be between 1 and {MAX_ORGANIZATIONS} (got {organizations})")
-    if days < 1:
-        raise SampleDataError(f"days must be at least 1 (got {days})")
+    if not 1 <= days <= MAX_DAYS:
+        raise SampleDataError(f"days must be between 1 and {MAX_DAYS} (got {days})")
 
 
 def _prepare_session(conn: psycopg.Connection, params: dict[str, object]) -> None:
