@@ -272,3 +272,39 @@ def test_cli_seeds_prints_a_summary_and_refuses_a_second_seed(databases, monkeyp
 
     assert main(["seed", "--leads", "400", "--seed", "3", "--reset"]) == 0
     assert "leads 400" in capsys.readouterr().out
+
+
+def _crm_schema(url: str) -> set[tuple[str, str]]:
+    """Every index and constraint definition of the CRM tables."""
+    return set(
+        _rows(
+            url,
+            "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = ANY(%s) "
+            "UNION ALL SELECT conrelid::regclass::text, conname || ' ' || pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE conrelid = ANY(%s::regclass[])",
+            (list(CRM_TABLES), list(CRM_TABLES)),
+        )
+    )
+
+
+def test_keys_and_indexes_dropped_for_the_load_are_all_back(databases):
+    before = _crm_schema(databases.crm_url)
+    assert any("FOREIGN KEY" in definition for _, definition in before)
+    seed_sample_data(databases.crm_url, databases.bi_url, leads=300, today=TODAY)
+    assert _crm_schema(databases.crm_url) == before
+
+
+def test_a_failed_seed_leaves_no_rows_and_the_crm_schema_intact(databases):
+    before = _crm_schema(databases.crm_url)
+    with psycopg.connect(databases.bi_url, autocommit=True) as bi:
+        bi.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'metrics store is read-only'; END $$"
+        )
+        bi.execute("CREATE TRIGGER refuse BEFORE INSERT ON campaign_metrics FOR EACH ROW EXECUTE FUNCTION refuse()")
+    with pytest.raises(psycopg.errors.RaiseException, match="read-only"):
+        seed_sample_data(databases.crm_url, databases.bi_url, leads=300, today=TODAY)
+    assert _crm_schema(databases.crm_url) == before
+    for table in CRM_TABLES:
+        assert _rows(databases.crm_url, f"SELECT count(*) FROM {table}")[0][0] == 0
+    assert _rows(databases.bi_url, "SELECT count(*) FROM organizations")[0][0] == 0

@@ -19,7 +19,7 @@ from hyperdash_pipeline.resources import PostgresResource
 
 # The BI tables the seed writes, in insert order.
 BI_SEEDED_TABLES = ("organizations", "users", "integrations", "campaign_metrics")
-# Schemas whose tables a BI reset empties (see `_reset_bi`); migration bookkeeping is kept.
+# Schemas whose tables a BI reset empties (see `_bi_reset_tables`); migration bookkeeping is kept.
 BI_RESET_SCHEMAS = ("public", "crm_raw", "analytics")
 _MIGRATION_TABLE_PREFIXES = ("_yoyo", "yoyo_", "hyperdash_migration")
 
@@ -27,7 +27,9 @@ _COMMON_FILES = ("sample/functions.sql", "sample/catalogue.sql")
 _CRM_FILES = ("sample/crm_plan.sql", "sample/crm_leads.sql", "sample/crm_deals.sql", "sample/crm_followups.sql")
 _BI_FILES = ("sample/bi_organizations.sql", "sample/bi_campaign_metrics.sql")
 
+# Bounds that keep the hash keys of the catalogue apart (see sql/sample/catalogue.sql).
 MAX_ORGANIZATIONS = 60
+MAX_DAYS = 3_650
 MAX_SEED = 2**62
 
 
@@ -70,13 +72,13 @@ def _validate(leads: int, seed: int, organizations: int, days: int) -> None:
         raise SampleDataError(f"seed must be between 0 and 2**62 - 1 (got {seed})")
     if not 1 <= organizations <= MAX_ORGANIZATIONS:
         raise SampleDataError(f"organizations must be between 1 and {MAX_ORGANIZATIONS} (got {organizations})")
-    if days < 1:
-        raise SampleDataError(f"days must be at least 1 (got {days})")
+    if not 1 <= days <= MAX_DAYS:
+        raise SampleDataError(f"days must be between 1 and {MAX_DAYS} (got {days})")
 
 
 def _prepare_session(conn: psycopg.Connection, params: dict[str, object]) -> None:
-    """UTC session, run parameters, helper functions and the ad catalogue (identical in both databases)."""
-    conn.execute("SET LOCAL TimeZone = 'UTC'")
+    """Session settings, run parameters, helper functions and the ad catalogue (identical in both databases)."""
+    conn.execute(read_sql("sample/session.sql"))
     conn.execute(read_sql("sample/params.sql"), params)
     for path in _COMMON_FILES:
         conn.execute(read_sql(path))
@@ -134,37 +136,26 @@ def _refuse_if_not_empty(crm: psycopg.Connection, bi: psycopg.Connection) -> Non
 
 
 def _deferred_schema(conn: psycopg.Connection, tables: tuple[str, ...]) -> list[sql.SQL | sql.Composed]:
-    """Drop the foreign keys and plain indexes of `tables`; return the statements that restore them.
+    """Drop the keys and indexes of `tables` for the load; return the statements that restore them.
 
-    The bulk-load recipe pg_restore uses: one anti-join per foreign key and one sorted index build
-    after the load are many times cheaper than a trigger call and an index insert per row. The
-    definitions come from the catalog (pg_get_constraintdef / pg_get_indexdef), and it all happens
-    inside the seed's transaction, so a failure rolls the schema back with the data.
+    The bulk-load recipe pg_restore uses: a sorted index build and one anti-join per foreign key
+    after the load cost a fraction of an index insert and a trigger call per row. Definitions come
+    from the catalog (pg_get_constraintdef / pg_get_indexdef) and everything happens inside the
+    seed's transaction, so a failure rolls the schema back with the data: nothing stays disabled.
     """
-    regclasses = [f"public.{table}" for table in tables]
-    foreign_keys = conn.execute(
-        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
-        "WHERE contype = 'f' AND conrelid = ANY(%s::regclass[]) ORDER BY 1, 2",
-        (regclasses,),
-    ).fetchall()
-    indexes = conn.execute(
-        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
-        "WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisunique "
-        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1",
-        (regclasses,),
-    ).fetchall()
-    restore: list[sql.SQL | sql.Composed] = []
-    for table, name, definition in foreign_keys:
-        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.SQL(table), sql.Identifier(name)))
-        restore.append(
-            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-                sql.SQL(table), sql.Identifier(name), sql.SQL(definition)
-            )
-        )
-    for name, definition in indexes:
-        conn.execute(sql.SQL("DROP INDEX {}").format(sql.SQL(name)))
-        restore.insert(0, sql.SQL(definition))
-    return restore
+    regclasses = {"tables": [f"public.{table}" for table in tables]}
+    constraints = conn.execute(read_sql("sample/deferrable_constraints.sql"), regclasses).fetchall()
+    indexes = conn.execute(read_sql("sample/deferrable_indexes.sql"), regclasses).fetchall()
+    keys: list[sql.SQL | sql.Composed] = []
+    foreign_keys: list[sql.SQL | sql.Composed] = []
+    for schema, table, name, kind, definition in constraints:
+        target = sql.Identifier(schema, table)
+        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(target, sql.Identifier(name)))
+        add = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(target, sql.Identifier(name), sql.SQL(definition))
+        (foreign_keys if kind == "f" else keys).append(add)
+    for schema, name, _definition in indexes:
+        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, name)))
+    return [*keys, *(sql.SQL(definition) for _, _, definition in indexes), *foreign_keys]
 
 
 def _count(conn: psycopg.Connection, prefix: str, tables: tuple[str, ...]) -> dict[str, int]:
