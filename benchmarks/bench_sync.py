@@ -254,17 +254,22 @@ def bench(admin_url: str, rows: int, small: int, repeat: int) -> list[Row]:
                 "WHERE id IN (SELECT id FROM leads ORDER BY id LIMIT 10000)"
             )
         plan = explain_next_read(crm, bi, "leads")
-        report = run_sync(crm, bi)
+        report = run_sync(crm, bi, mark_attribution_synced=False)
+        started = time.monotonic()
+        flagged = mark_attribution_synced(crm, bi)
+        receipt = time.monotonic() - started
         moved = report.tables["leads"]
         uses_index = "leads_updated_at_id_idx" in plan and "Seq Scan" not in plan
         out.append(
             Row(
-                f"{moved.updated:,} changed of {rows:,} (engine, incl. receipt)",
-                f"{report.seconds:.3f} s",
-                target="<= 1 s",
-                ratio="index scan" if uses_index else "NO INDEX SCAN",
+                f"{moved.updated:,} changed of {rows:,}: sync + receipt",
+                f"{report.seconds + receipt:.3f} s",
+                f"sync {report.seconds:.3f} s",
+                "index scan" if uses_index else "NO INDEX SCAN",
+                "<= 1 s",
             )
         )
+        out.append(Row(f"  of which CRM receipt for {flagged:,} leads", f"{receipt:.3f} s"))
         _check_exact(crm, bi)
         (p50, p99), (busy50, busy99), n_idle, n_busy = _latency(crm, bi, idle_seconds=5)
         out.append(

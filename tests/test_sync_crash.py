@@ -36,10 +36,11 @@ def _mutate_crm(crm_url: str, rng: random.Random) -> None:
             "WHERE id IN (SELECT id FROM leads ORDER BY random() LIMIT %s)",
             [rng.randint(100, 800)],
         )
-        conn.execute("UPDATE leads SET deleted_at = now() WHERE id IN (SELECT id FROM leads ORDER BY random() LIMIT 5)")
-        conn.execute("DELETE FROM leads WHERE id IN (SELECT id FROM leads ORDER BY random() LIMIT %s)", [rng.randint(1, 30)])
-        conn.execute("UPDATE notes SET body = body || '.' WHERE id IN (SELECT id FROM notes ORDER BY random() LIMIT 300)")
-        conn.execute("UPDATE tasks SET completed_at = now() WHERE id IN (SELECT id FROM tasks ORDER BY random() LIMIT 200)")
+        some = "(SELECT id FROM {} ORDER BY random() LIMIT %s)"
+        conn.execute("UPDATE leads SET deleted_at = now() WHERE id IN " + some.format("leads"), [5])
+        conn.execute("DELETE FROM leads WHERE id IN " + some.format("leads"), [rng.randint(1, 30)])
+        conn.execute("UPDATE notes SET body = body || '.' WHERE id IN " + some.format("notes"), [300])
+        conn.execute("UPDATE tasks SET completed_at = now() WHERE id IN " + some.format("tasks"), [200])
 
 
 def _start_child(crm_url: str, bi_url: str) -> subprocess.Popen[str]:

@@ -223,7 +223,7 @@ def test_two_syncs_started_together_corrupt_nothing(databases) -> None:
 def test_a_sync_that_cannot_get_the_lock_says_why(databases) -> None:
     with psycopg.connect(databases.bi_url, autocommit=True, application_name="other-sync") as holder:
         holder.execute("SELECT pg_advisory_lock(hashtext('hyperdash/crm_to_bi_sync'))")
-        with pytest.raises(SyncAlreadyRunning, match="another CRM -> BI sync is running.*other-sync"):
+        with pytest.raises(SyncAlreadyRunning, match=r"another CRM -> BI sync is running.*other-sync"):
             run_sync(databases.crm_url, databases.bi_url, lock_wait_seconds=0)
     assert mirrored_ids(databases) == set()
 
@@ -276,6 +276,23 @@ def test_setting_only_the_receipt_does_not_bump_updated_at(databases) -> None:
         assert conn.execute("SELECT updated_at > %s FROM leads", before).fetchone() == (True,)
 
 
+def test_a_changed_lead_loses_its_receipt_until_the_next_sync(databases) -> None:
+    with crm_conn(databases) as conn:
+        insert_leads(conn, 3)
+    run_sync(databases.crm_url, databases.bi_url)
+    with crm_conn(databases) as conn:
+        changed = conn.execute(
+            "UPDATE leads SET status = 'won' WHERE id = (SELECT id FROM leads ORDER BY id LIMIT 1) RETURNING id"
+        ).fetchone()[0]  # type: ignore[index]
+        unsynced = [r[0] for r in conn.execute("SELECT id FROM leads WHERE NOT attribution_synced")]
+    assert unsynced == [changed]
+
+    report = run_sync(databases.crm_url, databases.bi_url)
+
+    assert report.tables["leads"].attribution_flagged == 1
+    assert_exact_mirror(databases, ["leads"])
+
+
 def test_full_refresh_of_one_table_repairs_its_mirror(databases) -> None:
     populate(databases.crm_url, 50)
     run_sync(databases.crm_url, databases.bi_url)
@@ -294,7 +311,7 @@ def test_full_refresh_of_one_table_repairs_its_mirror(databases) -> None:
 
 
 def test_unknown_table_is_refused_with_the_valid_names(databases) -> None:
-    with pytest.raises(SyncError, match="unknown CRM table.*invoices.*choose among contacts, leads"):
+    with pytest.raises(SyncError, match=r"unknown CRM table.*invoices.*choose among contacts, leads"):
         run_sync(databases.crm_url, databases.bi_url, tables=["invoices"])
 
 

@@ -12,7 +12,7 @@ SELECT
     'lead' || g || '@example' || (g %% 97) || '.com',
     '+55 11 9' || lpad((g %% 100000000)::text, 8, '0'),
     (ARRAY['new', 'new', 'contacted', 'qualified', 'unqualified', 'won', 'lost'])[1 + g %% 7],
-    round((50 + (g * 7919 %% 500000) / 100.0)::numeric, 2),
+    round((50 + (g::bigint * 7919 %% 500000) / 100.0)::numeric, 2),
     'cmp-' || (g %% 40), 'ad-' || (g %% 400), 'set-' || (g %% 120),
     (ARRAY['facebook', 'instagram', 'google', 'newsletter', 'linkedin'])[1 + g %% 5],
     (ARRAY['cpc', 'paid_social', 'email', 'organic'])[1 + g %% 4],

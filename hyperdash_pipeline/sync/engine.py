@@ -122,9 +122,10 @@ def run_sync(
     """
     started = time.monotonic()
     names = _validate_tables(tables)
-    bi_conn = _connect(bi_url, BI_APPLICATION, statement_timeout_ms, lock_timeout_ms=30_000)
-    crm_conn = _connect(crm_url, CRM_APPLICATION, statement_timeout_ms, lock_timeout_ms=5_000)
-    with closing(bi_conn), closing(crm_conn):
+    with (
+        closing(_connect(bi_url, BI_APPLICATION, statement_timeout_ms, lock_timeout_ms=30_000)) as bi_conn,
+        closing(_connect(crm_url, CRM_APPLICATION, statement_timeout_ms, lock_timeout_ms=5_000)) as crm_conn,
+    ):
         _acquire_lock(bi_conn, lock_wait_seconds)
         check_can_read_activity(crm_conn)
         horizon = read_horizon(crm_conn)
@@ -228,9 +229,10 @@ def _source_query(table: str, columns: _Columns, lower: datetime | None, upper: 
 
 def explain_next_read(crm_url: str, bi_url: str, table: str) -> str:
     """The CRM's EXPLAIN of the query the next incremental run of `table` will stream."""
-    bi_conn = _connect(bi_url, BI_APPLICATION, 60_000, 30_000)
-    crm_conn = _connect(crm_url, CRM_APPLICATION, 60_000, 5_000)
-    with closing(bi_conn), closing(crm_conn):
+    with (
+        closing(_connect(bi_url, BI_APPLICATION, 60_000, 30_000)) as bi_conn,
+        closing(_connect(crm_url, CRM_APPLICATION, 60_000, 5_000)) as crm_conn,
+    ):
         columns = _mirror_columns(bi_conn, crm_conn, table)
         watermark = _load_state(bi_conn, table).rows_watermark
         upper = read_horizon(crm_conn).upper_bound

@@ -3,7 +3,8 @@
 -- 1. sync_tombstones: a hard DELETE leaves no row to read, so an AFTER DELETE trigger records the
 --    deleted id with clock_timestamp(); the sync reads tombstones by (table_name, deleted_at) exactly
 --    as it reads rows by updated_at, under the same upper bound.
--- 2. The leads trigger no longer bumps updated_at when an UPDATE changes nothing but
+-- 2. leads.attribution_synced means "BI holds this lead's current version": any other change resets
+--    it to false, and the leads trigger no longer bumps updated_at when an UPDATE changes nothing but
 --    attribution_synced: the sync sets that flag after the BI commit, and a bumped updated_at would
 --    make every synced lead look changed again. 0001 is history; the leads trigger is replaced here.
 --    The sync's own receipt statements run with `SET LOCAL hyperdash.receipt = 'on'`, which the
@@ -45,7 +46,9 @@ BEGIN
            = (to_jsonb(OLD) - 'attribution_synced' - 'updated_at') THEN
         NEW.updated_at := OLD.updated_at;
     ELSE
+        -- A new version: BI does not hold it yet, whatever the writer put in the flag.
         NEW.updated_at := clock_timestamp();
+        NEW.attribution_synced := false;
     END IF;
     RETURN NEW;
 END;
