@@ -22,34 +22,27 @@ def executable_assets(defs: Definitions) -> list[AssetsDefinition]:
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def _materialize_groups(defs: Definitions, instance: DagsterInstance) -> list[tuple[str, int]]:
+def _materialize(assets: list[AssetsDefinition], keys: list, label: str, **kwargs: object) -> None:
+    started = time.monotonic()
+    print(f"materializing {len(keys)} asset(s): {label} ...", end="", flush=True)
+    materialize(assets, selection=keys, run_config=QUIET_RUN_CONFIG, **kwargs)  # type: ignore[arg-type]
+    print(f" done in {time.monotonic() - started:.1f}s")
+
+
+def materialize_everything(defs: Definitions, instance: DagsterInstance) -> None:
     """Materialize every executable asset: partitioned ones for their latest partition, then the rest
-    in one run (Dagster orders it by the dependency graph). Returns (run label, assets materialized)."""
+    in one run (Dagster orders it by the dependency graph). Runs land in `instance`, so the UI shows them."""
     assets = executable_assets(defs)
     resources = defs.resources or {}
-    done: list[tuple[str, int]] = []
     partitioned = [a for a in assets if a.partitions_def is not None]
     for partitions_def in {a.partitions_def for a in partitioned}:
         keys = [k for a in partitioned if a.partitions_def == partitions_def for k in a.keys]
         latest = partitions_def.get_last_partition_key()  # type: ignore[union-attr]
-        print(f"materializing {len(keys)} partitioned asset(s) for {latest} ...", flush=True)
-        materialize(
-            assets,
-            selection=keys,
-            partition_key=latest,
-            resources=resources,
-            instance=instance,
-            run_config=QUIET_RUN_CONFIG,
-        )
-        done.append((f"partition {latest}", len(keys)))
+        label = f"ad platform metrics for {latest}"
+        _materialize(assets, keys, label, partition_key=latest, resources=resources, instance=instance)
     unpartitioned = [k for a in assets if a.partitions_def is None for k in a.keys]
-    if unpartitioned:
-        print(f"materializing {len(unpartitioned)} asset(s): sync, attribution, correlation, report ...", flush=True)
-        materialize(
-            assets, selection=unpartitioned, resources=resources, instance=instance, run_config=QUIET_RUN_CONFIG
-        )
-        done.append(("unpartitioned", len(unpartitioned)))
-    return done
+    label = "CRM sync, attribution, correlation, insights, report"
+    _materialize(assets, unpartitioned, label, resources=resources, instance=instance)
 
 
 def _crm_is_empty(urls: DatabaseUrls) -> bool:
@@ -64,7 +57,7 @@ def _seed(urls: DatabaseUrls, leads: int) -> None:
         print("sample data: the CRM already has leads; keeping them (hyperdash seed --reset starts over)")
         return
     summary = seed_sample_data(urls.crm, urls.bi, leads=leads)
-    print(f"sample data: {summary}")
+    print(summary.describe())
 
 
 def _table_count(conn: psycopg.Connection, qualified: str) -> int | None:
@@ -87,8 +80,8 @@ SUMMARY_TABLES = (
 )
 
 TOP_CAMPAIGNS = """
-SELECT source, campaign_id, leads, customers, round(lead_to_customer_rate * 100, 1),
-       round(cpl, 2), round(platform_roas, 2), round(real_roas, 2)
+SELECT source, campaign_id, leads, customers, round((lead_to_customer_rate * 100)::numeric, 1),
+       round(cpl::numeric, 2), round(platform_roas::numeric, 2), round(real_roas::numeric, 2)
 FROM analytics.campaign_lead_quality
 WHERE real_roas IS NOT NULL AND leads >= 30
 ORDER BY real_roas DESC
@@ -104,10 +97,20 @@ def print_summary(urls: DatabaseUrls) -> None:
             print(f"  {table:<34} {'(absent)' if count is None else f'{count:>10,} rows'}")
         if _table_count(conn, "analytics.campaign_lead_quality"):
             print("\nTop campaigns by real ROAS (CRM revenue / spend) against the platform's pixel ROAS:")
+            widths = (8, 20, 8, 10, 8, 9, 11, 10)
             header = ("source", "campaign", "leads", "customers", "conv %", "CPL", "pixel ROAS", "real ROAS")
-            print("  " + "".join(f"{h:>12}" for h in header))
+            print("  " + "".join(f"{h:>{w}}" for h, w in zip(header, widths, strict=True)))
             for row in conn.execute(TOP_CAMPAIGNS):
-                print("  " + "".join(f"{'' if v is None else str(v):>12}" for v in row))
+                cells = ("" if v is None else str(v) for v in row)
+                print("  " + "".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
+
+
+def _print_report_path() -> None:
+    from hyperdash_pipeline.report.build import reports_dir
+
+    reports = sorted(reports_dir().glob("*.html"), key=lambda p: p.stat().st_mtime)
+    if reports:
+        print(f"\nHTML report: {reports[-1]}")
 
 
 NEXT_STEPS = """
@@ -131,9 +134,9 @@ def run_demo(leads: int) -> int:
     from hyperdash_pipeline.definitions import defs
 
     with DagsterInstance.get() as instance:
-        for label, count in _materialize_groups(defs, instance):
-            print(f"materialized {count} asset(s) ({label})")
+        materialize_everything(defs, instance)
     print_summary(urls)
+    _print_report_path()
     print(f"\ndone in {time.monotonic() - started:.1f}s")
     print(NEXT_STEPS)
     return 0
