@@ -4,7 +4,6 @@ from datetime import timedelta
 
 from dagster import (
     AssetExecutionContext,
-    AutomationCondition,
     Backoff,
     Config,
     FreshnessPolicy,
@@ -25,6 +24,7 @@ from hyperdash_pipeline.attribution.refresh import (
     refresh_lead_attribution,
     refresh_markov_attribution,
 )
+from hyperdash_pipeline.automation.conditions import refresh_analytics
 from hyperdash_pipeline.conventions import (
     ATTRIBUTION_CREDITS_KEY,
     GOOGLE_METRICS_KEY,
@@ -122,7 +122,7 @@ class AttributionCreditsConfig(Config):
         "bad touchpoints and deals go to quarantine."
     ),
     retry_policy=RETRY,
-    automation_condition=AutomationCondition.eager(),
+    automation_condition=refresh_analytics(),
     freshness_policy=FreshnessPolicy.time_window(fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)),
 )
 def lead_attribution(
@@ -158,7 +158,7 @@ def lead_attribution(
         "with revenue credit = credit x won revenue. Recomputes only leads changed by lead_attribution."
     ),
     retry_policy=RETRY,
-    automation_condition=AutomationCondition.eager(),
+    automation_condition=refresh_analytics(),
 )
 def attribution_credits(
     context: AssetExecutionContext, config: AttributionCreditsConfig, bi: PostgresResource
@@ -205,7 +205,7 @@ def _markov_preview(stats: MarkovStats, limit: int = 20) -> str:
         "organization; customers and won revenue split in proportion to the removal effects."
     ),
     retry_policy=RETRY,
-    automation_condition=AutomationCondition.eager(),
+    automation_condition=refresh_analytics(),
 )
 def markov_attribution(context: AssetExecutionContext, bi: PostgresResource) -> MaterializeResult:
     with bi.connection() as conn:

@@ -13,7 +13,6 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
-    AutomationCondition,
     Backoff,
     Config,
     FreshnessPolicy,
@@ -25,6 +24,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from hyperdash_pipeline.automation.conditions import refresh_analytics
 from hyperdash_pipeline.conventions import (
     ATTRIBUTION_CREDITS_KEY,
     CAMPAIGN_ATTRIBUTED_REVENUE_KEY,
@@ -58,12 +58,7 @@ from hyperdash_pipeline.resources import PostgresResource
 LEAD_INPUTS = [LEAD_ATTRIBUTION_KEY, crm_raw_key("leads"), crm_raw_key("deals")]
 SPEND_INPUTS = [META_METRICS_KEY, GOOGLE_METRICS_KEY]
 
-# Rebuild when an input changed, even if some input (e.g. an old ad-metrics partition) was never
-# materialized, and never on top of an input whose blocking checks failed.
-AUTOMATION = (
-    AutomationCondition.eager().without(~AutomationCondition.any_deps_missing()).with_label("eager_allow_missing")
-    & AutomationCondition.all_deps_blocking_checks_passed()
-)
+AUTOMATION = refresh_analytics()
 # Inputs sync hourly: a table older than 2 hours is late, older than a day is failing.
 FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=26), warn_window=timedelta(hours=2))
 RETRY = RetryPolicy(max_retries=3, delay=10, backoff=Backoff.EXPONENTIAL)

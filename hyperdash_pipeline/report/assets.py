@@ -6,7 +6,6 @@ import uuid
 
 from dagster import (
     AssetExecutionContext,
-    AutomationCondition,
     Backoff,
     Config,
     MaterializeResult,
@@ -16,6 +15,7 @@ from dagster import (
 )
 from pydantic import Field, field_validator
 
+from hyperdash_pipeline.automation.conditions import refresh_analytics
 from hyperdash_pipeline.conventions import (
     CAMPAIGN_ATTRIBUTED_REVENUE_KEY,
     CAMPAIGN_LEAD_QUALITY_KEY,
@@ -62,7 +62,7 @@ class CorrelationReportConfig(Config):
         "against real ROAS, hook rate against conversion rate, attributed revenue by model, weekly cohort "
         "curves, and the scale/pause findings. A missing or empty table is reported in its section."
     ),
-    automation_condition=AutomationCondition.eager(),
+    automation_condition=refresh_analytics(),
     retry_policy=RetryPolicy(max_retries=2, delay=10, backoff=Backoff.EXPONENTIAL),
 )
 def correlation_report(

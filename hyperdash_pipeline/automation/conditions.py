@@ -1,4 +1,4 @@
-"""How analytics assets downstream of campaign_metrics should declare their automation.
+"""Automation conditions the analytics assets share, so one rule decides when derived tables rebuild.
 
 The restatement schedule re-materializes 28 daily partitions every day, most of them unchanged.
 `AutomationCondition.eager()` would rebuild downstream analytics after every one of those runs.
@@ -28,3 +28,20 @@ def refresh_when_ad_metrics_change() -> AutomationCondition:
             "any_deps_data_changed"
         ),
     )
+
+
+def refresh_analytics() -> AutomationCondition:
+    """What every derived BI asset (attribution, correlation, insights, report) declares.
+
+    Rebuild when an input's data changed (a sync moved rows, a restated day changed), even though
+    old ad-metrics days were never materialized, and never on top of an input whose blocking checks
+    failed: bad data stops here instead of flowing into the analysts' tables. (Dagster's
+    all_deps_blocking_checks_passed() would also wait for the checks of days never materialized.)
+    """
+    blocking_checks_passed = AutomationCondition.all_checks_match(
+        AutomationCondition.check_passed() | AutomationCondition.will_be_requested(), blocking_only=True
+    )
+    checks_passed_where_materialized = AutomationCondition.all_deps_match(
+        blocking_checks_passed | AutomationCondition.missing()
+    ).with_label("deps_blocking_checks_passed_where_materialized")
+    return refresh_when_ad_metrics_change() & checks_passed_where_materialized
