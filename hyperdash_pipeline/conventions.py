@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dagster import AssetKey
-
-from hyperdash_pipeline.settings import SQL_DIR
 
 # Asset groups shown in the Dagster UI.
 GROUP_CRM_SYNC = "crm_sync"
@@ -42,11 +38,3 @@ CAMPAIGN_WEEKLY_KEY = AssetKey(["analytics", "campaign_weekly"])
 CAMPAIGN_ATTRIBUTED_REVENUE_KEY = AssetKey(["analytics", "campaign_attributed_revenue"])
 CREATIVE_INSIGHTS_KEY = AssetKey(["ai_creative_insights"])
 CORRELATION_REPORT_KEY = AssetKey(["reporting", "correlation_report"])
-
-
-def read_sql(relative_path: str) -> str:
-    """The text of a file under sql/ (transforms live there, beside the migrations)."""
-    path = SQL_DIR / relative_path
-    if not path.is_file():
-        raise FileNotFoundError(f"SQL file {path} is missing from the checkout")
-    return Path(path).read_text()

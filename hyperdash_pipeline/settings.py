@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from functools import cache
 from pathlib import Path
 
 CRM_URL_VAR = "CRM_DATABASE_URL"
@@ -44,3 +45,13 @@ def libpq_url(url: str) -> str:
     if not sep or not scheme.startswith("postgres"):
         raise ValueError(f"not a PostgreSQL URL: {redact(url)!r}")
     return f"postgresql://{rest}"
+
+
+@cache
+def read_sql(relative_path: str) -> str:
+    """The text of a file under sql/ (transforms live there, beside the migrations), e.g.
+    `transforms/sync/upsert.sql`. Kept free of Dagster imports so the sync engine starts fast."""
+    path = SQL_DIR / relative_path
+    if not path.is_file():
+        raise FileNotFoundError(f"SQL file {path} is missing from the installation")
+    return path.read_text()

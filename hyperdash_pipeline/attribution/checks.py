@@ -6,9 +6,9 @@ from hyperdash_pipeline.conventions import (
     ATTRIBUTION_CREDITS_KEY,
     LEAD_ATTRIBUTION_KEY,
     MARKOV_ATTRIBUTION_KEY,
-    read_sql,
 )
 from hyperdash_pipeline.resources import PostgresResource
+from hyperdash_pipeline.settings import read_sql
 
 CREDIT_TOLERANCE = 1e-9
 

@@ -21,7 +21,7 @@ from psycopg.rows import dict_row
 
 from hyperdash_pipeline.attribution import markov
 from hyperdash_pipeline.attribution.models import MODELS
-from hyperdash_pipeline.conventions import read_sql
+from hyperdash_pipeline.settings import read_sql
 
 LEAD_ATTRIBUTION = "lead_attribution"
 ATTRIBUTION_CREDITS = "attribution_credits"

@@ -13,7 +13,7 @@ import psycopg
 from dagster import MetadataValue, TableColumn, TableSchema
 from psycopg import sql
 
-from hyperdash_pipeline.conventions import read_sql
+from hyperdash_pipeline.settings import read_sql
 
 TRANSFORMS = "transforms/correlation"
 # Files creating the temp tables (ON COMMIT DROP) the tables are grouped from, in dependency order.

@@ -13,10 +13,10 @@ from hyperdash_pipeline.conventions import (
     CAMPAIGN_WEEKLY_KEY,
     CREATIVE_INSIGHTS_KEY,
     CREATIVE_PERFORMANCE_KEY,
-    read_sql,
 )
 from hyperdash_pipeline.correlation.build import analytics_table, markdown_table
 from hyperdash_pipeline.resources import PostgresResource
+from hyperdash_pipeline.settings import read_sql
 
 CHECKS = "transforms/correlation/checks"
 

@@ -26,6 +26,7 @@ from dagster import (
     Backoff,
     DailyPartitionsDefinition,
     DataVersion,
+    DefaultScheduleStatus,
     EnvVar,
     Failure,
     FreshnessPolicy,
@@ -47,7 +48,6 @@ from hyperdash_pipeline.conventions import (
     GROUP_AD_PLATFORMS,
     META_METRICS_KEY,
     OWNERS,
-    read_sql,
 )
 from hyperdash_pipeline.ingestion.credentials import Credentials
 from hyperdash_pipeline.ingestion.google import GOOGLE_DEVELOPER_TOKEN_VAR, GOOGLE_TOKEN_VAR, GoogleAdsResource
@@ -57,6 +57,7 @@ from hyperdash_pipeline.ingestion.load import quarantine as quarantine_rows
 from hyperdash_pipeline.ingestion.meta import META_TOKEN_VAR, MetaAdsResource
 from hyperdash_pipeline.ingestion.rows import FetchResult, RejectedRow, canonical_account_id
 from hyperdash_pipeline.resources import PostgresResource
+from hyperdash_pipeline.settings import read_sql
 
 AD_METRICS_START_DATE = "2024-01-01"
 RESTATEMENT_DAYS = 28  # Meta and Google restate conversions for up to 28 days
@@ -344,7 +345,12 @@ ad_platforms_job = define_asset_job(
 )
 
 
-@schedule(job=ad_platforms_job, cron_schedule="0 6 * * *", execution_timezone="UTC")
+@schedule(
+    job=ad_platforms_job,
+    cron_schedule="0 6 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+)
 def ad_platforms_restatement_schedule(context: ScheduleEvaluationContext) -> list[RunRequest]:
     """Every day, re-materialize the trailing 28 daily partitions: the platforms restate that far back.
 

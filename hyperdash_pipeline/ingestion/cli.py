@@ -12,12 +12,12 @@ from pathlib import Path
 
 import psycopg
 
-from hyperdash_pipeline.conventions import read_sql
 from hyperdash_pipeline.embedded import export_database_urls
 from hyperdash_pipeline.ingestion.csv_import import CsvFormatError, parse_file
 from hyperdash_pipeline.ingestion.load import load_rows, quarantine
 from hyperdash_pipeline.ingestion.rows import canonical_account_id
 from hyperdash_pipeline.resources import PostgresResource
+from hyperdash_pipeline.settings import read_sql
 
 
 class OrganizationNotFound(LookupError):

@@ -10,8 +10,8 @@ from datetime import date
 import psycopg
 from psycopg import sql
 
-from hyperdash_pipeline.conventions import read_sql
 from hyperdash_pipeline.ingestion.rows import STAGE_COLUMNS, MetricRow, RejectedRow
+from hyperdash_pipeline.settings import read_sql
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from hyperdash_pipeline.conventions import read_sql
 from hyperdash_pipeline.insights.decide import Decision, DecisionRule, Outcomes, decide, percentile_ranks
+from hyperdash_pipeline.settings import read_sql
 
 AccountKey = tuple[UUID, str]
 

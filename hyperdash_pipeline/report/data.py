@@ -21,8 +21,8 @@ from hyperdash_pipeline.conventions import (
     CAMPAIGN_WEEKLY_KEY,
     CREATIVE_INSIGHTS_KEY,
     CREATIVE_PERFORMANCE_KEY,
-    read_sql,
 )
+from hyperdash_pipeline.settings import read_sql
 
 
 @dataclass(frozen=True)

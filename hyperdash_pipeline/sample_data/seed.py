@@ -14,8 +14,9 @@ from datetime import UTC, date, datetime
 import psycopg
 from psycopg import sql
 
-from hyperdash_pipeline.conventions import CRM_TABLES, read_sql
+from hyperdash_pipeline.conventions import CRM_TABLES
 from hyperdash_pipeline.resources import PostgresResource
+from hyperdash_pipeline.settings import read_sql
 
 # The BI tables the seed writes, in insert order.
 BI_SEEDED_TABLES = ("organizations", "users", "integrations", "campaign_metrics")

@@ -45,7 +45,7 @@ from hyperdash_pipeline.conventions import (
     crm_source_key,
 )
 from hyperdash_pipeline.resources import PostgresResource
-from hyperdash_pipeline.settings import libpq_url
+from hyperdash_pipeline.settings import libpq_url, read_sql
 from hyperdash_pipeline.sync.engine import (
     MIRROR_SCHEMA,
     SyncConnectionError,
@@ -55,7 +55,6 @@ from hyperdash_pipeline.sync.engine import (
     run_sync,
 )
 from hyperdash_pipeline.sync.markers import change_markers, run_key
-from hyperdash_pipeline.sync.sqlfiles import read_sync_sql
 
 SYNC_OP_NAME = "crm_raw_sync"
 SYNC_JOB_NAME = "crm_to_bi_sync"
@@ -213,7 +212,7 @@ def _row_count(bi: PostgresResource, table: str) -> int:
 
 
 def _mirror_columns(bi: PostgresResource, tables: list[str]) -> dict[str, TableSchema]:
-    query = read_sync_sql("transforms/sync/mirror_columns.sql")
+    query = read_sql("transforms/sync/mirror_columns.sql")
     with bi.connection() as conn:
         return {
             table: TableSchema(

@@ -20,7 +20,7 @@ from typing import Literal
 import psycopg
 from psycopg import IsolationLevel, sql
 
-from hyperdash_pipeline.settings import libpq_url, redact
+from hyperdash_pipeline.settings import libpq_url, read_sql, redact
 from hyperdash_pipeline.sync.horizon import (
     Horizon,
     SyncError,
@@ -28,7 +28,6 @@ from hyperdash_pipeline.sync.horizon import (
     horizon_warning,
     read_horizon,
 )
-from hyperdash_pipeline.sync.sqlfiles import read_sync_sql as read_sql
 from hyperdash_pipeline.sync.streaming import stream_copy
 
 log = logging.getLogger(__name__)

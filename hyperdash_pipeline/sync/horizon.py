@@ -12,7 +12,7 @@ from datetime import datetime
 
 import psycopg
 
-from hyperdash_pipeline.sync.sqlfiles import read_sync_sql as read_sql
+from hyperdash_pipeline.settings import read_sql
 
 
 class SyncError(RuntimeError):

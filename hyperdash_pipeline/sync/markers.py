@@ -11,9 +11,8 @@ from datetime import datetime
 import psycopg
 from psycopg import sql
 
-from hyperdash_pipeline.settings import libpq_url
+from hyperdash_pipeline.settings import libpq_url, read_sql
 from hyperdash_pipeline.sync.engine import SYNCED_TABLES
-from hyperdash_pipeline.sync.sqlfiles import read_sync_sql
 
 _NEVER = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
 
@@ -45,7 +44,7 @@ def change_markers(crm_url: str, bi_url: str, tables: Sequence[str] = SYNCED_TAB
             row[0]: (row[1], row[2])
             for row in bi_conn.execute("SELECT table_name, rows_watermark, tombstones_watermark FROM sync_state")
         }
-    query = read_sync_sql("transforms/sync/change_markers.sql")
+    query = read_sql("transforms/sync/change_markers.sql")
     markers = []
     with closing(psycopg.connect(libpq_url(crm_url), autocommit=True, application_name="hyperdash-sensor")) as crm:
         crm.execute("SET statement_timeout = '10s'")

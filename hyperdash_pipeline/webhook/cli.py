@@ -10,10 +10,9 @@ import uuid
 
 import psycopg
 
-from hyperdash_pipeline.conventions import read_sql
 from hyperdash_pipeline.embedded import export_database_urls
 from hyperdash_pipeline.resources import PostgresResource
-from hyperdash_pipeline.settings import CRM_URL_VAR
+from hyperdash_pipeline.settings import CRM_URL_VAR, read_sql
 from hyperdash_pipeline.webhook import logs
 from hyperdash_pipeline.webhook.config import LOG_LEVEL_VAR, WebhookConfig, WebhookConfigError
 from hyperdash_pipeline.webhook.signing import new_secret, secret_key

@@ -11,8 +11,7 @@ import orjson
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from hyperdash_pipeline.conventions import read_sql
-from hyperdash_pipeline.settings import libpq_url
+from hyperdash_pipeline.settings import libpq_url, read_sql
 
 INSERT_LEAD_SQL = read_sql("webhook/insert_lead.sql")
 FIND_REQUEST_SQL = read_sql("webhook/find_request.sql")
