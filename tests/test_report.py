@@ -58,7 +58,10 @@ def test_report_on_a_fresh_bi_names_every_missing_table(databases, home: Path) -
     assert path.parent == home / "reports" and path.is_file()
     html = path.read_text()
     for table in ("campaign_lead_quality", "creative_performance", "campaign_weekly", "campaign_attributed_revenue"):
-        assert f"analytics.{table} does not exist yet: materialize analytics/{table} first" in html
+        assert (
+            f"analytics.{table} does not exist yet: run `hyperdash migrate`, then materialize analytics/{table} first"
+            in html
+        )
     assert "public.ai_creative_insights has no rows yet" in html
     assert "<svg" not in html
     assert mat.metadata["charts_drawn"].value == 0

@@ -102,7 +102,7 @@ def load_section(conn: psycopg.Connection, query: Query, params: ReportParams) -
     materialize = f"materialize {query.asset.to_user_string()} first"
     scope = f" for organization {params.organization_id}" if params.organization_id else ""
     if not _table_exists(conn, query.table):
-        return Section(query, note=f"{query.table} does not exist yet: {materialize}.")
+        return Section(query, note=f"{query.table} does not exist yet: run `hyperdash migrate`, then {materialize}.")
     try:
         with conn.cursor(row_factory=dict_row) as cur:
             cur.execute(read_sql(f"transforms/report/{query.sql_file}"), params.as_sql_params())
