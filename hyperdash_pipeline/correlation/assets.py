@@ -46,7 +46,7 @@ from hyperdash_pipeline.correlation.build import (
     GRAIN_CREATIVE,
     GRAIN_WEEK,
     LEAD_COHORTS,
-    rebuild_from_file,
+    rebuild_attributed_revenue,
     rebuild_metrics_table,
     stage_inputs,
     table_metadata,
@@ -211,6 +211,6 @@ def campaign_attributed_revenue(context: AssetExecutionContext, bi: PostgresReso
     started = time.perf_counter()
     with bi.connection() as conn:
         stage_inputs(conn, [AD_METRICS])
-        rows = rebuild_from_file(conn, "campaign_attributed_revenue", "campaign_attributed_revenue.sql")
+        rows = rebuild_attributed_revenue(conn)
         metadata = table_metadata(conn, "campaign_attributed_revenue", rows, PREVIEW_ATTRIBUTED, "roas")
     return MaterializeResult(metadata={**metadata, "rebuild_seconds": round(time.perf_counter() - started, 3)})
