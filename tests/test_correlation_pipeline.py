@@ -59,6 +59,7 @@ def test_recommendations_end_to_end(databases: Any, creatives: Any) -> None:
     meta = result.asset_materializations_for_node("correlation_tables")
     insights_meta = next(m for m in meta if m.asset_key == CREATIVE_INSIGHTS_KEY).metadata
     assert insights_meta["recommendations/pause"].value == 1
+    assert insights_meta["expected_false_calls_if_none_differ"].value == pytest.approx(3 * 0.05)  # 3 judged
 
 
 def test_min_leads_is_run_config(databases: Any, creatives: Any) -> None:
