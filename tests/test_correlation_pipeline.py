@@ -59,6 +59,7 @@ def test_recommendations_end_to_end(databases: Any, creatives: Any) -> None:
     meta = result.asset_materializations_for_node("correlation_tables")
     insights_meta = next(m for m in meta if m.asset_key == CREATIVE_INSIGHTS_KEY).metadata
     assert insights_meta["recommendations/pause"].value == 1
+    assert insights_meta["expected_false_calls_if_none_differ"].value == pytest.approx(3 * 0.05)  # 3 judged
 
 
 def test_min_leads_is_run_config(databases: Any, creatives: Any) -> None:
@@ -155,3 +156,14 @@ def test_materialization_metadata(databases: Any, creatives: Any) -> None:
     assert columns[:4] == ["organization_id", "source", "campaign_id", "ad_id"] and "recommendation" in columns
     assert creative["preview"].value.startswith("Top 4 by real_roas:")
     assert "| GOOD |" in creative["preview"].value
+
+
+def test_attributed_revenue_spend_check_is_per_model(databases: Any, creatives: Any) -> None:
+    assert materialize(ASSETS, resources={"bi": databases.bi}).success
+    with psycopg.connect(databases.bi_url) as conn:
+        conn.execute("DELETE FROM analytics.campaign_attributed_revenue WHERE model = 'linear' AND campaign_id = 'K'")
+    selection = AssetSelection.checks_for_assets(AssetKey(["analytics", "campaign_attributed_revenue"]))
+    result = materialize(ASSETS, selection=selection, resources={"bi": databases.bi}, raise_on_error=False)
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert not evaluation.passed
+    assert "| linear |" in evaluation.metadata["first_violations"].value

@@ -46,7 +46,7 @@ from hyperdash_pipeline.correlation.build import (
     GRAIN_CREATIVE,
     GRAIN_WEEK,
     LEAD_COHORTS,
-    rebuild_from_file,
+    rebuild_attributed_revenue,
     rebuild_metrics_table,
     stage_inputs,
     table_metadata,
@@ -171,6 +171,7 @@ def correlation_tables(
             CAMPAIGN_WEEKLY_KEY: table_metadata(conn, "campaign_weekly", weekly_rows, PREVIEW_WEEKLY, "week_start"),
         }
     elapsed = round(time.perf_counter() - started, 3)
+    judged = len(decisions) - counts.get("insufficient_data", 0)
     context.log.info(f"correlation tables rebuilt in {elapsed}s; recommendations {dict(counts)}")
     for key, meta in metadata.items():
         yield MaterializeResult(asset_key=key, metadata={**meta, "rebuild_seconds": elapsed})
@@ -186,6 +187,9 @@ def correlation_tables(
             "rule": MetadataValue.text(RULE_TEXT),
             "min_leads": rule.min_leads,
             "confidence": rule.confidence,
+            # If no creative truly differed from its account, about this many calls would still be made:
+            # read the pause/scale counts against it (many creatives -> raise `confidence`).
+            "expected_false_calls_if_none_differ": round(judged * (1 - rule.confidence), 2),
         },
     )
 
@@ -202,10 +206,10 @@ def correlation_tables(
     description="Per organization, campaign and attribution model: credited leads and revenue "
     "(analytics.attribution_credits) against the campaign's spend, and the ROAS each model implies.",
 )
-def campaign_attributed_revenue(context: AssetExecutionContext, bi: PostgresResource) -> MaterializeResult:
+def campaign_attributed_revenue(bi: PostgresResource) -> MaterializeResult:
     started = time.perf_counter()
     with bi.connection() as conn:
         stage_inputs(conn, [AD_METRICS])
-        rows = rebuild_from_file(conn, "campaign_attributed_revenue", "campaign_attributed_revenue.sql")
+        rows = rebuild_attributed_revenue(conn)
         metadata = table_metadata(conn, "campaign_attributed_revenue", rows, PREVIEW_ATTRIBUTED, "roas")
     return MaterializeResult(metadata={**metadata, "rebuild_seconds": round(time.perf_counter() - started, 3)})

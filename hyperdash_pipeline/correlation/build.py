@@ -26,6 +26,8 @@ GRAIN_WEEK = "week"
 # Memory of this transaction only (set_config(..., true) = SET LOCAL): the lead join and aggregations stay
 # in memory instead of spilling in batches (server default work_mem 4MB), and so do the temp tables.
 SESSION_SETTINGS = {"work_mem": "256MB", "temp_buffers": "256MB"}
+# The models of analytics.attribution_credits (its CHECK constraint, MISSION.md attribution contract).
+ATTRIBUTION_MODELS = ["first_touch", "last_touch", "linear", "position_based", "time_decay"]
 COHORT_AGE = sql.SQL("(now() AT TIME ZONE 'UTC')::date - week_start")
 
 
@@ -60,10 +62,11 @@ def rebuild_metrics_table(conn: psycopg.Connection, table: str, keys: Sequence[s
     return conn.execute(query).rowcount
 
 
-def rebuild_from_file(conn: psycopg.Connection, table: str, file: str) -> int:
-    """Replace analytics.<table> with the rows the INSERT in `file` writes."""
-    conn.execute(sql.SQL("DELETE FROM {}").format(analytics_table(table)))
-    return conn.execute(sql.SQL(read_sql(f"{TRANSFORMS}/{file}"))).rowcount
+def rebuild_attributed_revenue(conn: psycopg.Connection) -> int:
+    """Replace analytics.campaign_attributed_revenue (needs correlation_ad_metrics staged)."""
+    conn.execute("DELETE FROM analytics.campaign_attributed_revenue")
+    query = sql.SQL(read_sql(f"{TRANSFORMS}/campaign_attributed_revenue.sql"))
+    return conn.execute(query, {"models": ATTRIBUTION_MODELS}).rowcount
 
 
 def column_schema(conn: psycopg.Connection, table: str) -> TableSchema:

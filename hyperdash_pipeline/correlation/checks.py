@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from dagster import AssetCheckResult, AssetChecksDefinition, AssetKey, MetadataValue, asset_check
 from psycopg import sql
@@ -14,17 +14,19 @@ from hyperdash_pipeline.conventions import (
     CREATIVE_INSIGHTS_KEY,
     CREATIVE_PERFORMANCE_KEY,
 )
-from hyperdash_pipeline.correlation.build import analytics_table, markdown_table
+from hyperdash_pipeline.correlation.build import ATTRIBUTION_MODELS, analytics_table, markdown_table
 from hyperdash_pipeline.resources import PostgresResource
 from hyperdash_pipeline.settings import read_sql
 
 CHECKS = "transforms/correlation/checks"
 
 
-def _violations(bi: PostgresResource, file: str, **identifiers: sql.Composable) -> tuple[list[str], list[tuple]]:
+def _violations(
+    bi: PostgresResource, file: str, params: Mapping[str, object] | None = None, **identifiers: sql.Composable
+) -> tuple[list[str], list[tuple]]:
     query = sql.SQL(read_sql(f"{CHECKS}/{file}")).format(**identifiers)
     with bi.connection() as conn, conn.cursor() as cur:
-        cur.execute(query)
+        cur.execute(query, params)
         columns = [c.name for c in cur.description or []]
         return columns, cur.fetchall()
 
@@ -40,8 +42,11 @@ def _result(columns: Sequence[str], rows: Sequence[tuple], what: str) -> AssetCh
     )
 
 
-def _spend_check(key: AssetKey, table: str, partition: str | None) -> AssetChecksDefinition:
-    per = f" per {partition}" if partition else ""
+def _spend_check(
+    key: AssetKey, table: str, partition: str | None = None, parts: Sequence[str] = ()
+) -> AssetChecksDefinition:
+    """Spend per organization (and per value of `partition`, each of `parts` required) equals campaign_metrics'."""
+    per = f" per {partition} (each of {', '.join(parts)})" if partition else ""
 
     @asset_check(
         asset=key,
@@ -51,7 +56,8 @@ def _spend_check(key: AssetKey, table: str, partition: str | None) -> AssetCheck
     )
     def check(bi: PostgresResource) -> AssetCheckResult:
         part = sql.Identifier(partition) if partition else sql.SQL("NULL")
-        columns, rows = _violations(bi, "spend_mismatches.sql", table=analytics_table(table), partition=part)
+        params = {"parts": list(parts) if partition else [None]}
+        columns, rows = _violations(bi, "spend_mismatches.sql", params, table=analytics_table(table), partition=part)
         return _result(columns, rows, "spend equals campaign_metrics")
 
     return check
@@ -106,7 +112,9 @@ def correlation_checks() -> list[AssetChecksDefinition]:
     ]
     checks: list[AssetChecksDefinition] = []
     for key, table in metric_tables:
-        checks += [_spend_check(key, table, None), _leads_check(key, table), _rates_check(key, table)]
-    checks.append(_spend_check(CAMPAIGN_ATTRIBUTED_REVENUE_KEY, "campaign_attributed_revenue", "model"))
+        checks += [_spend_check(key, table), _leads_check(key, table), _rates_check(key, table)]
+    checks.append(
+        _spend_check(CAMPAIGN_ATTRIBUTED_REVENUE_KEY, "campaign_attributed_revenue", "model", ATTRIBUTION_MODELS)
+    )
     checks.append(insights_consistent)
     return checks

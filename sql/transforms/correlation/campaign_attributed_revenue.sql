@@ -5,7 +5,7 @@
 INSERT INTO analytics.campaign_attributed_revenue
     (organization_id, campaign_id, model, attributed_leads, attributed_revenue, spend, roas, currency)
 WITH models (model) AS (
-    VALUES ('first_touch'), ('last_touch'), ('linear'), ('position_based'), ('time_decay')
+    SELECT unnest(%(models)s::text[])  -- hyperdash_pipeline.correlation.build.ATTRIBUTION_MODELS
 ),
 spend AS (
     SELECT organization_id, campaign_id, sum(spend) AS spend, min(currency) AS currency_min, max(currency) AS currency_max
