@@ -16,41 +16,6 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-CONTRACT_TABLES = {
-    "analytics.campaign_lead_quality": """
-        organization_id uuid, source text, campaign_id text, spend numeric, impressions bigint, clicks bigint,
-        conversions numeric, conversion_value numeric, video_3s_views bigint, thruplays bigint, leads bigint,
-        customers bigint, revenue numeric, lead_to_customer_rate double precision,
-        lead_to_customer_rate_low double precision, lead_to_customer_rate_high double precision, cpl numeric,
-        cac numeric, avg_deal_value numeric, platform_cpa numeric, platform_roas numeric, real_roas numeric,
-        hook_rate double precision, hold_rate double precision, ctr double precision""",
-    "analytics.creative_performance": """
-        organization_id uuid, source text, campaign_id text, ad_id text, spend numeric, impressions bigint,
-        clicks bigint, conversions numeric, conversion_value numeric, video_3s_views bigint, thruplays bigint,
-        leads bigint, customers bigint, revenue numeric, lead_to_customer_rate double precision,
-        lead_to_customer_rate_low double precision, lead_to_customer_rate_high double precision, cpl numeric,
-        cac numeric, avg_deal_value numeric, platform_cpa numeric, platform_roas numeric, real_roas numeric,
-        hook_rate double precision, hold_rate double precision, ctr double precision, recommendation text""",
-    "analytics.campaign_weekly": """
-        organization_id uuid, source text, campaign_id text, week date, leads bigint, customers bigint,
-        revenue numeric, lead_to_customer_rate double precision, lead_to_customer_rate_low double precision,
-        lead_to_customer_rate_high double precision, spend numeric, cpl numeric, real_roas numeric,
-        cohort_age_days int""",
-    "analytics.campaign_attributed_revenue": """
-        organization_id uuid, source text, campaign_id text, model text, attributed_leads double precision,
-        attributed_revenue numeric, spend numeric, roas numeric""",
-}
-
-
-def create_contract_tables(conn: psycopg.Connection) -> None:
-    for table, columns in CONTRACT_TABLES.items():
-        schema, name = table.split(".")
-        conn.execute(
-            sql.SQL("CREATE TABLE IF NOT EXISTS {}.{} ({})").format(
-                sql.Identifier(schema), sql.Identifier(name), sql.SQL(columns)
-            )
-        )
-
 
 def insert_rows(conn: psycopg.Connection, table: str, rows: Sequence[dict[str, Any]]) -> None:
     schema, name = table.split(".")
@@ -88,6 +53,11 @@ def campaign(
         "source": source,
         "campaign_id": campaign_id,
         "spend": spend,
+        "impressions": 100 * leads,
+        "clicks": 5 * leads,
+        "conversions": leads,
+        "video_3s_views": 30 * leads,
+        "thruplays": 10 * leads,
         "leads": leads,
         "customers": customers,
         "revenue": revenue,
@@ -119,7 +89,9 @@ def seed_organization(conn: psycopg.Connection, org: str, prefix: str) -> None:
             "organization_id": org,
             "source": c["source"],
             "campaign_id": c["campaign_id"],
-            "week": start + timedelta(weeks=w),
+            "week_start": start + timedelta(weeks=w),
+            **{k: 0 for k in ("spend", "impressions", "clicks", "conversions", "conversion_value")},
+            **{k: 0 for k in ("video_3s_views", "thruplays", "revenue")},
             "leads": 25,
             "customers": 2 + w + 3 * i,
             "cohort_age_days": 7 * (4 - w),
@@ -131,7 +103,6 @@ def seed_organization(conn: psycopg.Connection, org: str, prefix: str) -> None:
     revenue = [
         {
             "organization_id": org,
-            "source": c["source"],
             "campaign_id": c["campaign_id"],
             "model": model,
             "attributed_leads": c["leads"] * share,

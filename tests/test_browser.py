@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from defined_assets import assets_by_group
 from dev_server import DevServer, running_dev_server
-from report_data import create_contract_tables, new_organization, seed_organization
+from report_data import new_organization, seed_organization
 
 from hyperdash_pipeline.conventions import CORRELATION_REPORT_KEY
 from hyperdash_pipeline.report.build import write_report
@@ -142,7 +142,6 @@ def test_asset_graph_shows_every_group_and_asset(ui: DevServer, page: sync_api.P
 
 def test_report_charts_draw_in_the_browser(databases, tmp_path: Path, page: sync_api.Page) -> None:  # type: ignore[no-untyped-def]
     with psycopg.connect(databases.bi_url, autocommit=True) as conn:
-        create_contract_tables(conn)
         seed_organization(conn, new_organization(conn, "acme"), "acme")
     result = write_report(databases.bi, ReportParams(), tmp_path)
     page.goto(result.path.as_uri())

@@ -55,14 +55,12 @@ def leads_exist() -> AssetCheckResult:
 
 
 def create_sync_state(bi_url: str) -> None:
+    """Two tables as the sync leaves them: leads complete up to 2 hours ago, deals up to 5 minutes ago."""
     with psycopg.connect(bi_url, autocommit=True) as conn:
         conn.execute(
-            "CREATE TABLE sync_state (table_name text PRIMARY KEY, watermark_updated_at timestamptz, "
-            "watermark_id uuid, last_synced_at timestamptz, rows_synced bigint)"
-        )
-        conn.execute(
-            "INSERT INTO sync_state VALUES ('leads', now() - interval '3 hours', NULL, now() - interval '2 hours', 10),"
-            " ('deals', now(), NULL, now() - interval '5 minutes', 4)"
+            "INSERT INTO sync_state (table_name, rows_watermark, horizon, rows_inserted, synced_at) VALUES"
+            " ('leads', now() - interval '3 hours', now() - interval '2 hours', 10, now() - interval '2 hours'),"
+            " ('deals', now() - interval '6 minutes', now() - interval '5 minutes', 4, now() - interval '5 minutes')"
         )
 
 
@@ -93,7 +91,7 @@ def test_status_cli_on_a_fresh_pipeline_says_nothing_ran(
 ) -> None:
     assert main(["status"]) == 0
     out = capsys.readouterr().out
-    assert "no sync_state table in BI yet" in out
+    assert "no table has been synced yet" in out
     assert "none yet" in out  # no run
 
 
@@ -110,4 +108,4 @@ def test_status_json_lists_a_report_run_for_scripts(
     assert data["runs"][0]["status"] == "SUCCESS"
     assert data["failing_checks"] == []
     assert {row["table"] for row in data["sync"]} == {"leads", "deals"}
-    assert data["sync"][0]["state"]["rows_synced"] in (10, 4)
+    assert {row["table"]: row["state"]["rows_inserted"] for row in data["sync"]} == {"leads": 10, "deals": 4}

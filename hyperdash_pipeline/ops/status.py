@@ -1,8 +1,7 @@
 """`hyperdash status`: how far behind the CRM each synced table is, the last runs, the failing checks.
 
-Sync lag comes from the BI `sync_state` table the incremental sync keeps (one row per CRM table). It is
-read defensively: a BI database without it (sync never run) says so, and the key and timestamp
-columns are found by name, so a renamed column degrades the output instead of breaking the command.
+Sync lag comes from the BI `sync_state` table the incremental sync keeps (one row per CRM table,
+sql/bi/0101_sync_state.sql).
 """
 
 from __future__ import annotations
@@ -16,16 +15,11 @@ from typing import Any
 
 import psycopg
 from dagster import AssetCheckKey, AssetKey, DagsterEventType, DagsterInstance, Definitions
-from psycopg import sql
 
 from hyperdash_pipeline.embedded import export_database_urls
 from hyperdash_pipeline.ops.dev import prepare_dagster_home
 from hyperdash_pipeline.ops.output import add_json_flag, format_duration, print_json
 from hyperdash_pipeline.resources import PostgresResource
-
-SYNC_STATE_TABLE = "sync_state"
-KEY_COLUMNS = ("table_name", "source_table", "table", "stream", "name")
-TIME_COLUMNS = ("last_synced_at", "synced_at", "last_success_at", "last_run_at", "committed_at", "updated_at")
 
 
 @dataclass(frozen=True)
@@ -65,49 +59,24 @@ class Status:
     checks_known: int = 0
 
 
-def _sync_state_columns(conn: psycopg.Connection) -> tuple[str, dict[str, str]] | None:
-    """The schema holding sync_state (public first) and its columns with their types, or None."""
-    rows = conn.execute(
-        "SELECT table_schema, column_name, data_type FROM information_schema.columns "
-        "WHERE table_name = %s ORDER BY table_schema <> 'public', table_schema, ordinal_position",
-        (SYNC_STATE_TABLE,),
-    ).fetchall()
-    if not rows:
-        return None
-    schema = rows[0][0]
-    return schema, {name: dtype for s, name, dtype in rows if s == schema}
-
-
-def _pick_time_column(columns: dict[str, str]) -> str | None:
-    timestamps = [c for c, t in columns.items() if t.startswith("timestamp")]
-    for name in TIME_COLUMNS:
-        if name in timestamps:
-            return name
-    synced = [c for c in timestamps if "sync" in c]
-    candidates = synced or timestamps
-    return candidates[0] if candidates else None
+SYNC_STATE_QUERY = """
+SELECT table_name, synced_at, now() - coalesce(horizon, synced_at) AS lag, to_jsonb(s) AS state
+FROM public.sync_state AS s
+ORDER BY table_name
+"""
 
 
 def read_sync_lag(conn: psycopg.Connection) -> tuple[list[SyncLag], str | None]:
-    found = _sync_state_columns(conn)
-    if found is None:
-        return [], f"no {SYNC_STATE_TABLE} table in BI yet: the CRM sync has not run (materialize the crm_raw assets)"
-    schema, columns = found
-    key = next((c for c in KEY_COLUMNS if c in columns), next(iter(columns)))
-    time_column = _pick_time_column(columns)
-    query = sql.SQL("SELECT {key}::text, {ts}, now() - {ts}, to_jsonb(s) FROM {schema}.{table} AS s ORDER BY 1").format(
-        key=sql.Identifier(key),
-        ts=sql.Identifier(time_column) if time_column else sql.SQL("NULL::timestamptz"),
-        schema=sql.Identifier(schema),
-        table=sql.Identifier(SYNC_STATE_TABLE),
-    )
+    """Per synced table: when a run last moved rows, and how old the newest point BI is complete up to
+    (the sync's upper bound, `horizon`) is. A quiet CRM lets this grow; the sensor syncs within a minute
+    of any write, so a large lag with recent CRM writes is the thing to look into."""
+    if conn.execute("SELECT to_regclass('public.sync_state')").fetchone() == (None,):
+        return [], "BI has no sync_state table: run `hyperdash migrate`"
     lags = [
         SyncLag(table=name, last_synced_at=at, lag_seconds=lag.total_seconds() if lag else None, state=state)
-        for name, at, lag, state in conn.execute(query).fetchall()
+        for name, at, lag, state in conn.execute(SYNC_STATE_QUERY).fetchall()
     ]
-    note = None if time_column else f"{schema}.{SYNC_STATE_TABLE} has no timestamp column to measure lag from"
-    if not lags:
-        note = f"{schema}.{SYNC_STATE_TABLE} is empty: no table has been synced yet"
+    note = None if lags else "no table has been synced yet (materialize the crm_raw assets or run `hyperdash sync`)"
     return lags, note
 
 

@@ -1,8 +1,15 @@
 -- Attributed revenue per model for the campaigns with the most attributed revenue under any model.
-WITH filtered AS (
-    SELECT source, campaign_id, model, attributed_leads, attributed_revenue, spend
-    FROM analytics.campaign_attributed_revenue
-    WHERE (%(organization_id)s::uuid IS NULL OR organization_id = %(organization_id)s::uuid)
+-- campaign_attributed_revenue is keyed by campaign alone; its source comes from campaign_lead_quality.
+WITH campaign_source AS (
+    SELECT DISTINCT ON (organization_id, campaign_id) organization_id, campaign_id, source
+    FROM analytics.campaign_lead_quality
+    ORDER BY organization_id, campaign_id, source
+), filtered AS (
+    SELECT coalesce(s.source, 'organic') AS source, coalesce(r.campaign_id, '(no campaign)') AS campaign_id,
+           r.model, r.attributed_leads, r.attributed_revenue, r.spend
+    FROM analytics.campaign_attributed_revenue AS r
+    LEFT JOIN campaign_source AS s USING (organization_id, campaign_id)
+    WHERE (%(organization_id)s::uuid IS NULL OR r.organization_id = %(organization_id)s::uuid)
 ), top_campaigns AS (
     SELECT source, campaign_id
     FROM filtered

@@ -1,6 +1,6 @@
 -- Lead->customer rate per weekly lead cohort, for the campaigns with the most leads (ratio of sums).
 WITH filtered AS (
-    SELECT source, campaign_id, week, leads, customers, cohort_age_days
+    SELECT source, campaign_id, week_start AS week, leads, customers, cohort_age_days
     FROM analytics.campaign_weekly
     WHERE (%(organization_id)s::uuid IS NULL OR organization_id = %(organization_id)s::uuid)
 ), top_campaigns AS (
