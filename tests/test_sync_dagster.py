@@ -144,3 +144,16 @@ def test_cli_sync_runs_the_job_on_the_instance_and_prints_what_moved(
     assert leads_line[1:5] == ["incremental", "0", "3", "0"]
     assert {line.split()[0] for line in second.splitlines()} >= set(CRM_TABLES)
     assert_exact_mirror(databases)
+
+
+def test_a_schema_mismatch_fails_the_run_at_once_with_the_fix(databases) -> None:
+    with psycopg.connect(databases.bi_url, autocommit=True) as bi:
+        bi.execute("ALTER TABLE crm_raw.notes ALTER COLUMN body TYPE varchar(50)")
+
+    result = _materialize(databases, selection=[crm_raw_key("notes")], raise_on_error=False)
+
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    error = failure.step_failure_data.error
+    assert error is not None and "crm_raw.notes.body" in error.message and "hyperdash migrate" in error.message
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
