@@ -296,7 +296,8 @@ def _print(rows: list[Row], admin_url: str) -> None:
         )
     print(
         f"PostgreSQL {settings['server_version']}, fsync={settings['fsync']}, "
-        f"synchronous_commit={settings['synchronous_commit']}, {os.cpu_count()} CPUs"
+        f"synchronous_commit={settings['synchronous_commit']}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at the end"
     )
     widths = [
         max(len(getattr(r, f)) for r in [Row("measurement", "value", "baseline", "ratio", "target"), *rows])

@@ -20,7 +20,7 @@ from test_sync_engine import assert_exact_mirror
 from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.conventions import CRM_TABLES, GROUP_CRM_SYNC, crm_raw_key, crm_source_key
 from hyperdash_pipeline.definitions import build_definitions
-from hyperdash_pipeline.settings import DAGSTER_URL_VAR, psycopg2_url
+from hyperdash_pipeline.settings import DAGSTER_URL_VAR, HOME_VAR, psycopg2_url
 from hyperdash_pipeline.sync.definitions import (
     SYNC_JOB_NAME,
     SYNC_OP_NAME,
@@ -124,11 +124,12 @@ def test_definitions_wire_job_sensor_schedule_and_assets() -> None:
 
 
 def test_cli_sync_runs_the_job_on_the_instance_and_prints_what_moved(
-    databases, pg_server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    databases, pg_server, tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     name = databases.bi_url.rsplit("/", 1)[-1].split("?")[0] + "_dagster"
     monkeypatch.setenv(DAGSTER_URL_VAR, psycopg2_url(pg_server.create_database(name)))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv(HOME_VAR, str(tmp_path))
     populate(databases.crm_url, 12)
     try:
         assert main(["sync", "--table", "leads"]) == 0
@@ -143,4 +144,18 @@ def test_cli_sync_runs_the_job_on_the_instance_and_prints_what_moved(
     leads_line = next(line.split() for line in second.splitlines() if line.startswith("leads"))
     assert leads_line[1:5] == ["incremental", "0", "3", "0"]
     assert {line.split()[0] for line in second.splitlines()} >= set(CRM_TABLES)
+    assert (tmp_path / "dagster" / "dagster.yaml").is_file()
     assert_exact_mirror(databases)
+
+
+def test_a_schema_mismatch_fails_the_run_at_once_with_the_fix(databases) -> None:
+    with psycopg.connect(databases.bi_url, autocommit=True) as bi:
+        bi.execute("ALTER TABLE crm_raw.notes ALTER COLUMN body TYPE varchar(50)")
+
+    result = _materialize(databases, selection=[crm_raw_key("notes")], raise_on_error=False)
+
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    error = failure.step_failure_data.error
+    assert error is not None and "crm_raw.notes.body" in error.message and "hyperdash migrate" in error.message
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]

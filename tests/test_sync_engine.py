@@ -183,6 +183,24 @@ def test_hard_and_soft_deletes_reach_bi(databases) -> None:
     assert_exact_mirror(databases)
 
 
+def test_a_delete_committed_late_reaches_bi(databases) -> None:
+    with crm_conn(databases) as conn:
+        insert_leads(conn, 4)
+    run_sync(databases.crm_url, databases.bi_url)
+    with open_transaction(databases) as slow:
+        gone = slow.execute("DELETE FROM leads WHERE id = (SELECT id FROM leads ORDER BY id LIMIT 1) RETURNING id")
+        gone_id = gone.fetchone()[0]  # type: ignore[index]
+        with crm_conn(databases) as conn:
+            conn.execute("DELETE FROM leads WHERE id = (SELECT id FROM leads ORDER BY id DESC LIMIT 1)")
+        run_sync(databases.crm_url, databases.bi_url)
+        slow.commit()
+
+    run_sync(databases.crm_url, databases.bi_url)
+
+    assert str(gone_id) not in mirrored_ids(databases)
+    assert_exact_mirror(databases, ["leads"])
+
+
 def test_an_id_deleted_and_recreated_keeps_its_new_version(databases) -> None:
     with crm_conn(databases) as conn:
         insert_leads(conn, 5)

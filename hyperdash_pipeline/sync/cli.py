@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from hyperdash_pipeline.conventions import CRM_TABLES, crm_raw_key
 from hyperdash_pipeline.embedded import export_database_urls
-from hyperdash_pipeline.settings import PROJECT_ROOT, redact
+from hyperdash_pipeline.settings import PROJECT_ROOT, hyperdash_home, redact
 
 if TYPE_CHECKING:  # Dagster loads in the handler only, so other commands start fast
     from dagster import AssetMaterialization, DagsterInstance
@@ -31,12 +32,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _instance() -> DagsterInstance:
-    """$DAGSTER_HOME's instance when set, else the project's dagster.yaml (runs stored via DAGSTER_PG_URL)."""
+    """$DAGSTER_HOME's instance when set; else one under HYPERDASH_HOME/dagster configured by the
+    project's dagster.yaml (runs stored through DAGSTER_PG_URL, artifacts beside it, not in the repo)."""
     from dagster import DagsterInstance
 
     if os.environ.get("DAGSTER_HOME"):
         return DagsterInstance.get()
-    return DagsterInstance.from_config(str(PROJECT_ROOT))
+    home = hyperdash_home() / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", config)
+    return DagsterInstance.from_config(str(home))
 
 
 def _sync(args: argparse.Namespace) -> int:
@@ -48,7 +55,11 @@ def _sync(args: argparse.Namespace) -> int:
     job = build_definitions().resolve_job_def(SYNC_JOB_NAME)
     with _instance() as instance:
         result = job.execute_in_process(
-            run_config={"ops": {SYNC_OP_NAME: {"config": {"full_refresh": args.full}}}},
+            run_config={
+                "ops": {SYNC_OP_NAME: {"config": {"full_refresh": args.full}}},
+                # The table below is the output; Dagster's console shows warnings (a held horizon) only.
+                "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+            },
             instance=instance,
             asset_selection=[crm_raw_key(t) for t in tables],
             tags=SYNC_RUN_TAGS,

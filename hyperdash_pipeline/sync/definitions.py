@@ -48,6 +48,7 @@ from hyperdash_pipeline.resources import PostgresResource
 from hyperdash_pipeline.settings import libpq_url, read_sql
 from hyperdash_pipeline.sync.engine import (
     MIRROR_SCHEMA,
+    SyncAlreadyRunning,
     SyncConnectionError,
     SyncError,
     SyncReport,
@@ -167,7 +168,8 @@ def crm_raw_sync(
 
 
 def _run(crm: PostgresResource, bi: PostgresResource, tables: list[str], config: CrmSyncConfig) -> SyncReport:
-    """Connection errors propagate, so the RetryPolicy retries them with backoff; others fail at once."""
+    """Connection errors and a busy lock propagate, so the RetryPolicy retries them with backoff;
+    other sync errors (schema mismatch, missing privilege) fail at once: a retry cannot fix them."""
     try:
         return run_sync(
             crm.url,
@@ -178,7 +180,7 @@ def _run(crm: PostgresResource, bi: PostgresResource, tables: list[str], config:
             max_open_transaction_seconds=config.max_open_transaction_seconds,
             statement_timeout_ms=crm.statement_timeout_ms,
         )
-    except (SyncConnectionError, psycopg.OperationalError):
+    except (SyncConnectionError, SyncAlreadyRunning, psycopg.OperationalError):
         raise
     except SyncError as exc:
         raise Failure(description=str(exc), allow_retries=False) from None
