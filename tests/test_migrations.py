@@ -175,6 +175,8 @@ def _tables(url: str) -> set[str]:
 def test_existing_crm_migration_keeps_rows(empty_database):
     with psycopg.connect(empty_database, autocommit=True) as conn:
         conn.execute("CREATE TABLE leads (id uuid PRIMARY KEY, organization_id uuid, name text, email text)")
+        for table in ("contacts", "deals", "tasks", "notes", "activities"):  # the rest of an existing CRM
+            conn.execute(f"CREATE TABLE {table} (id uuid PRIMARY KEY, organization_id uuid)")
         conn.execute(
             "INSERT INTO leads SELECT gen_random_uuid(), gen_random_uuid(), 'lead ' || i, i || '@example.com'"
             " FROM generate_series(1, 500) i"
@@ -189,6 +191,9 @@ def test_existing_crm_migration_keeps_rows(empty_database):
         assert unsynced == (500,)
         conn.execute("UPDATE leads SET utm_source = 'fb' WHERE name = 'lead 1'")
         (fresh,) = conn.execute("SELECT updated_at > now() - interval '1 minute' FROM leads WHERE name = 'lead 1'")
+        conn.execute("DELETE FROM leads WHERE name = 'lead 2'")
+        tombstones = conn.execute("SELECT count(*) FROM sync_tombstones WHERE table_name = 'leads'").fetchone()
+        assert tombstones == (1,), "the sync must see hard deletes in an existing CRM too"
         assert fresh == (True,)
     assert {"campaign_id", "ad_id", "utm_source", "utm_campaign", "attribution_synced", "updated_at"} <= set(
         columns(empty_database, "public", "leads")

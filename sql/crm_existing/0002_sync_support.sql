@@ -1,0 +1,1 @@
+../crm/0101_sync_support.sql
