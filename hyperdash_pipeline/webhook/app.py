@@ -28,7 +28,7 @@ from hyperdash_pipeline.webhook.config import WebhookConfig
 from hyperdash_pipeline.webhook.intake import Rejection
 from hyperdash_pipeline.webhook.openapi import openapi_document
 from hyperdash_pipeline.webhook.signing import verify
-from hyperdash_pipeline.webhook.store import Outcome, SourceCache, insert_lead, make_pool
+from hyperdash_pipeline.webhook.store import LeadPost, LeadWriter, Outcome, SourceCache, make_pool
 
 LEADS_PATH = "/webhooks/leads"
 log = logs.logger
@@ -45,6 +45,7 @@ class LeadIntake:
         self.config = config
         self.pool = make_pool(config.crm_url, config.pool_size)
         self.sources = SourceCache(self.pool, config.source_cache_seconds)
+        self.writer = LeadWriter(self.pool, max_batch=config.max_batch, max_inflight=max(1, config.pool_size - 1))
 
     async def post(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -81,16 +82,14 @@ class LeadIntake:
         if not verify(source.keys, timestamp, raw, signature):
             raise Rejection(401, "bad_signature", "the signature does not match the body and timestamp")
         lead = intake.validate_lead(data)
-        async with self.pool.connection() as conn:
-            outcome = await insert_lead(
-                conn,
-                organization_id=source.organization_id,
-                idempotency_key=key,
-                signature=signature,
-                body_sha256=hashlib.sha256(raw).digest(),
-                lead=lead.sql_params(),
-            )
-        return self._answer(outcome, context)
+        post = LeadPost.build(
+            organization_id=source.organization_id,
+            idempotency_key=key,
+            signature=signature,
+            body_sha256=hashlib.sha256(raw).digest(),
+            lead=lead.sql_params(),
+        )
+        return self._answer(await self.writer.write(post), context)
 
     @staticmethod
     def _answer(outcome: Outcome, context: dict[str, Any]) -> tuple[int, dict[str, Any]]:
