@@ -10,8 +10,8 @@ distinct, pre-signed lead posts, side by side in one run:
 
 The load generator is wrk (C, `apt-get install wrk`) when installed, else an asyncio + httpx client;
 both are bounded in request count and in time. After each run it counts the CRM rows of the run's
-organization against the 201 answers: every accepted lead must be there. If a sync function
-`hyperdash_pipeline.sync.run_sync` exists it also runs the tuned load while a full sync runs.
+organization against the 201 answers: every accepted lead must be there. The pass under a full CRM->BI
+sync is not wired: `hyperdash_pipeline.sync.run_sync` does not exist on this branch (the run says so).
 """
 
 from __future__ import annotations
@@ -295,6 +295,12 @@ def postmaster_pid() -> int | None:
     return None
 
 
+def checkpoint(crm_url: str) -> None:
+    """Flush the warm-up's dirty pages now rather than during the measured run (needs a superuser)."""
+    with contextlib.suppress(psycopg.Error), psycopg.connect(crm_url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+
+
 def crm_rows(crm_url: str, organization_id: str) -> int:
     with psycopg.connect(crm_url) as conn:
         row = conn.execute("SELECT count(*) FROM leads WHERE organization_id = %s", (organization_id,)).fetchone()
@@ -315,6 +321,7 @@ def measure(crm_url: str, setup: Setup, leads: int, seconds: int) -> Result:
         warm_up = signed_posts(organization_id, secret, min(2000, leads))
         drive(base, warm_up, seconds, setup.connections)  # not counted
         warm = crm_rows(crm_url, organization_id)
+        checkpoint(crm_url)
         posts = signed_posts(organization_id, secret, leads)
         cpu_before = (tree_cpu_seconds(server_pid), tree_cpu_seconds(postgres) if postgres else 0.0)
         run = drive(base, posts, seconds, setup.connections)
@@ -365,13 +372,15 @@ def main() -> int:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load generator: {tool}; {os.cpu_count()} cores; load average before the run {load}")
     results = []
-    with scratch_crm() as crm_url:
-        for setup in (BASELINE, TUNED, TUNED_LIGHT):
+    for setup in (BASELINE, TUNED, TUNED_LIGHT):
+        # A fresh database per setup: one run's autovacuum and checkpoint work must not bill the next.
+        with scratch_crm() as crm_url:
             results.append(measure(crm_url, setup, args.leads, args.seconds))
-            report(results[-1])
-        run_sync = sync_function()
-        if run_sync is None:
-            print("hyperdash_pipeline.sync.run_sync does not exist on this branch: the under-sync run is skipped")
+        report(results[-1])
+    if sync_function() is None:
+        print("hyperdash_pipeline.sync.run_sync does not exist on this branch: the under-sync run is skipped")
+    else:
+        print("hyperdash_pipeline.sync.run_sync exists, but the under-sync pass is not wired yet: skipped")
     baseline, tuned, _light = results
     print(f"ratio tuned/baseline: {tuned.leads_per_second / max(baseline.leads_per_second, 1e-9):.2f}x leads/s")
     lost = sum(r.missing for r in results)
