@@ -19,7 +19,7 @@ import psycopg
 from psycopg_pool import PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -58,6 +58,9 @@ class LeadIntake:
         except (psycopg.OperationalError, PoolTimeout) as exc:
             status, body = 503, Rejection(503, "crm_unavailable", "the CRM is not answering; retry later").body()
             context["error"], context["exception"] = "crm_unavailable", type(exc).__name__
+        except ClientDisconnect:  # the sender left mid-body: nothing was written, nobody reads the answer
+            status, body = 400, Rejection(400, "client_disconnected", "the body was not received in full").body()
+            context["error"] = "client_disconnected"
         except psycopg.DataError as exc:  # a value validation let through; the CRM is the last line
             status, body = 422, Rejection(422, "invalid_lead", "the CRM refused a value of this lead").body()
             context["error"], context["sqlstate"] = "invalid_lead", exc.sqlstate

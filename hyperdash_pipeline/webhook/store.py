@@ -179,13 +179,16 @@ class LeadWriter:
         self._max_inflight = max_inflight
         self._pending: list[tuple[LeadPost, asyncio.Future[Outcome]]] = []
         self._inflight = 0
+        self._tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
 
     async def write(self, post: LeadPost) -> Outcome:
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._pending.append((post, future))
         if self._inflight < self._max_inflight:
             self._inflight += 1
-            asyncio.create_task(self._drain())  # noqa: RUF006 - the futures keep the results
+            task = asyncio.create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return await asyncio.shield(future)
 
     async def _drain(self) -> None:
