@@ -6,6 +6,7 @@ tests/test_webhook_server.py drives the real uvicorn server over sockets.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import psycopg
 import pytest
 from starlette.testclient import TestClient
@@ -366,3 +368,41 @@ def test_webhook_secret_cli_refuses_bad_input_and_taken_slug(databases: Any, cap
     assert captured.out == "" and "another organization" in captured.err
     (row,) = crm_rows(databases.crm_url, "SELECT count(*) FROM webhook_sources")
     assert row == (1,)
+
+
+def test_concurrent_posts_share_transactions_without_loss_or_duplicates(databases: Any, org: Org) -> None:
+    """Group commit under load: 200 leads and racing retries at once; each lead once, retries answered."""
+    config = WebhookConfig(crm_url=databases.crm_url, pool_size=4)
+    app = create_app(config)
+    now = int(time.time())
+    distinct = [json.dumps(lead(org, email=f"lead{i}@example.com")).encode() for i in range(200)]
+    retried = [json.dumps(lead(org, email=f"retry{i}@example.com")).encode() for i in range(5)]
+
+    async def run() -> tuple[list[Any], list[list[Any]]]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://webhook") as client:
+
+                async def post(body: bytes, **kw: Any) -> Any:
+                    headers = signed_headers(org.secret, body, content_type=JSON, **kw)
+                    return await client.post("/webhooks/leads", content=body, headers=headers)
+
+                firsts = [post(body) for body in distinct]
+                retries = [
+                    asyncio.gather(*(post(body, idempotency_key=f"r{i}", timestamp=now - k) for k in range(4)))
+                    for i, body in enumerate(retried)
+                ]
+                return await asyncio.gather(*firsts), await asyncio.gather(*retries)
+
+    created, retry_groups = asyncio.run(run())
+    assert [r.status_code for r in created] == [201] * 200
+    for group in retry_groups:
+        assert sorted(r.status_code for r in group) == [200, 200, 200, 201]
+        assert len({r.json()["lead_id"] for r in group}) == 1
+    (row,) = crm_rows(databases.crm_url, "SELECT count(*), count(DISTINCT id), count(DISTINCT xmin::text) FROM leads")
+    leads, distinct_ids, transactions = row
+    assert (leads, distinct_ids) == (205, 205)
+    assert transactions < leads  # leads that arrived together were committed together
+    assert {str(r.json()["lead_id"]) for r in created} <= {
+        str(i) for (i,) in crm_rows(databases.crm_url, "SELECT id FROM leads")
+    }

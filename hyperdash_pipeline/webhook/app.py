@@ -19,7 +19,7 @@ import psycopg
 from psycopg_pool import PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -28,7 +28,7 @@ from hyperdash_pipeline.webhook.config import WebhookConfig
 from hyperdash_pipeline.webhook.intake import Rejection
 from hyperdash_pipeline.webhook.openapi import openapi_document
 from hyperdash_pipeline.webhook.signing import verify
-from hyperdash_pipeline.webhook.store import Outcome, SourceCache, insert_lead, make_pool
+from hyperdash_pipeline.webhook.store import LeadPost, LeadWriter, Outcome, SourceCache, make_pool
 
 LEADS_PATH = "/webhooks/leads"
 log = logs.logger
@@ -45,6 +45,7 @@ class LeadIntake:
         self.config = config
         self.pool = make_pool(config.crm_url, config.pool_size)
         self.sources = SourceCache(self.pool, config.source_cache_seconds)
+        self.writer = LeadWriter(self.pool, max_batch=config.max_batch, max_inflight=max(1, config.pool_size - 1))
 
     async def post(self, request: Request) -> Response:
         started = time.perf_counter()
@@ -57,6 +58,9 @@ class LeadIntake:
         except (psycopg.OperationalError, PoolTimeout) as exc:
             status, body = 503, Rejection(503, "crm_unavailable", "the CRM is not answering; retry later").body()
             context["error"], context["exception"] = "crm_unavailable", type(exc).__name__
+        except ClientDisconnect:  # the sender left mid-body: nothing was written, nobody reads the answer
+            status, body = 400, Rejection(400, "client_disconnected", "the body was not received in full").body()
+            context["error"] = "client_disconnected"
         except psycopg.DataError as exc:  # a value validation let through; the CRM is the last line
             status, body = 422, Rejection(422, "invalid_lead", "the CRM refused a value of this lead").body()
             context["error"], context["sqlstate"] = "invalid_lead", exc.sqlstate
@@ -81,16 +85,14 @@ class LeadIntake:
         if not verify(source.keys, timestamp, raw, signature):
             raise Rejection(401, "bad_signature", "the signature does not match the body and timestamp")
         lead = intake.validate_lead(data)
-        async with self.pool.connection() as conn:
-            outcome = await insert_lead(
-                conn,
-                organization_id=source.organization_id,
-                idempotency_key=key,
-                signature=signature,
-                body_sha256=hashlib.sha256(raw).digest(),
-                lead=lead.sql_params(),
-            )
-        return self._answer(outcome, context)
+        post = LeadPost.build(
+            organization_id=source.organization_id,
+            idempotency_key=key,
+            signature=signature,
+            body_sha256=hashlib.sha256(raw).digest(),
+            lead=lead.sql_params(),
+        )
+        return self._answer(await self.writer.write(post), context)
 
     @staticmethod
     def _answer(outcome: Outcome, context: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -60,6 +60,8 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
+        loop=args.loop,
+        http=args.http,
         log_config=logs.log_config(config.log_level),
         access_log=False,
         server_header=False,
@@ -118,6 +120,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=int, default=8080, help="TCP port (default 8080)")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1; ~1 per core)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"], help="event loop")
+    serve.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"], help="HTTP parser")
     serve.set_defaults(handler=_serve)
 
     secret = sub.add_parser("webhook-secret", help="create or rotate an organization's webhook secret; prints it once")

@@ -38,6 +38,7 @@ class WebhookConfig:
     pool_size: int = 8
     log_level: str = "INFO"
     source_cache_seconds: float = 5.0
+    max_batch: int = 64
 
     @classmethod
     def from_env(cls) -> WebhookConfig:
