@@ -186,9 +186,7 @@ def _save_state(conn: psycopg.Connection, name: str, **values: Any) -> None:
     )
 
 
-def _run(
-    conn: psycopg.Connection, steps: dict[str, str], name: str, params: dict[str, Any], scope: str = ""
-) -> int:
+def _run(conn: psycopg.Connection, steps: dict[str, str], name: str, params: dict[str, Any], scope: str = "") -> int:
     """Execute one step, its `{scope}` filled in; its row count (inserted/deleted rows)."""
     query = steps[name].replace("{scope}", scope)
     with conn.cursor() as cur:
