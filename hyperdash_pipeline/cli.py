@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from hyperdash_pipeline.attribution.cli import register as register_attribution
 from hyperdash_pipeline.embedded import EmbeddedServerError, export_database_urls, stop_embedded
 from hyperdash_pipeline.migrate import MigrationError, migrate_all
 from hyperdash_pipeline.resources import DatabaseConnectionError
@@ -50,7 +51,7 @@ def _register_foundation(sub: argparse._SubParsersAction) -> None:
     sub.add_parser("env", help="print the database URLs in use as shell exports").set_defaults(handler=_env)
 
 
-REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_register_foundation]
+REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_register_foundation, register_attribution]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -66,6 +66,7 @@ USING _la_changed c
 WHERE q.stage = 'lead_attribution' AND q.source_ref = 'crm_raw.leads/' || c.lead_id;
 
 -- step: leads
+-- The scope placeholder is empty on a full rebuild, else it restricts to the changed leads.
 -- The attributed fields of each live changed lead, in one pass over its touchpoints. touchpoints keeps
 -- the CRM's valid touchpoints as sent (rebuilt without the rejected ones only when some are rejected);
 -- the rejected ones are kept with their reason for the quarantine.
@@ -91,7 +92,6 @@ SELECT l.organization_id, l.id AS lead_id,
        p.rejected,
        CASE WHEN jsonb_typeof(l.touchpoints) NOT IN ('array', 'null') THEN l.touchpoints END AS not_an_array
 FROM crm_raw.leads l
-JOIN _la_changed c ON c.lead_id = l.id AND c.live
 CROSS JOIN aliases
 LEFT JOIN LATERAL (
     SELECT min(v.ts) AS first_touch,
@@ -124,7 +124,8 @@ LEFT JOIN LATERAL (
             OFFSET 0
         ) k
     ) v
-) p ON true;
+) p ON true
+WHERE l.deleted_at IS NULL {scope};
 
 -- step: quarantine_insert
 INSERT INTO quarantine (stage, source_ref, reason, payload)
@@ -229,6 +230,12 @@ WHERE d._synced_at > coalesce(%(deals_wm)s, '-infinity'::timestamptz)
   AND d.deleted_at IS NULL
   AND (d.amount < 0
        OR (d.lead_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM crm_raw.leads l WHERE l.id = d.lead_id)));
+
+-- step: counts_full
+SELECT (SELECT count(*) FROM _la_new)                AS recomputed,
+       0                                             AS removed,
+       (SELECT count(*) FROM _outcome_diff)          AS outcomes_changed,
+       (SELECT count(*) FROM lead_attribution)       AS row_count;
 
 -- step: counts
 SELECT (SELECT count(*) FROM _la_changed WHERE live)     AS recomputed,
