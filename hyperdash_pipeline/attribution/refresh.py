@@ -26,7 +26,8 @@ from hyperdash_pipeline.conventions import read_sql
 LEAD_ATTRIBUTION = "lead_attribution"
 ATTRIBUTION_CREDITS = "attribution_credits"
 # The incremental filter of the credits steps (a literal fragment, no user input).
-_CHANGED_LEADS = "AND {alias}.lead_id IN (SELECT lead_id FROM _ac_changed)"
+# = ANY(array) keeps the plan on the lead_id indexes (a join would scan the whole table).
+_CHANGED_LEADS = "AND {alias}.lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[])"
 # Sorts and hashes of a refresh stay in memory up to this (PostgreSQL's default, 4MB, spills to disk).
 WORK_MEM = "256MB"
 _STEP = re.compile(r"^-- step: (\w+)\s*$", re.MULTILINE)
@@ -223,7 +224,9 @@ def _load_changed_leads(conn: psycopg.Connection, steps: dict[str, str], params:
     _run(conn, steps, "changed", params)
     _run(conn, steps, "changed_index", params)
     _run(conn, steps, "quarantine_clear_changed", params)
-    _run(conn, steps, "leads", params, "AND l.id IN (SELECT lead_id FROM _la_changed WHERE live)")
+    _run(
+        conn, steps, "leads", params, "AND l.id = ANY ((SELECT array_agg(lead_id) FROM _la_changed WHERE live)::uuid[])"
+    )
     quarantined = _run(conn, steps, "quarantine_insert", params)
     organizations = _run(conn, steps, "organizations", params)
     _run(conn, steps, "campaign_window", params)

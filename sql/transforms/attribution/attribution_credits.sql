@@ -15,9 +15,9 @@ CREATE UNIQUE INDEX ON _ac_changed (lead_id);
 ANALYZE _ac_changed;
 
 -- step: delete_changed
-DELETE FROM analytics.attribution_credits c
-USING _ac_changed x
-WHERE c.lead_id = x.lead_id;
+-- = ANY(array) keeps the plan on the primary key (a join would scan every credit row).
+DELETE FROM analytics.attribution_credits
+WHERE lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[]);
 
 -- step: truncate
 TRUNCATE analytics.attribution_credits;
@@ -111,8 +111,7 @@ LEFT JOIN analytics.lead_outcomes o ON o.lead_id = c.lead_id;
 CREATE TEMP TABLE _path_delta ON COMMIT DROP AS
 WITH old AS (
     DELETE FROM analytics.attribution_paths p
-    USING _ac_changed c
-    WHERE p.lead_id = c.lead_id
+    WHERE p.lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[])
     RETURNING p.*
 )
 SELECT old.*, -1 AS delta FROM old;

@@ -161,9 +161,8 @@ JOIN campaign_metrics m
 GROUP BY k.organization_id, k.campaign_id, k.day;
 
 -- step: delete_gone
-DELETE FROM lead_attribution la
-USING _la_changed c
-WHERE la.lead_id = c.lead_id AND NOT c.live;
+DELETE FROM lead_attribution
+WHERE lead_id = ANY ((SELECT array_agg(lead_id) FROM _la_changed WHERE NOT live)::uuid[]);
 
 -- step: truncate
 TRUNCATE lead_attribution;
