@@ -1,6 +1,6 @@
--- Incremental refresh of public.lead_attribution and analytics.lead_outcomes, run step by step in one
--- REPEATABLE READ transaction by hyperdash_pipeline.attribution.lead_attribution.
--- Parameters: full (bool), leads_wm / deals_wm (timestamptz or NULL, exclusive), run_id (bigint).
+-- Refresh (full or incremental) of public.lead_attribution and analytics.lead_outcomes, run step by step
+-- in one REPEATABLE READ transaction by hyperdash_pipeline.attribution.refresh.refresh_lead_attribution.
+-- Parameters: leads_wm / deals_wm (timestamptz, exclusive; NULL on a full rebuild), run_id (bigint).
 
 -- step: won
 -- Live won deals of a non-negative amount, per lead (a NULL amount counts as a won deal worth 0).
@@ -37,8 +37,8 @@ SET won_deals = excluded.won_deals, won_revenue = excluded.won_revenue,
     first_won_at = excluded.first_won_at, run_id = excluded.run_id;
 
 -- step: changed
--- Leads to recompute: every lead on a full run (no watermark); else leads synced since the watermark, leads whose
--- outcome changed, and rows of leads that are gone (hard delete) or soft-deleted.
+-- Incremental runs only. Leads to recompute: synced since the watermark, whose outcome changed, and
+-- rows of leads that are gone (hard delete) or soft-deleted.
 CREATE TEMP TABLE _la_changed ON COMMIT DROP AS
 SELECT c.lead_id, (l.id IS NOT NULL AND l.deleted_at IS NULL) AS live
 FROM (
