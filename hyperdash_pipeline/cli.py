@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from hyperdash_pipeline import demo
+from hyperdash_pipeline.attribution.cli import register as register_attribution
 from hyperdash_pipeline.embedded import EmbeddedServerError, export_database_urls, stop_embedded
 from hyperdash_pipeline.ingestion.cli import register as register_ingestion
 from hyperdash_pipeline.migrate import MigrationError, migrate_all
@@ -63,6 +64,7 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     register_sync,
     register_ingestion,
     register_webhook,
+    register_attribution,
     register_ops,
 ]
 

@@ -96,3 +96,20 @@ def test_definitions_load_with_attribution_assets() -> None:
     assert {"lead_attribution", "analytics/attribution_credits", "analytics/markov_attribution"} <= keys
     job = defs.resolve_implicit_global_asset_job_def()
     assert job is not None
+
+
+def test_cli_attribute_refreshes_the_tables(databases, monkeypatch, capsys) -> None:
+    from hyperdash_pipeline.cli import main
+    from hyperdash_pipeline.settings import DAGSTER_URL_VAR
+
+    monkeypatch.setenv(DAGSTER_URL_VAR, databases.bi_url)  # all three set: no embedded server is started
+    with psycopg.connect(databases.bi_url) as conn:
+        _seed(conn)
+    assert main(["attribute", "--models", "linear", "position_based"]) == 0
+    assert main(["attribute"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "lead_attribution: 12 recomputed, 0 removed, 12 quarantined, 12 rows (full=True)"
+    assert out[1] == "attribution_credits: first run, 12 leads, 24 rows"
+    assert out[2] == "markov_attribution: 4 rows, 5 customers"  # channel meta; campaigns c0, c1, c2
+    assert out[3] == "lead_attribution: 0 recomputed, 0 removed, 0 quarantined, 12 rows (full=False)"
+    assert out[4] == "attribution_credits: configuration changed, 12 leads, 60 rows"

@@ -26,7 +26,8 @@ from hyperdash_pipeline.settings import read_sql
 LEAD_ATTRIBUTION = "lead_attribution"
 ATTRIBUTION_CREDITS = "attribution_credits"
 # The incremental filter of the credits steps (a literal fragment, no user input).
-_CHANGED_LEADS = "AND {alias}.lead_id IN (SELECT lead_id FROM _ac_changed)"
+# = ANY(array) keeps the plan on the lead_id indexes (a join would scan the whole table).
+_CHANGED_LEADS = "AND {alias}.lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[])"
 # Sorts and hashes of a refresh stay in memory up to this (PostgreSQL's default, 4MB, spills to disk).
 WORK_MEM = "256MB"
 _STEP = re.compile(r"^-- step: (\w+)\s*$", re.MULTILINE)
@@ -72,8 +73,10 @@ class CreditSettings:
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.models if m not in MODELS]
-        if unknown or not self.models:
-            raise ValueError(f"models must be a non-empty subset of {', '.join(MODELS)}; got {list(self.models)}")
+        if unknown or not self.models or len(set(self.models)) != len(self.models):
+            raise ValueError(
+                f"models must be a non-empty subset of {', '.join(MODELS)} without repeats; got {list(self.models)}"
+            )
         if self.lookback_days < 1 or self.half_life_days <= 0:
             raise ValueError("lookback_days must be >= 1 and half_life_days > 0")
 
@@ -203,6 +206,36 @@ def _watermark(conn: psycopg.Connection, table: str, horizon: datetime, previous
     return min(newest, horizon)
 
 
+def _load_all_leads(conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any]) -> tuple[int, int]:
+    """Full rebuild: every live lead, bulk-loaded. Returns (quarantined, organizations created)."""
+    _run(conn, steps, "quarantine_clear_full", params)
+    _run(conn, steps, "leads", params, "")
+    quarantined = _run(conn, steps, "quarantine_insert", params)
+    organizations = _run(conn, steps, "organizations", params)
+    _run(conn, steps, "campaign_window", params)
+    _run(conn, steps, "truncate", params)
+    with _bulk_load(conn, "lead_attribution"):
+        _run(conn, steps, "insert", params)
+    return quarantined, organizations
+
+
+def _load_changed_leads(conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any]) -> tuple[int, int]:
+    """Incremental: the changed leads only, logged for attribution_credits. Returns (quarantined, orgs created)."""
+    _run(conn, steps, "changed", params)
+    _run(conn, steps, "changed_index", params)
+    _run(conn, steps, "quarantine_clear_changed", params)
+    _run(
+        conn, steps, "leads", params, "AND l.id = ANY ((SELECT array_agg(lead_id) FROM _la_changed WHERE live)::uuid[])"
+    )
+    quarantined = _run(conn, steps, "quarantine_insert", params)
+    organizations = _run(conn, steps, "organizations", params)
+    _run(conn, steps, "campaign_window", params)
+    _run(conn, steps, "delete_gone", params)
+    _run(conn, steps, "upsert", params)
+    _run(conn, steps, "log_changes", params)
+    return quarantined, organizations
+
+
 def refresh_lead_attribution(conn: psycopg.Connection, full: bool = False) -> LeadAttributionStats:
     """Bring public.lead_attribution (and analytics.lead_outcomes) up to date with crm_raw.
 
@@ -227,25 +260,15 @@ def refresh_lead_attribution(conn: psycopg.Connection, full: bool = False) -> Le
                 "leads_wm": None if full or state is None else state["leads_synced_at"],
                 "deals_wm": None if full or state is None else state["deals_synced_at"],
             }
-            for step in ("won", "outcome_diff", "outcomes_delete", "outcomes_upsert", "changed", "changed_index"):
+            for step in ("won", "outcome_diff", "outcomes_delete", "outcomes_upsert"):
                 _run(conn, steps, step, params)
-            _run(conn, steps, "quarantine_clear_full" if full else "quarantine_clear_changed", params)
-            _run(conn, steps, "leads", params)
-            quarantined = _run(conn, steps, "quarantine_insert", params)
-            organizations = _run(conn, steps, "organizations", params)
-            _run(conn, steps, "campaign_window", params)
             if full:
-                _run(conn, steps, "truncate", params)
-                with _bulk_load(conn, "lead_attribution"):
-                    _run(conn, steps, "insert", params)
+                quarantined, organizations = _load_all_leads(conn, steps, params)
             else:
-                _run(conn, steps, "delete_gone", params)
-                _run(conn, steps, "upsert", params)
-            if not full:
-                _run(conn, steps, "log_changes", params)
+                quarantined, organizations = _load_changed_leads(conn, steps, params)
             _run(conn, steps, "deal_quarantine_clear", params)
             quarantined += _run(conn, steps, "deal_quarantine_insert", params)
-            counts = conn.execute(steps["counts"]).fetchone()
+            counts = conn.execute(steps["counts_full" if full else "counts"]).fetchone()
             assert counts is not None
             previous_leads = None if state is None else state["leads_synced_at"]
             previous_deals = None if state is None else state["deals_synced_at"]

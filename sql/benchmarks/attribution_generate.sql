@@ -41,7 +41,7 @@ CROSS JOIN LATERAL (
                'channel', (ARRAY['meta', 'google', 'email', 'organic_search', 'direct'])[1 + floor(random() * 5)::int],
                'campaign_id', 'c' || floor(random() * 50)::int,
                'ad_id', 'ad' || floor(random() * 400)::int)) AS touches
-    FROM generate_series(1, 1 + mod((i * 7919), 5)) AS k
+    FROM generate_series(1, 1 + mod(i / 5, 5)) AS k
 ) t;
 
 -- step: deals

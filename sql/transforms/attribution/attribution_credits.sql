@@ -15,9 +15,9 @@ CREATE UNIQUE INDEX ON _ac_changed (lead_id);
 ANALYZE _ac_changed;
 
 -- step: delete_changed
-DELETE FROM analytics.attribution_credits c
-USING _ac_changed x
-WHERE c.lead_id = x.lead_id;
+-- = ANY(array) keeps the plan on the primary key (a join would scan every credit row).
+DELETE FROM analytics.attribution_credits
+WHERE lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[]);
 
 -- step: truncate
 TRUNCATE analytics.attribution_credits;
@@ -28,7 +28,9 @@ TRUNCATE analytics.attribution_credits;
 -- so the result does not depend on the stored order); a lead without one gets its own touch at conversion.
 INSERT INTO analytics.attribution_credits (organization_id, lead_id, touch_index, channel, campaign_id, ad_id,
                                            model, credit, revenue_credit)
-WITH path AS (
+WITH aliases AS (
+    SELECT jsonb_object_agg(alias, channel) AS map FROM analytics.channel_aliases
+), path AS (
     SELECT la.organization_id, la.lead_id, la.conversion_date AS conv,
            coalesce(t.ts, la.conversion_date) AS ts,
            coalesce(t.channel, la.source) AS channel,
@@ -36,12 +38,16 @@ WITH path AS (
                 ELSE coalesce(t.campaign_id, '(' || t.channel || ')') END AS campaign_id,
            CASE WHEN t.ts IS NULL THEN la.ad_id ELSE t.ad_id END AS ad_id
     FROM lead_attribution la
+    CROSS JOIN aliases
     LEFT JOIN LATERAL (
+        -- lead_attribution keeps validated touchpoints: the timestamp parses, a named channel is known.
         SELECT *
         FROM (
-            SELECT (e ->> 'timestamp')::timestamptz AT TIME ZONE 'UTC' AS ts, e ->> 'channel' AS channel,
-                   e ->> 'campaign_id' AS campaign_id, e ->> 'ad_id' AS ad_id
-            FROM jsonb_array_elements(la.touchpoints) AS e
+            SELECT (e ->> 'timestamp')::timestamptz AT TIME ZONE 'UTC' AS ts,
+                   coalesce(aliases.map ->> lower(btrim(e ->> 'channel')),
+                            analytics.normalise_source(e ->> 'source', NULL, NULL)) AS channel,
+                   nullif(e ->> 'campaign_id', '') AS campaign_id, nullif(e ->> 'ad_id', '') AS ad_id
+            FROM jsonb_array_elements(CASE WHEN jsonb_typeof(la.touchpoints) = 'array' THEN la.touchpoints END) AS e
             OFFSET 0
         ) parsed
         WHERE parsed.ts <= la.conversion_date AND parsed.ts >= la.conversion_date - %(lookback)s::interval
@@ -105,8 +111,7 @@ LEFT JOIN analytics.lead_outcomes o ON o.lead_id = c.lead_id;
 CREATE TEMP TABLE _path_delta ON COMMIT DROP AS
 WITH old AS (
     DELETE FROM analytics.attribution_paths p
-    USING _ac_changed c
-    WHERE p.lead_id = c.lead_id
+    WHERE p.lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[])
     RETURNING p.*
 )
 SELECT old.*, -1 AS delta FROM old;

@@ -1,6 +1,6 @@
--- Incremental refresh of public.lead_attribution and analytics.lead_outcomes, run step by step in one
--- REPEATABLE READ transaction by hyperdash_pipeline.attribution.lead_attribution.
--- Parameters: full (bool), leads_wm / deals_wm (timestamptz or NULL, exclusive), run_id (bigint).
+-- Refresh (full or incremental) of public.lead_attribution and analytics.lead_outcomes, run step by step
+-- in one REPEATABLE READ transaction by hyperdash_pipeline.attribution.refresh.refresh_lead_attribution.
+-- Parameters: leads_wm / deals_wm (timestamptz, exclusive; NULL on a full rebuild), run_id (bigint).
 
 -- step: won
 -- Live won deals of a non-negative amount, per lead (a NULL amount counts as a won deal worth 0).
@@ -37,8 +37,8 @@ SET won_deals = excluded.won_deals, won_revenue = excluded.won_revenue,
     first_won_at = excluded.first_won_at, run_id = excluded.run_id;
 
 -- step: changed
--- Leads to recompute: every lead on a full run (no watermark); else leads synced since the watermark, leads whose
--- outcome changed, and rows of leads that are gone (hard delete) or soft-deleted.
+-- Incremental runs only. Leads to recompute: synced since the watermark, whose outcome changed, and
+-- rows of leads that are gone (hard delete) or soft-deleted.
 CREATE TEMP TABLE _la_changed ON COMMIT DROP AS
 SELECT c.lead_id, (l.id IS NOT NULL AND l.deleted_at IS NULL) AS live
 FROM (
@@ -66,8 +66,10 @@ USING _la_changed c
 WHERE q.stage = 'lead_attribution' AND q.source_ref = 'crm_raw.leads/' || c.lead_id;
 
 -- step: leads
--- The attributed fields of each live changed lead, in one pass over its touchpoints: the valid ones
--- normalised (UTC ISO timestamp, known channel) oldest first, the rejected ones with their reason.
+-- The scope placeholder is empty on a full rebuild, else it restricts to the changed leads.
+-- The attributed fields of each live changed lead, in one pass over its touchpoints. touchpoints keeps
+-- the CRM's valid touchpoints as sent (rebuilt without the rejected ones only when some are rejected);
+-- the rejected ones are kept with their reason for the quarantine.
 CREATE TEMP TABLE _la_new ON COMMIT DROP AS
 WITH aliases AS (SELECT jsonb_object_agg(alias, channel) AS map FROM analytics.channel_aliases)
 SELECT l.organization_id, l.id AS lead_id,
@@ -78,36 +80,26 @@ SELECT l.organization_id, l.id AS lead_id,
        analytics.normalise_source(l.utm_source, l.gclid, l.fbclid) AS source,
        lower(nullif(btrim(l.utm_medium), '')) AS medium,
        l.utm_campaign, l.utm_content, l.utm_term,
-       p.touchpoints,
+       CASE WHEN jsonb_typeof(l.touchpoints) IS DISTINCT FROM 'array' THEN NULL
+            WHEN p.rejected IS NULL THEN l.touchpoints
+            ELSE (SELECT coalesce(jsonb_agg(e.t ORDER BY e.ord), '[]'::jsonb)
+                  FROM jsonb_array_elements(l.touchpoints) WITH ORDINALITY AS e (t, ord)
+                  WHERE NOT p.rejected @> jsonb_build_array(jsonb_build_object('touch_index', e.ord - 1)))
+       END AS touchpoints,
        coalesce(p.first_touch, l.created_at) AT TIME ZONE 'UTC' AS first_touch,
        coalesce(p.last_touch, l.created_at) AT TIME ZONE 'UTC' AS last_touch,
        l.created_at AT TIME ZONE 'UTC' AS conversion_date,
        p.rejected,
        CASE WHEN jsonb_typeof(l.touchpoints) NOT IN ('array', 'null') THEN l.touchpoints END AS not_an_array
 FROM crm_raw.leads l
-JOIN _la_changed c ON c.lead_id = l.id AND c.live
 CROSS JOIN aliases
 LEFT JOIN LATERAL (
-    SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
-                         'timestamp', to_char(v.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                         'channel', v.channel,
-                         'source', v.t ->> 'source',
-                         'medium', v.t ->> 'medium',
-                         'campaign_id', nullif(v.t ->> 'campaign_id', ''),
-                         'ad_id', nullif(v.t ->> 'ad_id', '')))
-                     ORDER BY v.ts, v.channel COLLATE "C", (v.t ->> 'campaign_id') COLLATE "C",
-                              (v.t ->> 'ad_id') COLLATE "C", v.touch_index)
-               FILTER (WHERE v.reason IS NULL) AS touchpoints,
-           min(v.ts) FILTER (WHERE v.reason IS NULL) AS first_touch,
-           max(v.ts) FILTER (WHERE v.reason IS NULL) AS last_touch,
+    SELECT min(v.ts) AS first_touch,
+           max(v.ts) AS last_touch,
            jsonb_agg(jsonb_build_object('touch_index', v.touch_index, 'reason', v.reason, 'touchpoint', v.t))
                FILTER (WHERE v.reason IS NOT NULL) AS rejected
     FROM (
-        SELECT k.*,
-               CASE WHEN k.reason IS NULL THEN k.ts_text::timestamptz END AS ts,
-               CASE WHEN k.reason IS NULL
-                    THEN coalesce(k.known_channel, analytics.normalise_source(k.t ->> 'source', NULL, NULL)) END
-                   AS channel
+        SELECT k.touch_index, k.t, k.reason, CASE WHEN k.reason IS NULL THEN k.ts_text::timestamptz END AS ts
         FROM (
             SELECT r.*,
                    CASE
@@ -118,14 +110,13 @@ LEFT JOIN LATERAL (
                             OR NOT pg_input_is_valid(r.ts_text, 'timestamptz')
                            THEN 'touchpoint timestamp does not parse'
                        WHEN r.ts_text::timestamptz > now() THEN 'touchpoint timestamp is in the future'
-                       WHEN r.channel_text <> '' AND r.known_channel IS NULL
+                       WHEN r.channel_text <> '' AND NOT aliases.map ? r.channel_text
                            THEN 'unknown channel (see analytics.known_channels)'
                    END AS reason
             FROM (
                 SELECT e.ord::int - 1 AS touch_index, e.t, jsonb_typeof(e.t) AS kind,
                        jsonb_typeof(e.t -> 'timestamp') AS ts_kind, e.t ->> 'timestamp' AS ts_text,
-                       lower(btrim(e.t ->> 'channel')) AS channel_text,
-                       aliases.map ->> lower(btrim(e.t ->> 'channel')) AS known_channel
+                       lower(btrim(e.t ->> 'channel')) AS channel_text
                 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(l.touchpoints) = 'array' THEN l.touchpoints END)
                      WITH ORDINALITY AS e (t, ord)
                 OFFSET 0
@@ -133,7 +124,8 @@ LEFT JOIN LATERAL (
             OFFSET 0
         ) k
     ) v
-) p ON true;
+) p ON true
+WHERE l.deleted_at IS NULL {scope};
 
 -- step: quarantine_insert
 INSERT INTO quarantine (stage, source_ref, reason, payload)
@@ -169,9 +161,8 @@ JOIN campaign_metrics m
 GROUP BY k.organization_id, k.campaign_id, k.day;
 
 -- step: delete_gone
-DELETE FROM lead_attribution la
-USING _la_changed c
-WHERE la.lead_id = c.lead_id AND NOT c.live;
+DELETE FROM lead_attribution
+WHERE lead_id = ANY ((SELECT array_agg(lead_id) FROM _la_changed WHERE NOT live)::uuid[]);
 
 -- step: truncate
 TRUNCATE lead_attribution;
@@ -238,6 +229,12 @@ WHERE d._synced_at > coalesce(%(deals_wm)s, '-infinity'::timestamptz)
   AND d.deleted_at IS NULL
   AND (d.amount < 0
        OR (d.lead_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM crm_raw.leads l WHERE l.id = d.lead_id)));
+
+-- step: counts_full
+SELECT (SELECT count(*) FROM _la_new)                AS recomputed,
+       0                                             AS removed,
+       (SELECT count(*) FROM _outcome_diff)          AS outcomes_changed,
+       (SELECT count(*) FROM lead_attribution)       AS row_count;
 
 -- step: counts
 SELECT (SELECT count(*) FROM _la_changed WHERE live)     AS recomputed,
