@@ -1,4 +1,4 @@
-"""The Dagster instance the CLI uses: DAGSTER_HOME under HYPERDASH_HOME with the repo's dagster.yaml."""
+"""The Dagster instance every `hyperdash` command uses (runs, events, schedules in PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,17 @@ from pathlib import Path
 from hyperdash_pipeline.settings import DAGSTER_YAML, hyperdash_home
 
 
-def prepare_dagster_home() -> Path:
-    """Point DAGSTER_HOME at HYPERDASH_HOME/dagster (unless set) holding a current copy of dagster.yaml.
+def prepare_dagster_home(home: Path | None = None) -> Path:
+    """Set DAGSTER_HOME for this process and its children, and return it.
 
-    The copy keeps runs from different HYPERDASH_HOMEs apart while the checked-in dagster.yaml stays
-    the one file to edit.
+    A DAGSTER_HOME the user set is used as it is (their own dagster.yaml). Otherwise it is
+    `<HYPERDASH_HOME>/dagster` holding a current copy of the repository's dagster.yaml: instances of
+    different HYPERDASH_HOMEs stay apart while the checked-in file stays the one to edit.
     """
-    home = Path(os.environ.get("DAGSTER_HOME") or hyperdash_home() / "dagster")
-    home.mkdir(parents=True, exist_ok=True)
-    target = home / "dagster.yaml"
-    if target.resolve() != DAGSTER_YAML.resolve():
-        shutil.copyfile(DAGSTER_YAML, target)
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
+    if home is None and os.environ.get("DAGSTER_HOME"):
+        return Path(os.environ["DAGSTER_HOME"])
+    target = (home or hyperdash_home()) / "dagster"
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(DAGSTER_YAML, target / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(target)
+    return target

@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from types import FrameType
 
+from hyperdash_pipeline.dagster_home import prepare_dagster_home
 from hyperdash_pipeline.embedded import export_database_urls
 from hyperdash_pipeline.migrate import migrate_all
 from hyperdash_pipeline.settings import HOME_VAR, PROJECT_ROOT, hyperdash_home
@@ -29,22 +28,6 @@ from hyperdash_pipeline.settings import HOME_VAR, PROJECT_ROOT, hyperdash_home
 GRACE_SECONDS = 30.0
 DEFAULT_PORT = 3000
 DEFAULT_HOST = "127.0.0.1"
-
-
-def dagster_home(home: Path | None = None) -> Path:
-    return (home or hyperdash_home()) / "dagster"
-
-
-def prepare_dagster_home(home: Path | None = None) -> Path:
-    """HYPERDASH_HOME/dagster with the repository's dagster.yaml; sets DAGSTER_HOME for this process."""
-    target = dagster_home(home)
-    target.mkdir(parents=True, exist_ok=True)
-    source = PROJECT_ROOT / "dagster.yaml"
-    if not source.is_file():
-        raise FileNotFoundError(f"{source} is missing: the Dagster instance configuration ships with the checkout")
-    shutil.copyfile(source, target / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(target)
-    return target
 
 
 def dagster_dev_command(port: int, host: str) -> list[str]:
@@ -112,7 +95,7 @@ def run_dev(port: int, host: str) -> int:
     for report in migrate_all(urls.crm, urls.bi):
         if report.applied:
             print(f"{report.database}: applied {', '.join(report.applied)}", file=sys.stderr)
-    prepare_dagster_home(home)
+    dagster_home = prepare_dagster_home(home)
     pending: list[int] = []  # a signal that arrives before the child exists still stops it
     supervisor: _Supervisor | None = None
 
@@ -125,7 +108,7 @@ def run_dev(port: int, host: str) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         # cwd: DAGSTER_HOME, so `dagster dev` does not warn about the repository's own dagster.yaml.
-        process = subprocess.Popen(dagster_dev_command(port, host), cwd=dagster_home(home), start_new_session=True)
+        process = subprocess.Popen(dagster_dev_command(port, host), cwd=dagster_home, start_new_session=True)
         supervisor = _Supervisor(process)
         for signum in pending:
             supervisor.forward(signum, None)

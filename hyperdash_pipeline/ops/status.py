@@ -16,8 +16,8 @@ from typing import Any
 import psycopg
 from dagster import AssetCheckKey, AssetKey, DagsterEventType, DagsterInstance, Definitions
 
+from hyperdash_pipeline.dagster_home import prepare_dagster_home
 from hyperdash_pipeline.embedded import export_database_urls
-from hyperdash_pipeline.ops.dev import prepare_dagster_home
 from hyperdash_pipeline.ops.output import add_json_flag, format_duration, print_json
 from hyperdash_pipeline.resources import PostgresResource
 

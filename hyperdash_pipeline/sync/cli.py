@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
+import contextlib
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hyperdash_pipeline.conventions import CRM_TABLES, crm_raw_key
+from hyperdash_pipeline.dagster_home import prepare_dagster_home
 from hyperdash_pipeline.embedded import export_database_urls
-from hyperdash_pipeline.settings import PROJECT_ROOT, hyperdash_home, redact
+from hyperdash_pipeline.ops.output import add_json_flag, print_json
+from hyperdash_pipeline.settings import redact
+from hyperdash_pipeline.sync.progress import CopyProgress, estimated_rows
 
 if TYPE_CHECKING:  # Dagster loads in the handler only, so other commands start fast
-    from dagster import AssetMaterialization, DagsterInstance
+    from dagster import AssetMaterialization
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,32 +31,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="NAME",
         help=f"only this table (repeatable; one of {', '.join(CRM_TABLES)}); default: all",
     )
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    add_json_flag(parser)
     parser.set_defaults(handler=_sync)
 
 
-def _instance() -> DagsterInstance:
-    """$DAGSTER_HOME's instance when set; else one under HYPERDASH_HOME/dagster configured by the
-    project's dagster.yaml (runs stored through DAGSTER_PG_URL, artifacts beside it, not in the repo)."""
+def _sync(args: argparse.Namespace) -> int:
+    urls = export_database_urls()
     from dagster import DagsterInstance
 
-    if os.environ.get("DAGSTER_HOME"):
-        return DagsterInstance.get()
-    home = hyperdash_home() / "dagster"
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", config)
-    return DagsterInstance.from_config(str(home))
-
-
-def _sync(args: argparse.Namespace) -> int:
-    export_database_urls()
     from hyperdash_pipeline.definitions import build_definitions
     from hyperdash_pipeline.sync.definitions import SYNC_JOB_NAME, SYNC_OP_NAME, SYNC_RUN_TAGS
 
     tables = args.table or list(CRM_TABLES)
     job = build_definitions().resolve_job_def(SYNC_JOB_NAME)
-    with _instance() as instance:
+    prepare_dagster_home()
+    total = estimated_rows(urls.crm, tables) if args.full else None
+    with DagsterInstance.get() as instance, _progress(urls.bi, total, quiet=args.quiet or args.json):
         result = job.execute_in_process(
             run_config={
                 "ops": {SYNC_OP_NAME: {"config": {"full_refresh": args.full}}},
@@ -70,18 +64,43 @@ def _sync(args: argparse.Namespace) -> int:
         reason = failure.message if failure else "see the run in the Dagster UI"
         print(f"hyperdash sync: failed (run {result.run_id}): {redact(reason or '')}", file=sys.stderr)
         return 1
-    _print_summary(result.asset_materializations_for_node(SYNC_OP_NAME))
+    rows = _summary_rows(result.asset_materializations_for_node(SYNC_OP_NAME))
+    if args.json:
+        print_json({"run_id": result.run_id, "tables": rows})
+        return 0
+    _print_summary(rows)
     print(f"run {result.run_id}")
     return 0
 
 
-def _print_summary(materializations: Sequence[AssetMaterialization]) -> None:
-    print(f"{'table':<12}{'mode':<13}{'inserted':>10}{'updated':>10}{'deleted':>10}{'rows':>10}  watermark")
+def _progress(bi_url: str, total: int | None, *, quiet: bool) -> AbstractContextManager[object]:
+    return contextlib.nullcontext() if quiet else CopyProgress(bi_url, total)
+
+
+def _summary_rows(materializations: Sequence[AssetMaterialization]) -> list[dict[str, Any]]:
+    rows = []
     for materialization in materializations:
         meta = {k: v.value for k, v in materialization.metadata.items()}
         watermark = meta.get("watermark")
-        shown = datetime.fromtimestamp(watermark, tz=UTC).isoformat() if isinstance(watermark, float) else "-"
+        rows.append(
+            {
+                "table": materialization.asset_key.path[-1],
+                "mode": meta["mode"],
+                "inserted": meta["rows_inserted"],
+                "updated": meta["rows_updated"],
+                "deleted": meta["rows_deleted"],
+                "rows": meta["dagster/row_count"],
+                "watermark": datetime.fromtimestamp(watermark, tz=UTC) if isinstance(watermark, float) else None,
+            }
+        )
+    return rows
+
+
+def _print_summary(rows: list[dict[str, Any]]) -> None:
+    print(f"{'table':<12}{'mode':<13}{'inserted':>10}{'updated':>10}{'deleted':>10}{'rows':>10}  watermark")
+    for row in rows:
+        shown = row["watermark"].isoformat() if row["watermark"] else "-"
         print(
-            f"{materialization.asset_key.path[-1]:<12}{meta['mode']:<13}{meta['rows_inserted']:>10}"
-            f"{meta['rows_updated']:>10}{meta['rows_deleted']:>10}{meta['dagster/row_count']:>10}  {shown}"
+            f"{row['table']:<12}{row['mode']:<13}{row['inserted']:>10}"
+            f"{row['updated']:>10}{row['deleted']:>10}{row['rows']:>10}  {shown}"
         )
