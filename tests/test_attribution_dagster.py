@@ -113,3 +113,20 @@ def test_cli_attribute_refreshes_the_tables(databases, monkeypatch, capsys) -> N
     assert out[2] == "markov_attribution: 4 rows, 5 customers"  # channel meta; campaigns c0, c1, c2
     assert out[3] == "lead_attribution: 0 recomputed, 0 removed, 0 quarantined, 12 rows (full=False)"
     assert out[4] == "attribution_credits: configuration changed, 12 leads, 60 rows"
+
+
+def test_cli_attribute_json_for_scripts(databases, monkeypatch, capsys) -> None:
+    import json
+
+    from hyperdash_pipeline.cli import main
+    from hyperdash_pipeline.settings import DAGSTER_URL_VAR
+
+    monkeypatch.setenv(DAGSTER_URL_VAR, databases.bi_url)
+    with psycopg.connect(databases.bi_url) as conn:
+        _seed(conn)
+    assert main(["attribute", "--json"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["lead_attribution"]["rows"] == 12
+    assert summary["attribution_credits"]["rows"] > 0
+    assert "attribute: 3/3 (100.0%)" in captured.err  # progress by step, on stderr

@@ -12,6 +12,7 @@ from hyperdash_pipeline.attribution.refresh import (
     refresh_markov_attribution,
 )
 from hyperdash_pipeline.embedded import export_database_urls
+from hyperdash_pipeline.ops.output import Progress, add_json_flag, print_json
 from hyperdash_pipeline.resources import PostgresResource
 
 
@@ -24,16 +25,38 @@ def _attribute(args: argparse.Namespace) -> int:
         models=tuple(args.models),
     )
     bi = PostgresResource(url=urls.bi, application_name="hyperdash-pipeline/attribute")
+    progress = Progress("attribute", total=3, unit="steps")  # stderr: --json output on stdout stays clean
     with bi.connection() as conn:
         leads = refresh_lead_attribution(conn, full=args.full)
-        print(
-            f"lead_attribution: {leads.recomputed} recomputed, {leads.removed} removed, "
-            f"{leads.quarantined} quarantined, {leads.row_count} rows (full={leads.full})"
-        )
+        progress.update(1)
         credits = refresh_attribution_credits(conn, settings, full=args.full)
-        print(f"attribution_credits: {credits.reason}, {credits.leads_recomputed} leads, {credits.row_count} rows")
+        progress.update(2)
         chains = refresh_markov_attribution(conn)
-        print(f"markov_attribution: {len(chains.rows)} rows, {chains.customers} customers")
+        progress.update(3)
+    summary = {
+        "lead_attribution": {
+            "recomputed": leads.recomputed,
+            "removed": leads.removed,
+            "quarantined": leads.quarantined,
+            "rows": leads.row_count,
+            "full": leads.full,
+        },
+        "attribution_credits": {
+            "reason": credits.reason,
+            "leads_recomputed": credits.leads_recomputed,
+            "rows": credits.row_count,
+        },
+        "markov_attribution": {"rows": len(chains.rows), "customers": chains.customers},
+    }
+    if args.json:
+        print_json(summary)
+        return 0
+    print(
+        f"lead_attribution: {leads.recomputed} recomputed, {leads.removed} removed, "
+        f"{leads.quarantined} quarantined, {leads.row_count} rows (full={leads.full})"
+    )
+    print(f"attribution_credits: {credits.reason}, {credits.leads_recomputed} leads, {credits.row_count} rows")
+    print(f"markov_attribution: {len(chains.rows)} rows, {chains.customers} customers")
     return 0
 
 
@@ -44,4 +67,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--half-life-days", type=float, default=7.0)
     parser.add_argument("--no-collapse", action="store_true", help="keep consecutive repeats of a touch")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    add_json_flag(parser)
     parser.set_defaults(handler=_attribute)
