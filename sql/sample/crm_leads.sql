@@ -8,7 +8,7 @@
 -- whether or not the lead has that many touches, so the draws never depend on each other.
 
 INSERT INTO contacts (id, organization_id, name, email, phone, created_at, updated_at)
-SELECT pg_temp.sample_uuid(p.seed, 'contact', l.i), l.org_id, n.full_name, n.email, n.phone,
+SELECT l.contact_id, l.org_id, n.full_name, n.email, n.phone,
        l.created_at, l.created_at
 FROM sample_lead_plan l
 CROSS JOIN sample_params p
@@ -56,8 +56,7 @@ WITH organic_kinds (kind, utm_source, utm_medium, utm_campaign, touch_members) A
 INSERT INTO leads (id, organization_id, contact_id, name, email, phone, status, value,
                    campaign_id, ad_id, ad_set_id, utm_source, utm_medium, utm_campaign, utm_content, utm_term,
                    gclid, fbclid, touchpoints, attribution_synced, created_at, updated_at, deleted_at)
-SELECT pg_temp.sample_uuid(x.seed, 'lead', x.i), x.org_id,
-       CASE WHEN x.has_contact THEN pg_temp.sample_uuid(x.seed, 'contact', x.i) END,
+SELECT x.lead_id, x.org_id, x.contact_id,
        n.full_name, n.email, n.phone, x.status, x.deal1_amount,
        x.campaign_id, x.ad_id, x.ad_set_id,
        coalesce(x.utm_source, ok.utm_source),
