@@ -25,7 +25,7 @@ WITH organic_kinds (kind, utm_source, utm_medium, utm_campaign, touch_members) A
            (SELECT array_agg(touch_members ORDER BY kind) FROM organic_kinds)      AS organic_members,
            a.source, a.campaign_id, a.ad_set_id, a.ad_id, a.channel, a.touch_members AS ad_members,
            a.utm_medium AS paid_medium, a.utm_campaign AS paid_utm_campaign,
-           trim(both '_' FROM lower(regexp_replace(a.ad_name, '[^A-Za-z0-9]+', '_', 'g'))) AS utm_content,
+           a.utm_content,
            CASE a.source WHEN 'meta' THEN CASE WHEN pg_temp.sample_u(p.seed, 30, l.i) < 0.7 THEN 'facebook'
                                                ELSE 'instagram' END
                          WHEN 'google' THEN 'google' END                           AS utm_source,
