@@ -36,7 +36,7 @@ WITH thresholds AS (
     FROM sample_params p
     CROSS JOIN thresholds t
     CROSS JOIN generate_series(1::bigint, p.leads) AS i
-    OFFSET 0  -- a fence: later stages read these columns instead of re-computing the hashes
+    OFFSET 0  -- an optimisation fence: later stages read columns, not re-expanded formulas
 ), placed AS (
     SELECT d.*,
            CASE WHEN d.organic THEN NULL ELSE d.paid_ad_idx END                    AS ad_idx,
