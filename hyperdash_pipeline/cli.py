@@ -6,11 +6,16 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from hyperdash_pipeline import demo
 from hyperdash_pipeline.embedded import EmbeddedServerError, export_database_urls, stop_embedded
+from hyperdash_pipeline.ingestion.cli import register as register_ingestion
 from hyperdash_pipeline.migrate import MigrationError, migrate_all
+from hyperdash_pipeline.ops.cli import register as register_ops
 from hyperdash_pipeline.resources import DatabaseConnectionError
 from hyperdash_pipeline.sample_data.cli import register as _register_sample_data
 from hyperdash_pipeline.settings import hyperdash_home, redact
+from hyperdash_pipeline.sync.cli import register as register_sync
+from hyperdash_pipeline.webhook.cli import register as register_webhook
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -51,7 +56,15 @@ def _register_foundation(sub: argparse._SubParsersAction) -> None:
     sub.add_parser("env", help="print the database URLs in use as shell exports").set_defaults(handler=_env)
 
 
-REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_register_foundation, _register_sample_data]
+REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _register_foundation,
+    demo.register,
+    _register_sample_data,
+    register_sync,
+    register_ingestion,
+    register_webhook,
+    register_ops,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

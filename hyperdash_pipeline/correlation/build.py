@@ -1,0 +1,119 @@
+"""Full rebuilds of the correlation tables inside BI, and the metadata they report.
+
+Every rebuild runs in the caller's transaction: DELETE then INSERT, so readers keep seeing the previous
+complete table until COMMIT (MVCC), and a failure leaves the previous table untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from dagster import MetadataValue, TableColumn, TableSchema
+from psycopg import sql
+
+from hyperdash_pipeline.conventions import read_sql
+
+TRANSFORMS = "transforms/correlation"
+# Files creating the temp tables (ON COMMIT DROP) the tables are grouped from, in dependency order.
+LEAD_COHORTS = "lead_cohorts.sql"
+AD_METRICS = "ad_metrics.sql"
+BASE = "correlation_base.sql"
+# Rows of correlation_base: per (org, source, campaign, ad), or per (org, source, campaign, week).
+GRAIN_CREATIVE = "creative"
+GRAIN_WEEK = "week"
+# Memory of this transaction only (set_config(..., true) = SET LOCAL): the lead join and aggregations stay
+# in memory instead of spilling in batches (server default work_mem 4MB), and so do the temp tables.
+SESSION_SETTINGS = {"work_mem": "256MB", "temp_buffers": "256MB"}
+COHORT_AGE = sql.SQL("(now() AT TIME ZONE 'UTC')::date - week_start")
+
+
+def analytics_table(name: str) -> sql.Identifier:
+    return sql.Identifier("analytics", name)
+
+
+def stage_inputs(conn: psycopg.Connection, files: Sequence[str]) -> None:
+    """Create the transaction-scoped temp tables the correlation tables are grouped from.
+
+    Must run first in a fresh session: temp_buffers can only change before the session's first temp table.
+    """
+    for name, value in SESSION_SETTINGS.items():
+        conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+    for file in files:
+        conn.execute(sql.SQL(read_sql(f"{TRANSFORMS}/{file}")))
+
+
+def rebuild_metrics_table(conn: psycopg.Connection, table: str, keys: Sequence[str], grain: str) -> int:
+    """Replace analytics.<table> with the metric contract over the `grain` rows of correlation_base grouped
+    by `keys`; returns the rows written."""
+    target = analytics_table(table)
+    weekly = grain == GRAIN_WEEK
+    conn.execute(sql.SQL("DELETE FROM {}").format(target))
+    query = sql.SQL(read_sql(f"{TRANSFORMS}/metrics_insert.sql")).format(
+        target=target,
+        keys=sql.SQL(", ").join(sql.Identifier(k) for k in keys),
+        grain=sql.Literal(grain),
+        extra_columns=sql.SQL(", cohort_age_days") if weekly else sql.SQL(""),
+        extra_values=sql.SQL(", ") + COHORT_AGE if weekly else sql.SQL(""),
+    )
+    return conn.execute(query).rowcount
+
+
+def rebuild_from_file(conn: psycopg.Connection, table: str, file: str) -> int:
+    """Replace analytics.<table> with the rows the INSERT in `file` writes."""
+    conn.execute(sql.SQL("DELETE FROM {}").format(analytics_table(table)))
+    return conn.execute(sql.SQL(read_sql(f"{TRANSFORMS}/{file}"))).rowcount
+
+
+def column_schema(conn: psycopg.Connection, table: str) -> TableSchema:
+    """The table's columns and types as PostgreSQL reports them."""
+    rows = conn.execute(
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+        "WHERE table_schema = 'analytics' AND table_name = %s ORDER BY ordinal_position",
+        (table,),
+    ).fetchall()
+    return TableSchema(
+        columns=[
+            TableColumn(name=name, type=dtype, description=None if nullable == "YES" else "NOT NULL")
+            for name, dtype, nullable in rows
+        ]
+    )
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value).replace("|", "\\|")
+
+
+def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    header = "| " + " | ".join(columns) + " |"
+    rule = "|" + "---|" * len(columns)
+    body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join([header, rule, *body])
+
+
+def preview(conn: psycopg.Connection, table: str, columns: Sequence[str], order_by: str, limit: int = 10) -> str:
+    """Markdown of the top `limit` rows of analytics.<table> by `order_by` (descending, NULLs last)."""
+    query = sql.SQL("SELECT {cols} FROM {table} ORDER BY {order} DESC NULLS LAST LIMIT {limit}").format(
+        cols=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+        table=analytics_table(table),
+        order=sql.Identifier(order_by),
+        limit=sql.Literal(limit),
+    )
+    rows = conn.execute(query).fetchall()
+    return f"Top {len(rows)} by {order_by}:\n\n" + markdown_table(columns, rows)
+
+
+def table_metadata(
+    conn: psycopg.Connection, table: str, rows_written: int, preview_columns: Sequence[str], order_by: str
+) -> dict[str, Any]:
+    return {
+        "dagster/row_count": rows_written,
+        "dagster/column_schema": column_schema(conn, table),
+        "dagster/table_name": f"analytics.{table}",
+        "preview": MetadataValue.md(preview(conn, table, preview_columns, order_by)),
+    }

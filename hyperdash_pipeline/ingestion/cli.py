@@ -1,0 +1,159 @@
+"""`hyperdash import-ads` (Meta / Google CSV exports) and `hyperdash import-fx` (exchange rates)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import sys
+import uuid
+from datetime import date
+from pathlib import Path
+
+import psycopg
+
+from hyperdash_pipeline.conventions import read_sql
+from hyperdash_pipeline.embedded import export_database_urls
+from hyperdash_pipeline.ingestion.csv_import import CsvFormatError, parse_file
+from hyperdash_pipeline.ingestion.load import load_rows, quarantine
+from hyperdash_pipeline.ingestion.rows import canonical_account_id
+from hyperdash_pipeline.resources import PostgresResource
+
+
+class OrganizationNotFound(LookupError):
+    pass
+
+
+def resolve_organization(conn: psycopg.Connection, wanted: str | None) -> tuple[str, str]:
+    """(id, slug) of the organization given by id or slug, or the only one when none is given."""
+    if wanted:
+        by = "id::text" if _is_uuid(wanted) else "slug"
+        row = conn.execute(f"SELECT id, slug FROM organizations WHERE {by} = %s", (wanted,)).fetchone()
+        if row is None:
+            raise OrganizationNotFound(f"no organization with {'id' if by != 'slug' else 'slug'} {wanted!r} in BI")
+        return str(row[0]), row[1]
+    rows = conn.execute("SELECT id, slug FROM organizations ORDER BY slug LIMIT 11").fetchall()
+    if len(rows) == 1:
+        return str(rows[0][0]), rows[0][1]
+    slugs = ", ".join(r[1] for r in rows[:10]) or "none"
+    raise OrganizationNotFound(f"pass --organization ID_or_slug (organizations in BI: {slugs})")
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _bi() -> PostgresResource:
+    return PostgresResource(url=export_database_urls().bi, application_name="hyperdash-pipeline/import")
+
+
+def _import_ads(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"hyperdash import-ads: {path} does not exist", file=sys.stderr)
+        return 2
+    try:
+        parsed = parse_file(path, args.source, currency=args.currency, default_date=args.date)
+    except CsvFormatError as exc:
+        print(f"hyperdash import-ads: {exc}", file=sys.stderr)
+        return 2
+    with _bi().connection() as conn:
+        try:
+            org_id, slug = resolve_organization(conn, args.organization)
+        except OrganizationNotFound as exc:
+            print(f"hyperdash import-ads: {exc}", file=sys.stderr)
+            return 2
+        outcome = load_rows(conn, org_id, parsed.rows, loaded_via="csv")
+        quarantined = quarantine(conn, f"import-ads:{args.source}", parsed.rejected)
+    print(
+        f"{path.name} ({parsed.format}, decimal separator '{parsed.decimal_separator}') -> organization {slug}: "
+        f"{len(parsed.rows)} rows read, {outcome.upserted} new or changed in campaign_metrics, "
+        f"{parsed.skipped_totals} total/summary rows skipped, {quarantined} quarantined "
+        f"(BI quarantine, stage import-ads:{args.source})"
+    )
+    if parsed.assumed_date:
+        print(f"{path.name} has no dates: every row was loaded on {parsed.assumed_date} (--date)")
+    for rejected in parsed.rejected[:10]:
+        print(f"  {rejected.source_ref}: {rejected.reason}")
+    return 1 if quarantined and not parsed.rows else 0
+
+
+def _import_fx(args: argparse.Namespace) -> int:
+    """Rates as CSV with the header date,currency,rate_to_usd (USD per unit of currency)."""
+    path = Path(args.file)
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"date", "currency", "rate_to_usd"} - set(reader.fieldnames or [])
+        if missing:
+            print(f"hyperdash import-fx: {path} lacks columns {sorted(missing)}", file=sys.stderr)
+            return 2
+        rows = [
+            {
+                "date": r["date"],
+                "currency": r["currency"].strip().upper(),
+                "rate_to_usd": r["rate_to_usd"],
+                "source": args.rate_source,
+            }
+            for r in reader
+        ]
+    with _bi().connection() as conn, conn.cursor() as cur:
+        cur.executemany(read_sql("transforms/ingestion/upsert_fx_rates.sql"), rows)
+    print(f"{path.name}: {len(rows)} exchange rates loaded into fx_rates")
+    return 0
+
+
+def _add_integration(args: argparse.Namespace) -> int:
+    """Register (or update) which ad account of which provider belongs to an organization."""
+    account = canonical_account_id(args.provider, args.account)
+    with _bi().connection() as conn:
+        try:
+            org_id, slug = resolve_organization(conn, args.organization)
+        except OrganizationNotFound as exc:
+            print(f"hyperdash add-integration: {exc}", file=sys.stderr)
+            return 2
+        conn.execute(
+            read_sql("transforms/ingestion/upsert_integration.sql"),
+            {"organization_id": org_id, "provider": args.provider, "account_id": account, "env": args.credentials_env},
+        )
+    where = f"${args.credentials_env}" if args.credentials_env else "the provider's default variable"
+    print(f"{args.provider} account {account} -> organization {slug}; token read from {where} at run time")
+    return 0
+
+
+def _env_var_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", value):
+        # never echo the value: it may be a token pasted by mistake
+        raise argparse.ArgumentTypeError(
+            "takes the NAME of an environment variable (e.g. META_TOKEN_ACME), not a token"
+        )
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    ads = sub.add_parser("import-ads", help="load a Meta Ads Manager or Google Ads CSV export into campaign_metrics")
+    ads.add_argument("--source", required=True, choices=["meta", "google"])
+    ads.add_argument("file", help="the CSV as downloaded (KAG_conversion_data.csv also accepted with --source meta)")
+    ads.add_argument("--organization", help="organization id or slug (optional when BI has one organization)")
+    ads.add_argument("--currency", help="ISO currency when the file states none (e.g. USD)")
+    ads.add_argument(
+        "--date", type=date.fromisoformat, help="day given to files without dates (KAG); default: today (UTC)"
+    )
+    ads.set_defaults(handler=_import_ads)
+    fx = sub.add_parser("import-fx", help="load exchange rates (CSV: date,currency,rate_to_usd) into fx_rates")
+    fx.add_argument("file")
+    fx.add_argument("--rate-source", default="csv", help="where the rates come from (kept in fx_rates.source)")
+    fx.set_defaults(handler=_import_fx)
+    add = sub.add_parser("add-integration", help="link a Meta or Google Ads account to an organization")
+    add.add_argument("--organization", help="organization id or slug (optional when BI has one organization)")
+    add.add_argument("--provider", required=True, choices=["meta", "google"])
+    add.add_argument("--account", required=True, help="Meta act_<id> or Google customer id (123-456-7890)")
+    add.add_argument(
+        "--credentials-env",
+        type=_env_var_name,
+        help="environment variable holding this account's token (never the token itself)",
+    )
+    add.set_defaults(handler=_add_integration)

@@ -1,0 +1,1 @@
+"""Creative recommendations (pause / scale / keep / insufficient_data) with their statistical evidence."""

@@ -1,0 +1,1 @@
+"""Operating the pipeline: the dev server, status, CLI output helpers, freshness policies."""

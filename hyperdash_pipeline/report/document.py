@@ -1,0 +1,376 @@
+"""The correlation report: one self-contained HTML page (inline SVG, inline CSS) and a markdown summary."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from html import escape
+from typing import Any
+
+from hyperdash_pipeline.report import charts
+from hyperdash_pipeline.report.charts import Axis, Point
+from hyperdash_pipeline.report.data import Section
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 980px; color: #222; }
+h1 { margin-bottom: 0.2rem; } .meta { color: #666; margin-top: 0; }
+section { margin: 2.5rem 0; } .note { background: #fff6d6; border-left: 4px solid #efb118; padding: 0.5rem 1rem; }
+table { border-collapse: collapse; font-size: 0.85rem; margin-top: 0.8rem; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; } .explain { color: #555; }
+"""
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One section of the page: a heading, what it shows, a chart or a note, and tables."""
+
+    key: str
+    title: str
+    explain: str
+    svg: str | None
+    note: str | None
+    tables: tuple[str, ...] = ()
+
+    @property
+    def drawn(self) -> bool:
+        return self.svg is not None
+
+
+def _num(value: Any, fmt: Callable[[float], str]) -> str:
+    return "-" if value is None else fmt(float(value))
+
+
+def _interval(row: dict[str, Any]) -> str:
+    low, high = row["lead_to_customer_rate_low"], row["lead_to_customer_rate_high"]
+    return f"{_num(low, charts.fmt_percent)} to {_num(high, charts.fmt_percent)}"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 1) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="num">{escape(c)}</td>' if i >= numeric_from else f"<td>{escape(c)}</td>"
+            for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def campaign_label(row: dict[str, Any]) -> str:
+    return f"{row['source']}/{row['campaign_id']}"
+
+
+def _points(
+    rows: Sequence[dict[str, Any]], x: str, y: str, series: Callable[[dict[str, Any]], str], **ci: str
+) -> list[Point]:
+    return [
+        Point(
+            x=float(r[x]),
+            y=float(r[y]),
+            label=campaign_label(r) + (f"/{r['ad_id']}" if "ad_id" in r else ""),
+            series=series(r),
+            y_low=None if r.get(ci.get("low", "")) is None else float(r[ci["low"]]),
+            y_high=None if r.get(ci.get("high", "")) is None else float(r[ci["high"]]),
+        )
+        for r in rows
+        if r.get(x) is not None and r.get(y) is not None
+    ]
+
+
+def _chart_or_note(
+    section: Section, points: list[Point], empty: str, draw: Callable[[list[Point]], str]
+) -> tuple[str | None, str | None]:
+    if section.note:
+        return None, section.note
+    if not points:
+        return None, empty
+    return draw(points), None
+
+
+def cpl_vs_quality(section: Section) -> Figure:
+    points = _points(
+        section.rows,
+        "cpl",
+        "lead_to_customer_rate",
+        lambda r: r["source"],
+        low="lead_to_customer_rate_low",
+        high="lead_to_customer_rate_high",
+    )
+    svg, note = _chart_or_note(
+        section,
+        points,
+        "No campaign has both a cost per lead and a lead->customer rate yet (spend or leads are 0).",
+        lambda pts: charts.scatter_chart(
+            "chart-cpl-vs-quality",
+            "Cost per lead against lead->customer rate",
+            pts,
+            Axis("cost per lead", charts.fmt_money),
+            Axis("lead -> customer rate", charts.fmt_percent),
+        ),
+    )
+    rows = [
+        [
+            campaign_label(r),
+            _num(r["spend"], charts.fmt_money),
+            _num(r["leads"], charts.fmt_number),
+            _num(r["customers"], charts.fmt_number),
+            _num(r["cpl"], charts.fmt_money),
+            _num(r["lead_to_customer_rate"], charts.fmt_percent),
+            _interval(r),
+        ]
+        for r in section.rows[:15]
+    ]
+    table = (
+        _table(["campaign", "spend", "leads", "customers", "CPL", "lead->customer", "95% interval"], rows)
+        if rows
+        else ""
+    )
+    return Figure(
+        "cpl-vs-quality",
+        "Which campaigns bring leads that buy?",
+        "Each point is a campaign: what a lead costs (x) against the share of its leads that became customers (y), "
+        "with the 95% interval of that rate. Cheap leads that never buy sit bottom-left; "
+        "worth-the-price leads top-right.",
+        svg,
+        note,
+        (table,) if table else (),
+    )
+
+
+def platform_vs_real_roas(section: Section) -> Figure:
+    points = _points(section.rows, "platform_roas", "real_roas", lambda r: r["source"])
+    svg, note = _chart_or_note(
+        section,
+        points,
+        "No campaign has both a platform ROAS and a real ROAS yet (no spend recorded).",
+        lambda pts: charts.scatter_chart(
+            "chart-platform-vs-real-roas",
+            "Platform ROAS against real ROAS",
+            pts,
+            Axis("platform-reported ROAS", charts.fmt_ratio),
+            Axis("real ROAS (CRM won deals)", charts.fmt_ratio),
+            diagonal=True,
+        ),
+    )
+    return Figure(
+        "platform-vs-real-roas",
+        "Does the platform's ROAS hold up in the CRM?",
+        "Each point is a campaign: the ROAS the ad platform reports from its pixel (x) against the ROAS of the deals "
+        "its leads actually closed (y). Points below the dashed line are over-reported by the platform.",
+        svg,
+        note,
+    )
+
+
+def hook_vs_conversion(section: Section) -> Figure:
+    points = _points(
+        section.rows,
+        "hook_rate",
+        "lead_to_customer_rate",
+        lambda r: r.get("recommendation") or "no call",
+        low="lead_to_customer_rate_low",
+        high="lead_to_customer_rate_high",
+    )
+    svg, note = _chart_or_note(
+        section,
+        points,
+        "No creative has both a hook rate and a lead->customer rate yet (video views or leads missing).",
+        lambda pts: charts.scatter_chart(
+            "chart-hook-vs-conversion",
+            "Hook rate against conversion rate per creative",
+            pts,
+            Axis("hook rate (3-second views / impressions)", charts.fmt_percent),
+            Axis("lead -> customer rate", charts.fmt_percent),
+        ),
+    )
+    return Figure(
+        "hook-vs-conversion",
+        "Do creatives that hook also convert?",
+        "Each point is a creative (ad), coloured by its recommendation: a high hook rate with a low conversion rate "
+        "attracts attention but not buyers.",
+        svg,
+        note,
+    )
+
+
+def revenue_by_model(section: Section, totals: Section) -> Figure:
+    categories = list(dict.fromkeys(campaign_label(r) for r in section.rows))
+    models = sorted({str(r["model"]) for r in section.rows})
+    values = {(campaign_label(r), str(r["model"])): r["attributed_revenue"] for r in section.rows}
+    series = {m: [values.get((c, m)) for c in categories] for m in models}
+    has_values = any(v is not None for vs in series.values() for v in vs)
+    svg = None
+    note = section.note
+    if not note and not has_values:
+        note = "No campaign has attributed revenue yet."
+    elif not note:
+        svg = charts.grouped_bar_chart(
+            "chart-revenue-by-model",
+            "Attributed revenue by model",
+            categories,
+            series,
+            Axis("attributed revenue", charts.fmt_money),
+        )
+    rows = [
+        [
+            str(r["model"]),
+            _num(r["attributed_leads"], charts.fmt_number),
+            _num(r["attributed_revenue"], charts.fmt_money),
+            _num(r["spend"], charts.fmt_money),
+            _num(r["roas"], charts.fmt_ratio),
+        ]
+        for r in totals.rows
+    ]
+    table = _table(["model", "attributed leads", "attributed revenue", "spend", "ROAS"], rows) if rows else ""
+    return Figure(
+        "revenue-by-model",
+        "How much revenue does each attribution model give each campaign?",
+        "Revenue of won deals split over the touches that led to them, per model, for the campaigns with the most "
+        "attributed revenue. Campaigns that only look good under last touch are closers, not openers.",
+        svg,
+        note,
+        (table,) if table else (),
+    )
+
+
+def cohort_curves(section: Section) -> Figure:
+    points = [
+        Point(
+            x=float(r["week"].toordinal() if isinstance(r["week"], date) else r["week"]),
+            y=float(r["lead_to_customer_rate"]),
+            label=f"{campaign_label(r)} week of {r['week']} ({r['leads']:.0f} leads, {r['cohort_age_days']} days old)",
+            series=campaign_label(r),
+        )
+        for r in section.rows
+        if r.get("lead_to_customer_rate") is not None
+    ]
+    svg, note = _chart_or_note(
+        section,
+        points,
+        "No weekly cohort has leads yet.",
+        lambda pts: charts.scatter_chart(
+            "chart-cohort-curves",
+            "Lead -> customer rate per weekly cohort",
+            pts,
+            Axis("week the leads arrived", charts.fmt_date, zero=False),
+            Axis("lead -> customer rate", charts.fmt_percent),
+            connect=True,
+            x_ticks=_week_ticks(pts),
+        ),
+    )
+    return Figure(
+        "cohort-curves",
+        "How do weekly lead cohorts convert?",
+        "Each line is a campaign (those with the most leads); each point the share of one week's leads that became "
+        "customers so far. Recent weeks are young cohorts still converting, so their rate keeps rising.",
+        svg,
+        note,
+    )
+
+
+def _week_ticks(points: Sequence[Point], most: int = 8) -> list[float]:
+    """One tick per week, thinned to at most `most` so the dates stay readable."""
+    weeks = sorted({p.x for p in points})
+    step = -(-len(weeks) // most)
+    return weeks[::step]
+
+
+def _evidence(value: Any) -> str:
+    text = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else json.dumps(value)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
+def findings_tables(section: Section) -> tuple[str, ...]:
+    tables = []
+    for call, heading in (("scale", "Scale"), ("pause", "Pause")):
+        rows = [
+            [f"{r['source']}/{r['campaign_id']}/{r['ad_id']}", str(r["reason"]), _evidence(r["evidence"])]
+            for r in section.rows
+            if r["recommendation"] == call
+        ]
+        if rows:
+            tables.append(f"<h3>{heading}</h3>" + _table(["creative", "reason", "evidence"], rows, numeric_from=99))
+    return tuple(tables)
+
+
+def findings(section: Section, counts: Section) -> Figure:
+    count_text = ", ".join(f"{r['recommendation']}: {r['creatives']}" for r in counts.rows)
+    tables = findings_tables(section)
+    note = section.note or (None if tables else "No creative has a scale or pause call yet.")
+    return Figure(
+        "findings",
+        "Top findings: what to scale, what to pause",
+        "The newest calls from ai_creative_insights, each with its reason and statistical evidence"
+        + (f" (all calls: {count_text})." if count_text else "."),
+        None,
+        note,
+        tables,
+    )
+
+
+def build_figures(sections: dict[str, Section]) -> list[Figure]:
+    return [
+        findings(sections["findings"], sections["insight_counts"]),
+        cpl_vs_quality(sections["campaigns"]),
+        platform_vs_real_roas(sections["campaigns"]),
+        hook_vs_conversion(sections["creatives"]),
+        revenue_by_model(sections["attributed_revenue"], sections["model_totals"]),
+        cohort_curves(sections["weekly"]),
+    ]
+
+
+def render_html(figures: Sequence[Figure], *, generated_at: datetime, organization_id: str | None) -> str:
+    scope = f"organization {organization_id}" if organization_id else "all organizations"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+        "<title>HyperDash correlation report</title>",
+        f"<style>{CSS}</style></head><body>",
+        "<h1>HyperDash correlation report</h1>",
+        f'<p class="meta">{escape(scope)} · generated {generated_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC</p>',
+    ]
+    for fig in figures:
+        parts.append(
+            f'<section id="{escape(fig.key)}" data-drawn="{str(fig.drawn).lower()}"><h2>{escape(fig.title)}</h2>'
+        )
+        parts.append(f'<p class="explain">{escape(fig.explain)}</p>')
+        if fig.note:
+            parts.append(f'<p class="note">{escape(fig.note)}</p>')
+        if fig.svg:
+            parts.append(f"<figure>{fig.svg}</figure>")
+        parts.extend(fig.tables)
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def summary_markdown(sections: dict[str, Section], figures: Sequence[Figure]) -> str:
+    """The top findings for the asset's metadata panel in the Dagster UI."""
+    lines = ["## Top findings"]
+    for call, heading in (("scale", "Scale"), ("pause", "Pause")):
+        rows = [r for r in sections["findings"].rows if r["recommendation"] == call][:5]
+        for r in rows:
+            lines.append(f"- **{heading}** `{r['source']}/{r['campaign_id']}/{r['ad_id']}`: {r['reason']}")
+    if len(lines) == 1:
+        lines.append("- No scale or pause call yet.")
+    gap = _largest_roas_gap(sections["campaigns"].rows)
+    if gap:
+        lines.append(
+            f"- **Largest ROAS gap** `{campaign_label(gap)}`: platform reports {gap['platform_roas']:.2f}x, "
+            f"CRM deals say {gap['real_roas']:.2f}x"
+        )
+    lines += ["", "## Sections", ""]
+    lines += [f"- {fig.title}: {'drawn' if fig.drawn or fig.tables else fig.note}" for fig in figures]
+    return "\n".join(lines)
+
+
+def _largest_roas_gap(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    both = [r for r in rows if r.get("platform_roas") is not None and r.get("real_roas") is not None]
+    return max(both, key=lambda r: abs(r["platform_roas"] - r["real_roas"]), default=None)

@@ -1,0 +1,487 @@
+"""The incremental CRM -> BI sync engine (docs/sync.md explains the guarantees and their limits).
+
+Per run: take the upper bound (horizon.py), open one REPEATABLE READ snapshot on the CRM, and for each
+table, in one BI transaction: stream the rows stamped in (watermark, upper bound) and the tombstones
+likewise with binary COPY into temp staging tables, apply deletes, upsert, and advance the watermarks
+in `sync_state`. A table's first run (or a full refresh) COPYs straight into the mirror. After the BI
+commits, the CRM leads get their `attribution_synced` receipt. An advisory lock in BI serialises runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import psycopg
+from psycopg import IsolationLevel, sql
+
+from hyperdash_pipeline.settings import libpq_url, redact
+from hyperdash_pipeline.sync.horizon import (
+    Horizon,
+    SyncError,
+    check_can_read_activity,
+    horizon_warning,
+    read_horizon,
+)
+from hyperdash_pipeline.sync.sqlfiles import read_sync_sql as read_sql
+from hyperdash_pipeline.sync.streaming import stream_copy
+
+log = logging.getLogger(__name__)
+
+# The same tuple as conventions.CRM_TABLES (a test holds them equal). The engine does not import the
+# Dagster-facing modules so that a bare `python -c "...run_sync(...)"` starts in a fraction of a second.
+SYNCED_TABLES = ("contacts", "leads", "deals", "tasks", "notes", "activities")
+MIRROR_SCHEMA = "crm_raw"
+LOCK_NAME = "hyperdash/crm_to_bi_sync"
+CRM_APPLICATION = "hyperdash-sync/crm"
+BI_APPLICATION = "hyperdash-sync/bi"
+
+# In BI, a mirrored lead has by definition been delivered: its receipt flag reads true there, and the
+# CRM's flag catches up right after the BI commit (or on the next run after a crash).
+_MIRROR_VALUE_OVERRIDES = {("leads", "attribution_synced"): sql.SQL("true")}
+
+
+class SyncAlreadyRunning(SyncError):
+    """Another sync holds the BI advisory lock."""
+
+
+class SyncConnectionError(SyncError):
+    """A database could not be reached (worth retrying); the message carries no password."""
+
+
+@dataclass
+class TableReport:
+    table: str
+    mode: Literal["full", "incremental"]
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    watermark: datetime | None = None
+    tombstones_watermark: datetime | None = None
+    lag_seconds: float = 0.0
+    attribution_flagged: int = 0
+
+    @property
+    def moved(self) -> int:
+        return self.inserted + self.updated + self.deleted
+
+
+@dataclass
+class SyncReport:
+    horizon: Horizon
+    tables: dict[str, TableReport] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        lines = [f"{'table':<12}{'mode':<13}{'inserted':>10}{'updated':>10}{'deleted':>10}  watermark"]
+        for r in self.tables.values():
+            mark = r.watermark.isoformat() if r.watermark else "-"
+            lines.append(f"{r.table:<12}{r.mode:<13}{r.inserted:>10}{r.updated:>10}{r.deleted:>10}  {mark}")
+        lines.append(f"upper bound {self.horizon.upper_bound.isoformat()}, {self.seconds:.2f} s")
+        lines.extend(f"WARNING: {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _Columns:
+    names: tuple[str, ...]
+
+    def identifiers(self, prefix: str | None = None) -> sql.Composable:
+        return sql.SQL(", ").join(sql.Identifier(*([prefix] if prefix else []), n) for n in self.names)
+
+
+@dataclass(frozen=True)
+class _State:
+    rows_watermark: datetime | None
+    tombstones_watermark: datetime | None
+
+
+def run_sync(
+    crm_url: str,
+    bi_url: str,
+    tables: Iterable[str] | None = None,
+    full: bool = False,
+    *,
+    overlap_seconds: float = 0.0,
+    lock_wait_seconds: float = 60.0,
+    max_open_transaction_seconds: float = 300.0,
+    mark_attribution_synced: bool = True,
+    statement_timeout_ms: int = 30 * 60 * 1000,
+) -> SyncReport:
+    """Mirror the CRM tables (all by default) into BI `crm_raw`; `full` re-copies them from scratch.
+
+    `overlap_seconds` re-reads that much before each watermark (idempotently) as a guard against a
+    CRM clock stepping backwards. Waits up to `lock_wait_seconds` for a running sync, then raises
+    SyncAlreadyRunning.
+    """
+    started = time.monotonic()
+    names = _validate_tables(tables)
+    with (
+        closing(_connect(bi_url, BI_APPLICATION, statement_timeout_ms, lock_timeout_ms=30_000)) as bi_conn,
+        closing(_connect(crm_url, CRM_APPLICATION, statement_timeout_ms, lock_timeout_ms=5_000)) as crm_conn,
+    ):
+        _acquire_lock(bi_conn, lock_wait_seconds)
+        check_can_read_activity(crm_conn)
+        horizon = read_horizon(crm_conn)
+        report = SyncReport(horizon=horizon)
+        if warning := horizon_warning(horizon, max_open_transaction_seconds):
+            log.warning(warning)
+            report.warnings.append(warning)
+        overlap = timedelta(seconds=overlap_seconds)
+        crm_conn.isolation_level = IsolationLevel.REPEATABLE_READ
+        crm_conn.read_only = True
+        with crm_conn.transaction():
+            for name in names:
+                report.tables[name] = _sync_table(crm_conn, bi_conn, name, horizon, full, overlap)
+        crm_conn.isolation_level = None
+        crm_conn.read_only = None
+        leads = report.tables.get("leads")
+        if mark_attribution_synced and leads is not None and leads.watermark is not None:
+            leads.attribution_flagged = _mark_attribution_synced(crm_conn, leads.watermark)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _connect(url: str, application_name: str, statement_timeout_ms: int, lock_timeout_ms: int) -> psycopg.Connection:
+    try:
+        return psycopg.connect(
+            libpq_url(url),
+            autocommit=True,
+            application_name=application_name,
+            options=f"-c statement_timeout={statement_timeout_ms} -c lock_timeout={lock_timeout_ms}",
+        )
+    except psycopg.OperationalError as exc:
+        raise SyncConnectionError(f"cannot connect to {redact(url)}: {redact(str(exc)).strip()}") from None
+
+
+def _validate_tables(tables: Iterable[str] | None) -> list[str]:
+    names = list(SYNCED_TABLES) if tables is None else list(dict.fromkeys(tables))
+    unknown = [t for t in names if t not in SYNCED_TABLES]
+    if unknown:
+        raise SyncError(f"unknown CRM table(s) {', '.join(unknown)}: choose among {', '.join(SYNCED_TABLES)}")
+    return names
+
+
+def _acquire_lock(conn: psycopg.Connection, wait_seconds: float) -> None:
+    """Session-level advisory lock in BI: released by PostgreSQL when this process ends, even by SIGKILL."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [LOCK_NAME]).fetchone()
+        if row and row[0]:
+            return
+        if time.monotonic() >= deadline:
+            raise SyncAlreadyRunning(
+                f"another CRM -> BI sync is running (BI advisory lock {LOCK_NAME!r} held by "
+                f"{_lock_holder(conn)}); waited {wait_seconds:.0f} s. Let it finish and run again, "
+                "or pass a longer lock wait."
+            )
+        time.sleep(0.2)
+
+
+def _lock_holder(conn: psycopg.Connection) -> str:
+    row = conn.execute(
+        "SELECT a.pid, a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.objid::int = hashtext(%s) LIMIT 1",
+        [LOCK_NAME],
+    ).fetchone()
+    return f"BI backend pid {row[0]} ({row[1]})" if row else "a session that just ended"
+
+
+def _mirror_columns(bi_conn: psycopg.Connection, crm_conn: psycopg.Connection, table: str) -> _Columns:
+    query = read_sql("transforms/sync/mirror_columns.sql")
+    mirror = bi_conn.execute(query, {"table": f"{MIRROR_SCHEMA}.{table}"}).fetchall()
+    source: dict[str, str] = dict(crm_conn.execute(query, {"table": f"public.{table}"}).fetchall())
+    if not mirror:
+        raise SyncError(f"BI has no {MIRROR_SCHEMA}.{table}: run `hyperdash migrate`")
+    for name, type_ in mirror:
+        if source.get(name) != type_:
+            found = source.get(name, "missing")
+            raise SyncError(
+                f"{MIRROR_SCHEMA}.{table}.{name} is {type_} in BI but {found} in the CRM's {table}: "
+                "bring both schemas to the same migration (`hyperdash migrate`)"
+            )
+    return _Columns(tuple(name for name, _ in mirror))
+
+
+def _changed_rows(table: str, columns: _Columns, lower: datetime | None, upper: datetime) -> sql.Composed:
+    """The SELECT of rows stamped in (lower, upper): an index range scan on (updated_at, id)."""
+    values = sql.SQL(", ").join(
+        sql.SQL("{} AS {}").format(_MIRROR_VALUE_OVERRIDES[(table, n)], sql.Identifier(n))
+        if (table, n) in _MIRROR_VALUE_OVERRIDES
+        else sql.Identifier(n)
+        for n in columns.names
+    )
+    where = sql.SQL("updated_at < {}").format(sql.Literal(upper))
+    if lower is not None:
+        where = sql.SQL("updated_at > {} AND {}").format(sql.Literal(lower), where)
+    return sql.SQL("SELECT {} FROM {} WHERE {}").format(values, sql.Identifier("public", table), where)
+
+
+def _source_query(table: str, columns: _Columns, lower: datetime | None, upper: datetime) -> sql.Composed:
+    return sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(_changed_rows(table, columns, lower, upper))
+
+
+def explain_next_read(crm_url: str, bi_url: str, table: str) -> str:
+    """The CRM's EXPLAIN of the query the next incremental run of `table` will stream."""
+    with (
+        closing(_connect(bi_url, BI_APPLICATION, 60_000, 30_000)) as bi_conn,
+        closing(_connect(crm_url, CRM_APPLICATION, 60_000, 5_000)) as crm_conn,
+    ):
+        columns = _mirror_columns(bi_conn, crm_conn, table)
+        watermark = _load_state(bi_conn, table).rows_watermark
+        upper = read_horizon(crm_conn).upper_bound
+        query = sql.SQL("EXPLAIN {}").format(_changed_rows(table, columns, watermark, upper))
+        return "\n".join(str(row[0]) for row in crm_conn.execute(query))
+
+
+def _tombstone_query(table: str, lower: datetime | None, upper: datetime) -> sql.Composed:
+    where = sql.SQL("table_name = {} AND deleted_at < {}").format(sql.Literal(table), sql.Literal(upper))
+    if lower is not None:
+        where = sql.SQL("{} AND deleted_at > {}").format(where, sql.Literal(lower))
+    return sql.SQL("COPY (SELECT id, deleted_at FROM sync_tombstones WHERE {}) TO STDOUT (FORMAT binary)").format(where)
+
+
+def _sync_table(
+    crm_conn: psycopg.Connection,
+    bi_conn: psycopg.Connection,
+    table: str,
+    horizon: Horizon,
+    full: bool,
+    overlap: timedelta,
+) -> TableReport:
+    state = _load_state(bi_conn, table)
+    if not full and not _has_pending(crm_conn, table, state, horizon, overlap):
+        return TableReport(
+            table,
+            "incremental",
+            watermark=state.rows_watermark,
+            tombstones_watermark=state.tombstones_watermark,
+            lag_seconds=horizon.held_seconds,
+        )
+    columns = _mirror_columns(bi_conn, crm_conn, table)
+    target = sql.Identifier(MIRROR_SCHEMA, table)
+    with bi_conn.transaction():
+        state = _load_state(bi_conn, table, for_update=True)
+        first_copy = state.rows_watermark is None and not _has_rows(bi_conn, target)
+        if full or first_copy:
+            report = _copy_whole_table(crm_conn, bi_conn, table, columns, horizon, truncate=full)
+        else:
+            report = _copy_changes(crm_conn, bi_conn, table, columns, horizon, state, overlap)
+        report.lag_seconds = horizon.held_seconds
+        unchanged = (report.watermark, report.tombstones_watermark) == (
+            state.rows_watermark,
+            state.tombstones_watermark,
+        )
+        if report.moved or not unchanged or full:
+            _save_state(bi_conn, report, horizon, full)
+    return report
+
+
+def _load_state(bi_conn: psycopg.Connection, table: str, for_update: bool = False) -> _State:
+    query = "SELECT rows_watermark, tombstones_watermark FROM sync_state WHERE table_name = %s"
+    row = bi_conn.execute(query + (" FOR UPDATE" if for_update else ""), [table]).fetchone()
+    return _State(*row) if row else _State(None, None)
+
+
+def _has_pending(crm_conn: psycopg.Connection, table: str, state: _State, horizon: Horizon, overlap: timedelta) -> bool:
+    """False only when the table has a watermark and nothing lies between it and the upper bound."""
+    if state.rows_watermark is None:
+        return True
+    never = datetime.min.replace(tzinfo=UTC)
+    query = sql.SQL(read_sql("transforms/sync/pending.sql")).format(table=sql.Identifier("public", table))
+    params = {
+        "table_name": table,
+        "rows_from": state.rows_watermark - overlap,
+        "tombstones_from": _minus(state.tombstones_watermark, overlap) or never,
+        "upper": horizon.upper_bound,
+    }
+    return crm_conn.execute(query, params).fetchone() == (True,)
+
+
+def _has_rows(bi_conn: psycopg.Connection, target: sql.Identifier) -> bool:
+    return bi_conn.execute(sql.SQL("SELECT EXISTS (SELECT FROM {})").format(target)).fetchone() == (True,)
+
+
+def _copy_whole_table(
+    crm_conn: psycopg.Connection,
+    bi_conn: psycopg.Connection,
+    table: str,
+    columns: _Columns,
+    horizon: Horizon,
+    truncate: bool,
+) -> TableReport:
+    target = sql.Identifier(MIRROR_SCHEMA, table)
+    if truncate:
+        bi_conn.execute(sql.SQL("TRUNCATE {}").format(target))
+    copy_in = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(target, columns.identifiers())
+    copied = stream_copy(crm_conn, _source_query(table, columns, None, horizon.upper_bound), bi_conn, copy_in)
+    watermark = _scalar(
+        crm_conn,
+        sql.SQL("SELECT max(updated_at) FROM {} WHERE updated_at < %s").format(sql.Identifier("public", table)),
+        [horizon.upper_bound],
+    )
+    tombstones = _scalar(
+        crm_conn,
+        "SELECT max(deleted_at) FROM sync_tombstones WHERE table_name = %s AND deleted_at < %s",
+        [table, horizon.upper_bound],
+    )
+    return TableReport(
+        table,
+        "full",
+        inserted=copied,
+        watermark=_latest(None, watermark),
+        tombstones_watermark=_latest(None, tombstones),
+    )
+
+
+def _copy_changes(
+    crm_conn: psycopg.Connection,
+    bi_conn: psycopg.Connection,
+    table: str,
+    columns: _Columns,
+    horizon: Horizon,
+    state: _State,
+    overlap: timedelta,
+) -> TableReport:
+    target = sql.Identifier(MIRROR_SCHEMA, table)
+    stage, tombstones = sql.Identifier("_hd_sync_stage"), sql.Identifier("_hd_sync_tombstones")
+    bi_conn.execute(
+        sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+            stage, columns.identifiers(), target
+        )
+    )
+    bi_conn.execute(sql.SQL("CREATE TEMP TABLE {} (id uuid, deleted_at timestamptz) ON COMMIT DROP").format(tombstones))
+    rows_from = _minus(state.rows_watermark, overlap)
+    staged = stream_copy(
+        crm_conn,
+        _source_query(table, columns, rows_from, horizon.upper_bound),
+        bi_conn,
+        sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(stage),
+    )
+    tombstones_from = _minus(state.tombstones_watermark, overlap)
+    deletes = stream_copy(
+        crm_conn,
+        _tombstone_query(table, tombstones_from, horizon.upper_bound),
+        bi_conn,
+        sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(tombstones),
+    )
+    report = TableReport(
+        table, "incremental", watermark=state.rows_watermark, tombstones_watermark=state.tombstones_watermark
+    )
+    if deletes:
+        bi_conn.execute(sql.SQL("ANALYZE {}").format(tombstones))
+        apply = sql.SQL(read_sql("transforms/sync/apply_tombstones.sql")).format(target=target, tombstones=tombstones)
+        report.deleted = bi_conn.execute(apply).rowcount
+        newest = _scalar(bi_conn, sql.SQL("SELECT max(deleted_at) FROM {}").format(tombstones))
+        report.tombstones_watermark = _latest(state.tombstones_watermark, newest)
+    if staged:
+        report.inserted, report.updated = _upsert(bi_conn, target, stage, columns)
+        newest = _scalar(bi_conn, sql.SQL("SELECT max(updated_at) FROM {}").format(stage))
+        report.watermark = _latest(state.rows_watermark, newest)
+    return report
+
+
+def _upsert(
+    bi_conn: psycopg.Connection, target: sql.Identifier, stage: sql.Identifier, columns: _Columns
+) -> tuple[int, int]:
+    query = sql.SQL(read_sql("transforms/sync/upsert.sql")).format(
+        target=target,
+        stage=stage,
+        columns=columns.identifiers(),
+        excluded_columns=columns.identifiers("excluded"),
+        target_columns=columns.identifiers("t"),
+    )
+    row = bi_conn.execute(query).fetchone()
+    assert row is not None  # an aggregate always returns one row
+    return int(row[0]), int(row[1])
+
+
+def _save_state(bi_conn: psycopg.Connection, report: TableReport, horizon: Horizon, full: bool) -> None:
+    bi_conn.execute(
+        read_sql("transforms/sync/save_state.sql"),
+        {
+            "table_name": report.table,
+            "rows_watermark": report.watermark,
+            "tombstones_watermark": report.tombstones_watermark,
+            "horizon": horizon.upper_bound,
+            "inserted": report.inserted,
+            "updated": report.updated,
+            "deleted": report.deleted,
+            "full": full,
+        },
+    )
+
+
+def mark_attribution_synced(crm_url: str, bi_url: str) -> int:
+    """Set the CRM receipt flag of every lead BI holds in its current version; returns how many.
+
+    `run_sync` does this after each run; calling it alone catches up after a crash between the BI
+    commit and the receipt.
+    """
+    with closing(_connect(bi_url, BI_APPLICATION, 60_000, 30_000)) as bi_conn:
+        watermark = _load_state(bi_conn, "leads").rows_watermark
+    if watermark is None:
+        return 0
+    with closing(_connect(crm_url, CRM_APPLICATION, 60_000, 5_000)) as crm_conn:
+        return _mark_attribution_synced(crm_conn, watermark)
+
+
+def _mark_attribution_synced(crm_conn: psycopg.Connection, watermark: datetime, batch_size: int = 5000) -> int:
+    """Set the CRM receipt flag in short autocommit batches (no long row locks on the CRM)."""
+    query = read_sql("transforms/sync/mark_attribution_synced.sql")
+    total, start = 0, datetime.min.replace(tzinfo=UTC)
+    while True:
+        with crm_conn.transaction():
+            crm_conn.execute("SET LOCAL hyperdash.receipt = 'on'")
+            params = {"from": start, "watermark": watermark, "batch_size": batch_size}
+            row = crm_conn.execute(query, params).fetchone()
+        done, newest = (int(row[0]), row[1]) if row else (0, None)
+        total += done
+        if done < batch_size or newest is None:
+            return total
+        start = newest
+
+
+def _scalar(conn: psycopg.Connection, query: sql.Composable | str, params: Sequence[object] | None = None) -> object:
+    row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+    return row[0] if row else None
+
+
+def _minus(moment: datetime | None, overlap: timedelta) -> datetime | None:
+    return None if moment is None else moment - overlap
+
+
+def _latest(current: datetime | None, candidate: object) -> datetime | None:
+    if not isinstance(candidate, datetime):
+        return current
+    return candidate if current is None or candidate > current else current
+
+
+def mirror_fingerprints(crm_url: str, bi_url: str, table: str) -> tuple[tuple[int, str], tuple[int, str]]:
+    """(row count, md5 of all rows' content) of a CRM table and of its BI mirror, over the mirror's columns.
+
+    Verification only (tests, benchmarks): it reads both tables whole.
+    """
+    with closing(psycopg.connect(libpq_url(bi_url), autocommit=True)) as bi_conn:
+        query = read_sql("transforms/sync/mirror_columns.sql")
+        columns = [name for name, _ in bi_conn.execute(query, {"table": f"{MIRROR_SCHEMA}.{table}"}).fetchall()]
+        mirror = _fingerprint(bi_conn, sql.Identifier(MIRROR_SCHEMA, table), columns)
+    with closing(psycopg.connect(libpq_url(crm_url), autocommit=True)) as crm_conn:
+        source = _fingerprint(crm_conn, sql.Identifier("public", table), columns)
+    return source, mirror
+
+
+def _fingerprint(conn: psycopg.Connection, table: sql.Identifier, columns: Sequence[str]) -> tuple[int, str]:
+    conn.execute("SET TIME ZONE 'UTC'")
+    statement = sql.SQL(read_sql("transforms/sync/fingerprint.sql")).format(
+        columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns), table=table
+    )
+    row = conn.execute(statement).fetchone()
+    assert row is not None  # an aggregate always returns one row
+    return int(row[0]), str(row[1])

@@ -1,0 +1,130 @@
+"""`hyperdash webhook` (serve) and `hyperdash webhook-secret` (create or rotate an organization's secret)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import uuid
+
+import psycopg
+
+from hyperdash_pipeline.conventions import read_sql
+from hyperdash_pipeline.embedded import export_database_urls
+from hyperdash_pipeline.resources import PostgresResource
+from hyperdash_pipeline.settings import CRM_URL_VAR
+from hyperdash_pipeline.webhook import logs
+from hyperdash_pipeline.webhook.config import LOG_LEVEL_VAR, WebhookConfig, WebhookConfigError
+from hyperdash_pipeline.webhook.signing import new_secret, secret_key
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+APP_FACTORY = "hyperdash_pipeline.webhook.app:create_app"
+_NOT_MIGRATED = "the CRM has no webhook_sources table; run `hyperdash migrate` first"
+
+
+def _crm_url() -> str:
+    """CRM_DATABASE_URL when set (the webhook needs nothing else), else the embedded default."""
+    return os.environ.get(CRM_URL_VAR) or export_database_urls().crm
+
+
+def _crm(url: str) -> PostgresResource:
+    return PostgresResource(url=url, application_name="hyperdash-webhook-cli", statement_timeout_ms=30_000)
+
+
+def _check_migrated(url: str) -> bool:
+    with _crm(url).connection() as conn:
+        row = conn.execute("SELECT to_regclass('webhook_sources') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def _fail(command: str, message: str) -> int:
+    print(f"hyperdash {command}: {message}", file=sys.stderr)
+    return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    url = _crm_url()
+    os.environ[CRM_URL_VAR] = url
+    os.environ[LOG_LEVEL_VAR] = args.log_level.upper()
+    try:
+        config = WebhookConfig.from_env()
+    except WebhookConfigError as exc:
+        return _fail("webhook", str(exc))
+    if not _check_migrated(url):
+        return _fail("webhook", _NOT_MIGRATED)
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=logs.log_config(config.log_level),
+        access_log=False,
+        server_header=False,
+        backlog=4096,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _secret(args: argparse.Namespace) -> int:
+    try:
+        organization_id = uuid.UUID(args.organization)
+    except ValueError:
+        return _fail("webhook-secret", f"--organization {args.organization!r} is not a UUID")
+    if args.slug is not None and not _SLUG.match(args.slug):
+        print(
+            "hyperdash webhook-secret: --slug must be 2-63 of a-z, 0-9 and '-', starting alphanumeric", file=sys.stderr
+        )
+        return 2
+    url = _crm_url()
+    if not _check_migrated(url):
+        print(
+            "hyperdash webhook-secret: the CRM has no webhook_sources table; run `hyperdash migrate` first",
+            file=sys.stderr,
+        )
+        return 2
+    secret = new_secret()
+    params = {
+        "organization_id": organization_id,
+        "slug": args.slug or f"org-{organization_id.hex[:12]}",
+        "new_slug": args.slug,
+        "secret": secret_key(secret),
+        "grace_seconds": args.grace_hours * 3600,
+    }
+    try:
+        with _crm(url).connection() as conn:
+            row = conn.execute(read_sql("webhook/upsert_source.sql"), params).fetchone()
+    except psycopg.errors.UniqueViolation:
+        print(
+            f"hyperdash webhook-secret: slug {args.slug!r} belongs to another organization; pick another",
+            file=sys.stderr,
+        )
+        return 2
+    assert row is not None
+    slug, rotated = row
+    what = f"rotated (the previous secret verifies for {args.grace_hours}h more)" if rotated else "created"
+    print(f"webhook secret {what} for organization {organization_id} (slug {slug}).", file=sys.stderr)
+    print("It is shown once: store it in the landing page's server configuration now.", file=sys.stderr)
+    print(secret)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("webhook", help="serve the lead capture webhook (POST /webhooks/leads) under uvicorn")
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="TCP port (default 8080)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1; ~1 per core)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(handler=_serve)
+
+    secret = sub.add_parser("webhook-secret", help="create or rotate an organization's webhook secret; prints it once")
+    secret.add_argument("--organization", required=True, help="the organization's id (UUID)")
+    secret.add_argument("--slug", help="short name landing pages may post as organization (default org-<id prefix>)")
+    secret.add_argument(
+        "--grace-hours", type=int, default=24, help="hours the previous secret keeps verifying after a rotation"
+    )
+    secret.set_defaults(handler=_secret)

@@ -1,0 +1,157 @@
+-- Multi-touch attribution credits (MISSION.md attribution contract), set-based, run step by step in one
+-- transaction by hyperdash_pipeline.attribution.credits.
+-- Parameters: full (bool), since_run_id (bigint), lookback (interval), half_life_days (float8),
+-- collapse (bool), models (text[]).
+
+-- step: changed
+-- Leads recomputed by lead_attribution since the last credits run (empty and unused on a full run).
+CREATE TEMP TABLE _ac_changed ON COMMIT DROP AS
+SELECT DISTINCT lead_id
+FROM analytics.lead_attribution_changes
+WHERE NOT %(full)s AND run_id > %(since_run_id)s;
+
+-- step: changed_index
+CREATE UNIQUE INDEX ON _ac_changed (lead_id);
+ANALYZE _ac_changed;
+
+-- step: delete_changed
+DELETE FROM analytics.attribution_credits c
+USING _ac_changed x
+WHERE c.lead_id = x.lead_id;
+
+-- step: truncate
+TRUNCATE analytics.attribution_credits;
+
+-- step: insert
+-- The scope placeholder is empty on a full rebuild, else a filter to the changed leads (a join, not a scan).
+-- Path = valid touchpoints in [conversion - lookback, conversion], oldest first (ties broken by content,
+-- so the result does not depend on the stored order); a lead without one gets its own touch at conversion.
+INSERT INTO analytics.attribution_credits (organization_id, lead_id, touch_index, channel, campaign_id, ad_id,
+                                           model, credit, revenue_credit)
+WITH path AS (
+    SELECT la.organization_id, la.lead_id, la.conversion_date AS conv,
+           coalesce(t.ts, la.conversion_date) AS ts,
+           coalesce(t.channel, la.source) AS channel,
+           CASE WHEN t.ts IS NULL THEN la.campaign_id
+                ELSE coalesce(t.campaign_id, '(' || t.channel || ')') END AS campaign_id,
+           CASE WHEN t.ts IS NULL THEN la.ad_id ELSE t.ad_id END AS ad_id
+    FROM lead_attribution la
+    LEFT JOIN LATERAL (
+        SELECT *
+        FROM (
+            SELECT (e ->> 'timestamp')::timestamptz AT TIME ZONE 'UTC' AS ts, e ->> 'channel' AS channel,
+                   e ->> 'campaign_id' AS campaign_id, e ->> 'ad_id' AS ad_id
+            FROM jsonb_array_elements(la.touchpoints) AS e
+            OFFSET 0
+        ) parsed
+        WHERE parsed.ts <= la.conversion_date AND parsed.ts >= la.conversion_date - %(lookback)s::interval
+    ) t ON true
+    WHERE true {scope}
+), ordered AS (
+    SELECT p.*,
+           lag(p.channel) OVER w AS prev_channel,
+           lag(p.campaign_id) OVER w AS prev_campaign,
+           row_number() OVER w AS rn
+    FROM path p
+    WINDOW w AS (PARTITION BY p.lead_id ORDER BY p.ts, p.channel COLLATE "C", p.campaign_id COLLATE "C",
+                 p.ad_id COLLATE "C")
+), collapsed AS (
+    SELECT o.*
+    FROM ordered o
+    WHERE NOT %(collapse)s OR o.rn = 1
+       OR (o.channel, o.campaign_id) IS DISTINCT FROM (o.prev_channel, o.prev_campaign)
+), numbered AS (
+    -- Same window order as above, so no second sort; frames without ORDER BY span the lead.
+    SELECT c.organization_id, c.lead_id, c.channel, c.campaign_id, c.ad_id,
+           (row_number() OVER w - 1)::int AS idx,
+           count(*) OVER lead AS n,
+           extract(epoch FROM c.conv - c.ts)::float8 / 86400.0 AS age_days,
+           min(extract(epoch FROM c.conv - c.ts)::float8 / 86400.0) OVER lead AS newest_age
+    FROM collapsed c
+    WINDOW w AS (PARTITION BY c.lead_id ORDER BY c.ts, c.channel COLLATE "C", c.campaign_id COLLATE "C",
+                 c.ad_id COLLATE "C"),
+           lead AS (PARTITION BY c.lead_id)
+), weighted AS (
+    -- 2^(-age/half_life), scaled so the newest touch weighs 1 (no underflow on long lookbacks).
+    SELECT x.*, power(2.0::float8, -(x.age_days - x.newest_age) / %(half_life_days)s) AS w
+    FROM numbered x
+), normalised AS (
+    SELECT x.*, x.w / sum(x.w) OVER (PARTITION BY x.lead_id) AS decay_share
+    FROM weighted x
+), credited AS (
+    SELECT x.organization_id, x.lead_id, x.idx, x.channel, x.campaign_id, x.ad_id, m.model,
+           CASE m.model
+               WHEN 'first_touch' THEN (x.idx = 0)::int::float8
+               WHEN 'last_touch' THEN (x.idx = x.n - 1)::int::float8
+               WHEN 'linear' THEN 1.0::float8 / x.n
+               WHEN 'position_based' THEN
+                   CASE WHEN x.n = 1 THEN 1.0::float8
+                        WHEN x.n = 2 THEN 0.5::float8
+                        WHEN x.idx = 0 OR x.idx = x.n - 1 THEN 0.4::float8
+                        ELSE 0.2::float8 / (x.n - 2) END
+               WHEN 'time_decay' THEN x.decay_share
+           END AS credit
+    FROM normalised x
+    CROSS JOIN unnest(%(models)s::text[]) AS m (model)
+)
+SELECT c.organization_id, c.lead_id, c.idx, c.channel, c.campaign_id, c.ad_id, c.model, c.credit,
+       CASE WHEN o.won_revenue IS NULL OR o.won_revenue = 0 THEN 0
+            ELSE round(c.credit::numeric * o.won_revenue, 6) END
+FROM credited c
+LEFT JOIN analytics.lead_outcomes o ON o.lead_id = c.lead_id;
+
+-- step: paths_delete_changed
+-- Old paths of the recomputed leads leave the transition counts (delta -1).
+CREATE TEMP TABLE _path_delta ON COMMIT DROP AS
+WITH old AS (
+    DELETE FROM analytics.attribution_paths p
+    USING _ac_changed c
+    WHERE p.lead_id = c.lead_id
+    RETURNING p.*
+)
+SELECT old.*, -1 AS delta FROM old;
+
+-- step: paths_truncate
+TRUNCATE analytics.attribution_paths, analytics.markov_transitions;
+CREATE TEMP TABLE _path_delta (LIKE analytics.attribution_paths, delta int) ON COMMIT DROP;
+
+-- step: paths_insert
+-- New paths, read back from the credits of one model (every model stores every touch).
+WITH new AS (
+    INSERT INTO analytics.attribution_paths (lead_id, organization_id, converted, channels, campaigns)
+    SELECT c.lead_id, min(c.organization_id::text)::uuid, bool_or(o.lead_id IS NOT NULL),
+           array_agg(c.channel ORDER BY c.touch_index), array_agg(c.campaign_id ORDER BY c.touch_index)
+    FROM analytics.attribution_credits c
+    LEFT JOIN analytics.lead_outcomes o ON o.lead_id = c.lead_id
+    WHERE c.model = %(path_model)s {scope}
+    GROUP BY c.lead_id
+    RETURNING *
+)
+INSERT INTO _path_delta SELECT new.*, 1 FROM new;
+
+-- step: transitions_apply
+-- Each path adds (start) -> t1 -> ... -> tn -> (conversion) or (null), per dimension.
+INSERT INTO analytics.markov_transitions AS m (organization_id, dimension, from_state, to_state, transitions)
+SELECT d.organization_id, s.dimension,
+       CASE WHEN i = 1 THEN '(start)' ELSE s.states[i - 1] END,
+       CASE WHEN i <= cardinality(s.states) THEN s.states[i]
+            WHEN d.converted THEN '(conversion)' ELSE '(null)' END,
+       sum(d.delta)
+FROM _path_delta d
+CROSS JOIN LATERAL (VALUES ('channel', d.channels), ('campaign', d.campaigns)) AS s (dimension, states)
+CROSS JOIN LATERAL generate_series(1, cardinality(s.states) + 1) AS i
+GROUP BY 1, 2, 3, 4
+ON CONFLICT (organization_id, dimension, from_state, to_state)
+DO UPDATE SET transitions = m.transitions + excluded.transitions;
+
+-- step: transitions_prune
+DELETE FROM analytics.markov_transitions WHERE transitions = 0;
+
+-- step: prune_log
+-- The log is consumed: drop entries up to the run this refresh read.
+DELETE FROM analytics.lead_attribution_changes WHERE run_id <= %(upto_run_id)s;
+
+-- step: counts
+SELECT CASE WHEN %(full)s THEN (SELECT count(*) FROM lead_attribution)
+            ELSE (SELECT count(*) FROM _ac_changed) END          AS leads_changed,
+       (SELECT count(*) FROM analytics.attribution_credits) AS row_count;

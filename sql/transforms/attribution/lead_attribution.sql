@@ -1,0 +1,246 @@
+-- Incremental refresh of public.lead_attribution and analytics.lead_outcomes, run step by step in one
+-- REPEATABLE READ transaction by hyperdash_pipeline.attribution.lead_attribution.
+-- Parameters: full (bool), leads_wm / deals_wm (timestamptz or NULL, exclusive), run_id (bigint).
+
+-- step: won
+-- Live won deals of a non-negative amount, per lead (a NULL amount counts as a won deal worth 0).
+CREATE TEMP TABLE _won ON COMMIT DROP AS
+SELECT d.lead_id,
+       count(*)::int                              AS won_deals,
+       coalesce(sum(d.amount), 0)::numeric(18, 2) AS won_revenue,
+       min(coalesce(d.closed_at, d.updated_at))   AS first_won_at
+FROM crm_raw.deals d
+WHERE d.stage = 'won' AND d.deleted_at IS NULL AND d.lead_id IS NOT NULL
+  AND (d.amount IS NULL OR d.amount >= 0)
+GROUP BY d.lead_id;
+
+-- step: outcome_diff
+-- Leads whose outcome differs from the stored one: a deal closed, reopened, changed amount or vanished.
+CREATE TEMP TABLE _outcome_diff ON COMMIT DROP AS
+SELECT coalesce(w.lead_id, o.lead_id) AS lead_id, w.won_deals, w.won_revenue, w.first_won_at
+FROM _won w
+FULL JOIN analytics.lead_outcomes o ON o.lead_id = w.lead_id
+WHERE (w.won_deals, w.won_revenue, w.first_won_at) IS DISTINCT FROM (o.won_deals, o.won_revenue, o.first_won_at);
+
+-- step: outcomes_delete
+DELETE FROM analytics.lead_outcomes o
+USING _outcome_diff d
+WHERE o.lead_id = d.lead_id AND d.won_deals IS NULL;
+
+-- step: outcomes_upsert
+INSERT INTO analytics.lead_outcomes (lead_id, won_deals, won_revenue, first_won_at, run_id)
+SELECT lead_id, won_deals, won_revenue, first_won_at, %(run_id)s
+FROM _outcome_diff
+WHERE won_deals IS NOT NULL
+ON CONFLICT (lead_id) DO UPDATE
+SET won_deals = excluded.won_deals, won_revenue = excluded.won_revenue,
+    first_won_at = excluded.first_won_at, run_id = excluded.run_id;
+
+-- step: changed
+-- Leads to recompute: every lead on a full run (no watermark); else leads synced since the watermark, leads whose
+-- outcome changed, and rows of leads that are gone (hard delete) or soft-deleted.
+CREATE TEMP TABLE _la_changed ON COMMIT DROP AS
+SELECT c.lead_id, (l.id IS NOT NULL AND l.deleted_at IS NULL) AS live
+FROM (
+    SELECT id AS lead_id FROM crm_raw.leads WHERE _synced_at > coalesce(%(leads_wm)s, '-infinity'::timestamptz)
+    UNION
+    SELECT d.lead_id FROM _outcome_diff d JOIN crm_raw.leads l ON l.id = d.lead_id
+    UNION
+    SELECT la.lead_id
+    FROM lead_attribution la
+    LEFT JOIN crm_raw.leads l ON l.id = la.lead_id
+    WHERE l.id IS NULL OR l.deleted_at IS NOT NULL
+) c
+LEFT JOIN crm_raw.leads l ON l.id = c.lead_id;
+
+-- step: changed_index
+CREATE UNIQUE INDEX ON _la_changed (lead_id);
+ANALYZE _la_changed;
+
+-- step: quarantine_clear_full
+DELETE FROM quarantine WHERE stage = 'lead_attribution';
+
+-- step: quarantine_clear_changed
+DELETE FROM quarantine q
+USING _la_changed c
+WHERE q.stage = 'lead_attribution' AND q.source_ref = 'crm_raw.leads/' || c.lead_id;
+
+-- step: leads
+-- The attributed fields of each live changed lead, in one pass over its touchpoints: the valid ones
+-- normalised (UTC ISO timestamp, known channel) oldest first, the rejected ones with their reason.
+CREATE TEMP TABLE _la_new ON COMMIT DROP AS
+WITH aliases AS (SELECT jsonb_object_agg(alias, channel) AS map FROM analytics.channel_aliases)
+SELECT l.organization_id, l.id AS lead_id,
+       coalesce(nullif(btrim(l.campaign_id), ''),
+                '(' || analytics.normalise_source(l.utm_source, l.gclid, l.fbclid) || ')') AS campaign_id,
+       nullif(btrim(l.ad_id), '') AS ad_id,
+       nullif(btrim(l.ad_set_id), '') AS ad_set_id,
+       analytics.normalise_source(l.utm_source, l.gclid, l.fbclid) AS source,
+       lower(nullif(btrim(l.utm_medium), '')) AS medium,
+       l.utm_campaign, l.utm_content, l.utm_term,
+       p.touchpoints,
+       coalesce(p.first_touch, l.created_at) AT TIME ZONE 'UTC' AS first_touch,
+       coalesce(p.last_touch, l.created_at) AT TIME ZONE 'UTC' AS last_touch,
+       l.created_at AT TIME ZONE 'UTC' AS conversion_date,
+       p.rejected,
+       CASE WHEN jsonb_typeof(l.touchpoints) NOT IN ('array', 'null') THEN l.touchpoints END AS not_an_array
+FROM crm_raw.leads l
+JOIN _la_changed c ON c.lead_id = l.id AND c.live
+CROSS JOIN aliases
+LEFT JOIN LATERAL (
+    SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                         'timestamp', to_char(v.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                         'channel', v.channel,
+                         'source', v.t ->> 'source',
+                         'medium', v.t ->> 'medium',
+                         'campaign_id', nullif(v.t ->> 'campaign_id', ''),
+                         'ad_id', nullif(v.t ->> 'ad_id', '')))
+                     ORDER BY v.ts, v.channel COLLATE "C", (v.t ->> 'campaign_id') COLLATE "C",
+                              (v.t ->> 'ad_id') COLLATE "C", v.touch_index)
+               FILTER (WHERE v.reason IS NULL) AS touchpoints,
+           min(v.ts) FILTER (WHERE v.reason IS NULL) AS first_touch,
+           max(v.ts) FILTER (WHERE v.reason IS NULL) AS last_touch,
+           jsonb_agg(jsonb_build_object('touch_index', v.touch_index, 'reason', v.reason, 'touchpoint', v.t))
+               FILTER (WHERE v.reason IS NOT NULL) AS rejected
+    FROM (
+        SELECT k.*,
+               CASE WHEN k.reason IS NULL THEN k.ts_text::timestamptz END AS ts,
+               CASE WHEN k.reason IS NULL
+                    THEN coalesce(k.known_channel, analytics.normalise_source(k.t ->> 'source', NULL, NULL)) END
+                   AS channel
+        FROM (
+            SELECT r.*,
+                   CASE
+                       WHEN r.kind <> 'object' THEN 'touchpoint is not a JSON object'
+                       WHEN r.ts_kind IS NULL OR r.ts_kind = 'null' THEN 'touchpoint has no timestamp'
+                       WHEN r.ts_kind <> 'string'
+                            OR r.ts_text !~ '^\d{4}-\d{2}-\d{2}'
+                            OR NOT pg_input_is_valid(r.ts_text, 'timestamptz')
+                           THEN 'touchpoint timestamp does not parse'
+                       WHEN r.ts_text::timestamptz > now() THEN 'touchpoint timestamp is in the future'
+                       WHEN r.channel_text <> '' AND r.known_channel IS NULL
+                           THEN 'unknown channel (see analytics.known_channels)'
+                   END AS reason
+            FROM (
+                SELECT e.ord::int - 1 AS touch_index, e.t, jsonb_typeof(e.t) AS kind,
+                       jsonb_typeof(e.t -> 'timestamp') AS ts_kind, e.t ->> 'timestamp' AS ts_text,
+                       lower(btrim(e.t ->> 'channel')) AS channel_text,
+                       aliases.map ->> lower(btrim(e.t ->> 'channel')) AS known_channel
+                FROM jsonb_array_elements(CASE WHEN jsonb_typeof(l.touchpoints) = 'array' THEN l.touchpoints END)
+                     WITH ORDINALITY AS e (t, ord)
+                OFFSET 0
+            ) r
+            OFFSET 0
+        ) k
+    ) v
+) p ON true;
+
+-- step: quarantine_insert
+INSERT INTO quarantine (stage, source_ref, reason, payload)
+SELECT 'lead_attribution', 'crm_raw.leads/' || n.lead_id, r ->> 'reason',
+       jsonb_build_object('lead_id', n.lead_id, 'touch_index', r -> 'touch_index', 'touchpoint', r -> 'touchpoint')
+FROM _la_new n
+CROSS JOIN LATERAL jsonb_array_elements(n.rejected) AS r
+WHERE n.rejected IS NOT NULL
+UNION ALL
+SELECT 'lead_attribution', 'crm_raw.leads/' || n.lead_id, 'touchpoints is not a JSON array',
+       jsonb_build_object('lead_id', n.lead_id, 'touchpoints', n.not_an_array)
+FROM _la_new n
+WHERE n.not_an_array IS NOT NULL;
+
+-- step: organizations
+-- lead_attribution.organization_id references organizations: create a placeholder for unknown ones.
+INSERT INTO organizations (id, name, slug)
+SELECT DISTINCT organization_id, 'Organization ' || organization_id, 'org-' || organization_id
+FROM _la_new n
+WHERE NOT EXISTS (SELECT 1 FROM organizations o WHERE o.id = n.organization_id)
+ON CONFLICT DO NOTHING;
+
+-- step: campaign_window
+-- Platform CPA and ROAS of the lead's campaign over the 7 days ending on the conversion date.
+CREATE TEMP TABLE _la_cpa ON COMMIT DROP AS
+SELECT k.organization_id, k.campaign_id, k.day,
+       sum(m.spend) / nullif(sum(m.conversions), 0) AS cpa,
+       sum(m.conversion_value) / nullif(sum(m.spend), 0) AS roas
+FROM (SELECT DISTINCT organization_id, campaign_id, conversion_date::date AS day FROM _la_new) k
+JOIN campaign_metrics m
+  ON m.organization_id = k.organization_id AND m.campaign_id = k.campaign_id
+ AND m.date BETWEEN k.day - 6 AND k.day
+GROUP BY k.organization_id, k.campaign_id, k.day;
+
+-- step: delete_gone
+DELETE FROM lead_attribution la
+USING _la_changed c
+WHERE la.lead_id = c.lead_id AND NOT c.live;
+
+-- step: truncate
+TRUNCATE lead_attribution;
+
+-- step: insert
+-- Full rebuild: a plain load into the truncated table (its indexes are rebuilt afterwards).
+-- numeric(10, 2) holds |x| < 1e8; a larger CPA/ROAS (a near-zero denominator) is stored as NULL.
+INSERT INTO lead_attribution (organization_id, lead_id, campaign_id, ad_id, ad_set_id, source, medium,
+                              utm_campaign, utm_content, utm_term, cpa_at_conversion, roas, touchpoints,
+                              first_touch, last_touch, conversion_date, created_at)
+SELECT n.organization_id, n.lead_id, n.campaign_id, n.ad_id, n.ad_set_id, n.source, n.medium,
+       n.utm_campaign, n.utm_content, n.utm_term,
+       CASE WHEN abs(p.cpa) < 1e8 THEN round(p.cpa, 2) END,
+       CASE WHEN abs(p.roas) < 1e8 THEN round(p.roas, 2) END,
+       n.touchpoints, n.first_touch, n.last_touch, n.conversion_date,
+       now() AT TIME ZONE 'UTC'
+FROM _la_new n
+LEFT JOIN _la_cpa p
+  ON p.organization_id = n.organization_id AND p.campaign_id = n.campaign_id
+ AND p.day = n.conversion_date::date;
+
+-- step: upsert
+-- numeric(10, 2) holds |x| < 1e8; a larger CPA/ROAS (a near-zero denominator) is stored as NULL.
+INSERT INTO lead_attribution (organization_id, lead_id, campaign_id, ad_id, ad_set_id, source, medium,
+                              utm_campaign, utm_content, utm_term, cpa_at_conversion, roas, touchpoints,
+                              first_touch, last_touch, conversion_date, created_at)
+SELECT n.organization_id, n.lead_id, n.campaign_id, n.ad_id, n.ad_set_id, n.source, n.medium,
+       n.utm_campaign, n.utm_content, n.utm_term,
+       CASE WHEN abs(p.cpa) < 1e8 THEN round(p.cpa, 2) END,
+       CASE WHEN abs(p.roas) < 1e8 THEN round(p.roas, 2) END,
+       n.touchpoints, n.first_touch, n.last_touch, n.conversion_date,
+       now() AT TIME ZONE 'UTC'
+FROM _la_new n
+LEFT JOIN _la_cpa p
+  ON p.organization_id = n.organization_id AND p.campaign_id = n.campaign_id
+ AND p.day = n.conversion_date::date
+ON CONFLICT (lead_id) DO UPDATE
+SET organization_id = excluded.organization_id, campaign_id = excluded.campaign_id, ad_id = excluded.ad_id,
+    ad_set_id = excluded.ad_set_id, source = excluded.source, medium = excluded.medium,
+    utm_campaign = excluded.utm_campaign, utm_content = excluded.utm_content, utm_term = excluded.utm_term,
+    cpa_at_conversion = excluded.cpa_at_conversion, roas = excluded.roas, touchpoints = excluded.touchpoints,
+    first_touch = excluded.first_touch, last_touch = excluded.last_touch,
+    conversion_date = excluded.conversion_date;
+
+-- step: log_changes
+INSERT INTO analytics.lead_attribution_changes (run_id, lead_id, deleted)
+SELECT %(run_id)s, lead_id, NOT live FROM _la_changed;
+
+-- step: deal_quarantine_clear
+DELETE FROM quarantine q
+USING crm_raw.deals d
+WHERE q.stage = 'lead_attribution' AND q.source_ref = 'crm_raw.deals/' || d.id
+  AND d._synced_at > coalesce(%(deals_wm)s, '-infinity'::timestamptz);
+
+-- step: deal_quarantine_insert
+-- Deals synced since the watermark that cannot count: negative amount, or a lead that does not exist.
+INSERT INTO quarantine (stage, source_ref, reason, payload)
+SELECT 'lead_attribution', 'crm_raw.deals/' || d.id,
+       CASE WHEN d.amount < 0 THEN 'negative deal amount'
+            ELSE 'deal refers to a lead that does not exist' END,
+       jsonb_build_object('deal_id', d.id, 'lead_id', d.lead_id, 'stage', d.stage, 'amount', d.amount)
+FROM crm_raw.deals d
+WHERE d._synced_at > coalesce(%(deals_wm)s, '-infinity'::timestamptz)
+  AND d.deleted_at IS NULL
+  AND (d.amount < 0
+       OR (d.lead_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM crm_raw.leads l WHERE l.id = d.lead_id)));
+
+-- step: counts
+SELECT (SELECT count(*) FROM _la_changed WHERE live)     AS recomputed,
+       (SELECT count(*) FROM _la_changed WHERE NOT live) AS removed,
+       (SELECT count(*) FROM _outcome_diff)              AS outcomes_changed,
+       (SELECT count(*) FROM lead_attribution)           AS row_count;

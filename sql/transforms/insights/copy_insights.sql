@@ -1,0 +1,2 @@
+COPY public.ai_creative_insights (organization_id, source, campaign_id, ad_id, recommendation, reason, evidence)
+FROM STDIN

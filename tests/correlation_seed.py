@@ -1,0 +1,133 @@
+"""Direct inserts into the BI tables the correlation assets read (the other concerns' outputs)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import psycopg
+
+
+def ts(text: str) -> datetime:
+    """An ISO timestamp taken as UTC."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@dataclass
+class BiSeeder:
+    conn: psycopg.Connection
+
+    def organization(self, slug: str) -> uuid.UUID:
+        row = self.conn.execute(
+            "INSERT INTO organizations (name, slug) VALUES (%s, %s) RETURNING id", (slug.title(), slug)
+        ).fetchone()
+        assert row is not None
+        return row[0]
+
+    def metrics(
+        self,
+        org: uuid.UUID,
+        source: str,
+        campaign_id: str,
+        ad_id: str | None,
+        day: date,
+        *,
+        spend: str | float = 0,
+        impressions: int = 0,
+        clicks: int = 0,
+        conversions: str | float = 0,
+        conversion_value: str | float = 0,
+        video_3s_views: int = 0,
+        thruplays: int = 0,
+        currency: str = "USD",
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO campaign_metrics (organization_id, source, campaign_id, ad_id, date, currency, spend,"
+            " impressions, clicks, conversions, conversion_value, video_3s_views, thruplays)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                org,
+                source,
+                campaign_id,
+                ad_id,
+                day,
+                currency,
+                Decimal(str(spend)),
+                impressions,
+                clicks,
+                Decimal(str(conversions)),
+                Decimal(str(conversion_value)),
+                video_3s_views,
+                thruplays,
+            ),
+        )
+
+    def lead(
+        self,
+        org: uuid.UUID,
+        source: str | None,
+        campaign_id: str,
+        ad_id: str | None,
+        created_at: datetime,
+        *,
+        deleted: bool = False,
+    ) -> uuid.UUID:
+        """A CRM lead mirrored in crm_raw.leads plus its lead_attribution row."""
+        lead_id = uuid.uuid4()
+        self.conn.execute(
+            "INSERT INTO crm_raw.leads (id, organization_id, status, campaign_id, ad_id, attribution_synced,"
+            " created_at, updated_at, deleted_at) VALUES (%s, %s, 'new', %s, %s, true, %s, %s, %s)",
+            (lead_id, org, campaign_id, ad_id, created_at, created_at, created_at if deleted else None),
+        )
+        self.conn.execute(
+            "INSERT INTO lead_attribution (organization_id, lead_id, campaign_id, ad_id, source, conversion_date)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            (org, lead_id, campaign_id, ad_id, source, created_at.replace(tzinfo=None)),
+        )
+        return lead_id
+
+    def deal(
+        self,
+        org: uuid.UUID,
+        lead_id: uuid.UUID,
+        stage: str,
+        amount: str | float | None,
+        *,
+        deleted: bool = False,
+        currency: str = "USD",
+    ) -> None:
+        now = ts("2026-02-01T00:00:00")
+        self.conn.execute(
+            "INSERT INTO crm_raw.deals (id, organization_id, lead_id, stage, amount, currency, closed_at,"
+            " created_at, updated_at, deleted_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                uuid.uuid4(),
+                org,
+                lead_id,
+                stage,
+                None if amount is None else Decimal(str(amount)),
+                currency,
+                now if stage != "open" else None,
+                now,
+                now,
+                now if deleted else None,
+            ),
+        )
+
+    def credit(
+        self,
+        org: uuid.UUID,
+        lead_id: uuid.UUID,
+        touch_index: int,
+        campaign_id: str | None,
+        model: str,
+        credit: float,
+        revenue_credit: str | float,
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO analytics.attribution_credits (organization_id, lead_id, touch_index, channel,"
+            " campaign_id, model, credit, revenue_credit) VALUES (%s, %s, %s, 'paid', %s, %s, %s, %s)",
+            (org, lead_id, touch_index, campaign_id, model, credit, Decimal(str(revenue_credit))),
+        )

@@ -1,0 +1,98 @@
+"""The attribution assets and checks run by Dagster against real BI databases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import psycopg
+from attribution_support import NOW, fetch_all, lead, touch, upsert_deal, upsert_leads
+from dagster import AssetKey, materialize
+
+from hyperdash_pipeline.attribution import (
+    attribution_credits,
+    attribution_credits_sum_to_one,
+    lead_attribution,
+    lead_attribution_one_row_per_live_lead,
+    markov_attribution,
+    markov_conversions_sum_to_customers,
+)
+from hyperdash_pipeline.definitions import defs
+
+ASSETS = [lead_attribution, attribution_credits, markov_attribution]
+CHECKS = [lead_attribution_one_row_per_live_lead, attribution_credits_sum_to_one, markov_conversions_sum_to_customers]
+
+
+def _seed(conn: psycopg.Connection) -> list[dict]:
+    leads = [
+        lead(
+            utm_source="facebook" if i % 2 else "google",
+            campaign_id=f"c{i % 3}",
+            touchpoints=[touch(NOW - timedelta(days=i % 4 + 1), "meta", campaign_id=f"c{i % 3}"), {"channel": "x"}],
+        )
+        for i in range(12)
+    ]
+    upsert_leads(conn, leads)
+    for row in leads[:5]:
+        upsert_deal(conn, row["id"], "won", 200)
+    return leads
+
+
+def test_materialize_assets_and_checks(databases) -> None:
+    with psycopg.connect(databases.bi_url) as conn:
+        _seed(conn)
+    result = materialize(
+        [*ASSETS, *CHECKS],
+        resources={"bi": databases.bi},
+        run_config={"ops": {"analytics__attribution_credits": {"config": {"models": ["linear", "time_decay"]}}}},
+    )
+    assert result.success
+    evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert evaluations == {
+        "lead_attribution_one_row_per_live_lead": True,
+        "attribution_credits_sum_to_one": True,
+        "markov_conversions_sum_to_customers": True,
+    }
+    metadata = {m.asset_key: m.metadata for m in result.get_asset_materialization_events() for m in [m.materialization]}
+    assert metadata[AssetKey("lead_attribution")]["dagster/row_count"].value == 12
+    assert metadata[AssetKey("lead_attribution")]["quarantined"].value == 12  # the touch without timestamp
+    assert metadata[AssetKey(["analytics", "attribution_credits"])]["dagster/row_count"].value == 24
+    assert metadata[AssetKey(["analytics", "markov_attribution"])]["customers"].value == 5
+    with psycopg.connect(databases.bi_url) as conn:
+        models = fetch_all(conn, "SELECT DISTINCT model FROM analytics.attribution_credits ORDER BY 1")
+    assert [m["model"] for m in models] == ["linear", "time_decay"]
+
+
+def test_checks_catch_broken_tables(databases) -> None:
+    with psycopg.connect(databases.bi_url) as conn:
+        leads = _seed(conn)
+    assert materialize(ASSETS, resources={"bi": databases.bi}).success
+    with psycopg.connect(databases.bi_url) as conn:
+        conn.execute("UPDATE analytics.attribution_credits SET credit = 0.5 WHERE model = 'linear'")
+        conn.execute(
+            "UPDATE crm_raw.leads SET deleted_at = now(), _synced_at = now() - interval '1 day' WHERE id = %s",
+            (leads[0]["id"],),
+        )
+        conn.execute("UPDATE analytics.markov_attribution SET attributed_conversions = attributed_conversions + 1")
+    assert not lead_attribution_one_row_per_live_lead(bi=databases.bi).passed
+    credits = attribution_credits_sum_to_one(bi=databases.bi)
+    assert not credits.passed and credits.metadata["bad_sums"].value == 12
+    assert not markov_conversions_sum_to_customers(bi=databases.bi).passed
+
+
+def test_invalid_models_config_is_refused(databases) -> None:
+    result = materialize(
+        ASSETS[:2],
+        resources={"bi": databases.bi},
+        run_config={"ops": {"analytics__attribution_credits": {"config": {"models": ["shapley"]}}}},
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "models must be a non-empty subset of first_touch" in str(failure.step_failure_data.error)
+
+
+def test_definitions_load_with_attribution_assets() -> None:
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"lead_attribution", "analytics/attribution_credits", "analytics/markov_attribution"} <= keys
+    job = defs.resolve_implicit_global_asset_job_def()
+    assert job is not None

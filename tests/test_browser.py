@@ -1,0 +1,158 @@
+"""The UI and the report as a person sees them, in headless Chromium (Debian's `chromium`, driven by Playwright).
+
+Skipped where /usr/bin/chromium or the `playwright` package is absent (`.ci/install-browser` installs the
+browser). Screenshots go to build/screenshots (HYPERDASH_SCREENSHOT_DIR overrides); with
+HYPERDASH_UPDATE_DOCS_IMG=1 the asset graph and the report are also written to docs/img/ for the docs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from defined_assets import assets_by_group
+from dev_server import DevServer, running_dev_server
+from report_data import create_contract_tables, new_organization, seed_organization
+
+from hyperdash_pipeline.conventions import CORRELATION_REPORT_KEY
+from hyperdash_pipeline.report.build import write_report
+from hyperdash_pipeline.report.data import ReportParams
+from hyperdash_pipeline.settings import PROJECT_ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+LOCATION = "hyperdash_pipeline.definitions"
+UI_TIMEOUT_MS = 120_000
+RUN_TIMEOUT = 300.0
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (run .ci/install-browser)"),
+]
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+
+def screenshot_dir() -> Path:
+    path = Path(os.environ.get("HYPERDASH_SCREENSHOT_DIR", PROJECT_ROOT / "build" / "screenshots"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[sync_api.Browser]:
+    with sync_api.sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: sync_api.Browser) -> Iterator[sync_api.Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    with running_dev_server(tmp_path_factory.mktemp("ui") / "home") as server:
+        server.wait_until_up()
+        yield server
+        server.stop()
+
+
+def _report_runs(ui: DevServer) -> list[dict[str, str]]:
+    query = "{ runsOrError(limit: 20) { ... on Runs { results { runId status assetSelection { path } } } } }"
+    runs = httpx.post(f"{ui.url}/graphql", json={"query": query}, timeout=30).json()["data"]["runsOrError"]["results"]
+    return [r for r in runs if {"path": CORRELATION_REPORT_KEY.path} in (r["assetSelection"] or [])]
+
+
+def test_materialize_the_report_from_the_ui(ui: DevServer, page: sync_api.Page) -> None:
+    asset_url = f"{ui.url}/assets/{CORRELATION_REPORT_KEY.to_user_string()}"
+    page.goto(asset_url, timeout=UI_TIMEOUT_MS)
+    page.get_by_role("button", name="Materialize").first.click(timeout=UI_TIMEOUT_MS)
+    page.get_by_text("Launched run").first.wait_for(timeout=UI_TIMEOUT_MS)
+
+    deadline = time.monotonic() + RUN_TIMEOUT
+    status = None
+    while time.monotonic() < deadline:
+        runs = _report_runs(ui)
+        status = runs[0]["status"] if runs else None
+        if status in ("SUCCESS", "FAILURE", "CANCELED"):
+            break
+        time.sleep(2)
+    assert status == "SUCCESS", f"the run launched from the UI ended {status}; log:\n{ui.log.read_text()[-3000:]}"
+
+    page.goto(asset_url, timeout=UI_TIMEOUT_MS)
+    report = ui.home / "reports" / "correlation_report.html"
+    page.get_by_text(str(report)).first.wait_for(timeout=UI_TIMEOUT_MS)  # the report_path metadata
+    page.get_by_text("Top findings").first.wait_for(timeout=UI_TIMEOUT_MS)  # the markdown summary
+    assert report.is_file()
+    page.screenshot(path=screenshot_dir() / "report-asset.png", full_page=True)
+
+
+def _wait_until_loaded(page: sync_api.Page) -> None:
+    """Nodes fill in their status after the graph draws; wait so the screenshot shows it."""
+    deadline = time.monotonic() + 60
+    while page.get_by_text("Loading...").count() and time.monotonic() < deadline:
+        page.wait_for_timeout(500)
+    page.wait_for_timeout(500)
+
+
+def test_asset_graph_shows_every_group_and_asset(ui: DevServer, page: sync_api.Page) -> None:
+    groups = assets_by_group()
+    assert groups
+    for group, specs in groups.items():
+        page.goto(f"{ui.url}/locations/{LOCATION}/asset-groups/{group}", timeout=UI_TIMEOUT_MS)
+        for spec in specs:
+            # a node shows the last part of its key
+            page.get_by_text(spec.key.path[-1], exact=True).first.wait_for(timeout=UI_TIMEOUT_MS)
+        assert page.get_by_text(group, exact=True).count() > 0, f"group {group} is not named on its page"
+        _wait_until_loaded(page)
+        page.screenshot(path=screenshot_dir() / f"group-{group}.png")
+
+    page.goto(f"{ui.url}/asset-groups", timeout=UI_TIMEOUT_MS)
+    first = next(iter(groups.values()))[0]
+    page.get_by_text(first.key.path[-1], exact=True).first.wait_for(timeout=UI_TIMEOUT_MS)
+    _wait_until_loaded(page)
+    page.screenshot(path=screenshot_dir() / "asset-graph.png")
+    if os.environ.get("HYPERDASH_UPDATE_DOCS_IMG") == "1":
+        page.screenshot(path=PROJECT_ROOT / "docs" / "img" / "asset-graph.png")
+
+
+def test_report_charts_draw_in_the_browser(databases, tmp_path: Path, page: sync_api.Page) -> None:  # type: ignore[no-untyped-def]
+    with psycopg.connect(databases.bi_url, autocommit=True) as conn:
+        create_contract_tables(conn)
+        seed_organization(conn, new_organization(conn, "acme"), "acme")
+    result = write_report(databases.bi, ReportParams(), tmp_path)
+    page.goto(result.path.as_uri())
+
+    charts = page.locator("svg.chart")
+    assert charts.count() == 5
+    for i in range(charts.count()):
+        chart = charts.nth(i)
+        box = chart.bounding_box()
+        assert box and box["width"] > 300 and box["height"] > 200, "chart has no size on the page"
+        marks = chart.locator(".mark")
+        assert marks.count() > 0
+        for j in range(marks.count()):
+            mark = marks.nth(j).bounding_box()
+            assert mark and mark["width"] > 0 and mark["height"] > 0
+            assert box["x"] <= mark["x"] <= box["x"] + box["width"], "a mark is drawn outside its chart"
+            assert box["y"] <= mark["y"] <= box["y"] + box["height"], "a mark is drawn outside its chart"
+    page.screenshot(path=screenshot_dir() / "report.png", full_page=True)
+    if os.environ.get("HYPERDASH_UPDATE_DOCS_IMG") == "1":
+        page.screenshot(path=PROJECT_ROOT / "docs" / "img" / "report.png", full_page=True)

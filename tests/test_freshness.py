@@ -1,0 +1,66 @@
+"""Freshness policies land on the CRM mirrors and the ad metrics, and nowhere else."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from dagster import (
+    AssetKey,
+    AssetSpec,
+    DailyPartitionsDefinition,
+    Definitions,
+    FreshnessPolicy,
+    MaterializeResult,
+    asset,
+    multi_asset,
+)
+
+from hyperdash_pipeline.conventions import GROUP_AD_PLATFORMS, GROUP_CRM_SYNC, GROUP_REPORTING, crm_raw_key
+from hyperdash_pipeline.ops.freshness import AD_METRICS_FRESHNESS, SYNC_FRESHNESS, with_freshness_policies
+
+
+@multi_asset(specs=[AssetSpec(crm_raw_key(t), group_name=GROUP_CRM_SYNC) for t in ("leads", "deals")])
+def crm_raw_tables():  # type: ignore[no-untyped-def]
+    yield MaterializeResult(asset_key=crm_raw_key("leads"))
+    yield MaterializeResult(asset_key=crm_raw_key("deals"))
+
+
+@asset(
+    key=["ad_platforms", "meta_campaign_metrics"],
+    group_name=GROUP_AD_PLATFORMS,
+    partitions_def=DailyPartitionsDefinition(start_date="2026-01-01"),
+)
+def meta_metrics() -> None:
+    return None
+
+
+@asset(key=["reporting", "x"], group_name=GROUP_REPORTING)
+def report() -> None:
+    return None
+
+
+own = FreshnessPolicy.time_window(fail_window=timedelta(minutes=30))
+
+
+@asset(key=["crm_raw", "notes"], group_name=GROUP_CRM_SYNC, freshness_policy=own)
+def notes() -> None:
+    return None
+
+
+def policies(defs: Definitions) -> dict[AssetKey, FreshnessPolicy | None]:
+    graph = defs.resolve_asset_graph()
+    return {key: graph.get(key).freshness_policy for key in graph.get_all_asset_keys()}
+
+
+def test_policies_follow_the_asset_groups() -> None:
+    defs = Definitions(assets=with_freshness_policies([crm_raw_tables, meta_metrics, report, notes]))
+    got = policies(defs)
+    assert got[crm_raw_key("leads")] == got[crm_raw_key("deals")] == SYNC_FRESHNESS
+    assert got[AssetKey(["ad_platforms", "meta_campaign_metrics"])] == AD_METRICS_FRESHNESS
+    assert got[AssetKey(["reporting", "x"])] is None
+    assert got[crm_raw_key("notes")] == own  # an asset's own policy is kept
+
+
+def test_windows_match_the_schedules() -> None:
+    assert SYNC_FRESHNESS.fail_window.to_timedelta() == timedelta(hours=2)
+    assert AD_METRICS_FRESHNESS.fail_window.to_timedelta() == timedelta(hours=36)

@@ -1,0 +1,113 @@
+"""`hyperdash status`: sync lag, last runs and failing checks, read from BI and the Dagster instance."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    DagsterInstance,
+    Definitions,
+    asset,
+    asset_check,
+    materialize,
+)
+
+from hyperdash_pipeline.cli import main
+from hyperdash_pipeline.ops.dev import prepare_dagster_home
+from hyperdash_pipeline.ops.status import collect_status, render_text
+from hyperdash_pipeline.report.assets import correlation_report
+from hyperdash_pipeline.settings import DAGSTER_URL_VAR, HOME_VAR, psycopg2_url
+
+
+@pytest.fixture
+def instance_env(databases, pg_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:  # type: ignore[no-untyped-def]
+    """HYPERDASH_HOME in tmp_path and a fresh Dagster instance database, as `hyperdash status` sees them."""
+    home = tmp_path / "home"
+    name = f"hd_ui_dagster_{tmp_path.name}"[:60]
+    url = pg_server.create_database(name)
+    monkeypatch.setenv(HOME_VAR, str(home))
+    monkeypatch.setenv(DAGSTER_URL_VAR, psycopg2_url(url))
+    monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))  # restored after the test
+    prepare_dagster_home(home)
+    yield home
+    pg_server.drop_database(name)
+
+
+@asset(group_name="crm_sync", description="test asset")
+def leads_copy() -> None:
+    return None
+
+
+@asset_check(asset=leads_copy, description="no lead without an organization")
+def leads_have_an_organization() -> AssetCheckResult:
+    return AssetCheckResult(passed=False, severity=AssetCheckSeverity.ERROR, description="3 leads without organization")
+
+
+@asset_check(asset=leads_copy, description="always passes")
+def leads_exist() -> AssetCheckResult:
+    return AssetCheckResult(passed=True)
+
+
+def create_sync_state(bi_url: str) -> None:
+    with psycopg.connect(bi_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE sync_state (table_name text PRIMARY KEY, watermark_updated_at timestamptz, "
+            "watermark_id uuid, last_synced_at timestamptz, rows_synced bigint)"
+        )
+        conn.execute(
+            "INSERT INTO sync_state VALUES ('leads', now() - interval '3 hours', NULL, now() - interval '2 hours', 10),"
+            " ('deals', now(), NULL, now() - interval '5 minutes', 4)"
+        )
+
+
+def test_status_reads_runs_failing_checks_and_sync_lag(databases, instance_env: Path) -> None:
+    create_sync_state(databases.bi_url)
+    with DagsterInstance.get() as instance:
+        result = materialize(
+            [leads_copy, leads_have_an_organization, leads_exist], instance=instance, raise_on_error=False
+        )
+        assert result.success  # a failed ERROR-severity check fails no run: only status shows it
+        defs = Definitions(assets=[leads_copy], asset_checks=[leads_have_an_organization, leads_exist])
+        status = collect_status(instance, databases.bi, defs, run_limit=5)
+
+    assert [(run.status, run.assets) for run in status.runs] == [("SUCCESS", ["leads_copy"])]
+    assert [(fc.asset, fc.check, fc.severity, fc.description) for fc in status.failing_checks] == [
+        ("leads_copy", "leads_have_an_organization", "ERROR", "3 leads without organization")
+    ]
+    lags = {lag.table: lag.lag_seconds for lag in status.sync}
+    assert set(lags) == {"leads", "deals"}
+    assert lags["leads"] == pytest.approx(2 * 3600, abs=60)  # from last_synced_at, not the watermark
+    assert lags["deals"] == pytest.approx(300, abs=60)
+    text = render_text(status)
+    assert "leads" in text and "2:00:" in text and "3 leads without organization" in text
+
+
+def test_status_cli_on_a_fresh_pipeline_says_nothing_ran(
+    databases, instance_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "no sync_state table in BI yet" in out
+    assert "none yet" in out  # no run
+
+
+def test_status_json_lists_a_report_run_for_scripts(
+    databases, instance_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_sync_state(databases.bi_url)
+    with DagsterInstance.get() as instance:
+        assert materialize([correlation_report], resources={"bi": databases.bi}, instance=instance).success
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["runs"][0]["assets"] == ["reporting/correlation_report"]
+    assert data["runs"][0]["status"] == "SUCCESS"
+    assert data["failing_checks"] == []
+    assert {row["table"] for row in data["sync"]} == {"leads", "deals"}
+    assert data["sync"][0]["state"]["rows_synced"] in (10, 4)

@@ -1,0 +1,88 @@
+"""Crash safety: the sync process is SIGKILLed at random points (during COPY, the upsert, between
+tables, during the receipt) while the CRM keeps changing; a rerun always leaves BI equal to the CRM."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+from sync_data import insert_leads, populate
+from test_sync_engine import assert_exact_mirror
+
+from hyperdash_pipeline.sync.engine import run_sync
+
+# The child prints once its imports are done, so the random delay measures time spent syncing.
+_CHILD = (
+    "import sys\n"
+    "from hyperdash_pipeline.sync.engine import run_sync\n"
+    "print('ready', flush=True)\n"
+    "run_sync(sys.argv[1], sys.argv[2], lock_wait_seconds=120)\n"
+)
+_KILLS_REQUIRED = 20
+_MAX_ROUNDS = 45
+
+
+def _mutate_crm(crm_url: str, rng: random.Random) -> None:
+    """Inserts, updates, soft and hard deletes across tables, as a busy CRM would."""
+    with psycopg.connect(crm_url, autocommit=True) as conn:
+        insert_leads(conn, rng.randint(50, 400))
+        conn.execute(
+            "UPDATE leads SET status = 'contacted', value = coalesce(value, 0) + 1 "
+            "WHERE id IN (SELECT id FROM leads ORDER BY random() LIMIT %s)",
+            [rng.randint(100, 800)],
+        )
+        some = "(SELECT id FROM {} ORDER BY random() LIMIT %s)"
+        conn.execute("UPDATE leads SET deleted_at = now() WHERE id IN " + some.format("leads"), [5])
+        conn.execute("DELETE FROM leads WHERE id IN " + some.format("leads"), [rng.randint(1, 30)])
+        conn.execute("UPDATE notes SET body = body || '.' WHERE id IN " + some.format("notes"), [300])
+        conn.execute("UPDATE tasks SET completed_at = now() WHERE id IN " + some.format("tasks"), [200])
+
+
+def _start_child(crm_url: str, bi_url: str) -> subprocess.Popen[str]:
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, crm_url, bi_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "ready", child.stderr.read() if child.stderr else ""
+    return child
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_then_rerun_leaves_bi_equal_to_the_crm(databases) -> None:
+    rng = random.Random(20261129)
+    populate(databases.crm_url, 4000)
+    kills, completed, rounds = 0, 0, 0
+    typical = 1.0  # seconds a run takes, re-estimated from the runs that finish
+    while kills < _KILLS_REQUIRED and rounds < _MAX_ROUNDS:
+        rounds += 1
+        if rounds > 1:
+            _mutate_crm(databases.crm_url, rng)
+        child = _start_child(databases.crm_url, databases.bi_url)
+        started = time.monotonic()
+        time.sleep(rng.uniform(0.0, typical))
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+            kills += 1
+        else:
+            completed += 1
+            assert child.returncode == 0, child.stderr.read() if child.stderr else ""
+            typical = max(0.05, time.monotonic() - started)
+        child.wait(timeout=60)
+        if child.stdout:
+            child.stdout.close()
+        if child.stderr:
+            child.stderr.close()
+        if rounds % 8 == 0:  # a clean rerun repairs whatever the kills interrupted
+            run_sync(databases.crm_url, databases.bi_url)
+            assert_exact_mirror(databases)
+
+    assert kills >= _KILLS_REQUIRED, f"only {kills} of {rounds} runs were killed mid-sync ({completed} completed)"
+    run_sync(databases.crm_url, databases.bi_url)
+    assert_exact_mirror(databases)
+    with psycopg.connect(databases.crm_url) as conn:
+        assert conn.execute("SELECT count(*) FROM leads WHERE NOT attribution_synced").fetchone() == (0,)
