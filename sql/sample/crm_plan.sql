@@ -35,7 +35,7 @@ WITH thresholds AS (
            width_bucket(pg_temp.sample_u(p.seed, 2, i), t.org_cum)                 AS organic_org_idx
     FROM sample_params p
     CROSS JOIN thresholds t
-    CROSS JOIN generate_series(1::bigint, p.leads) AS i
+    CROSS JOIN generate_series(p.first_lead, p.last_lead) AS i
     OFFSET 0  -- an optimisation fence: later stages read columns, not re-expanded formulas
 ), placed AS (
     SELECT d.*,
