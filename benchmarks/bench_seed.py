@@ -5,7 +5,10 @@ copy of `leads` (ids and times from column defaults, nothing else): what Postgre
 that many rows at all on this machine. The seed writes ~3.5 rows per lead into six logged tables
 with their keys and indexes, plus the BI side, so a ratio of a few tens is expected.
 
-    python benchmarks/bench_seed.py [--sizes 100000,1000000]
+    python benchmarks/bench_seed.py [--sizes 100000,1000000] [--workers 1,2]
+
+Each size is seeded once per worker count (`--workers`, default 1 and one per CPU): the speed-up
+column compares each run with the first worker count's.
 
 Uses the server at HYPERDASH_TEST_PG_URL, or the embedded one under HYPERDASH_HOME. Scratch
 databases hd_bench_seed_crm / hd_bench_seed_bi are created and dropped. Besides wall time it prints
@@ -85,10 +88,19 @@ def _floor_seconds(crm_url: str, rows: int) -> float:
     return elapsed
 
 
+def _measure_floor(crm_url: str, rows: int, postmaster: int | None) -> tuple[float, str]:
+    cpu0 = _children_cpu(postmaster)
+    floor = _floor_seconds(crm_url, rows)
+    return floor, _cpu_text(cpu0, _children_cpu(postmaster))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated lead counts")
-    sizes = [int(size) for size in parser.parse_args().sizes.split(",")]
+    parser.add_argument("--workers", default=f"1,{os.cpu_count() or 1}", help="comma-separated CRM worker counts")
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    worker_counts = [int(count) for count in args.workers.split(",")]
     admin = _admin_url()
     _recreate(admin)
     crm_url, bi_url = (_on(admin, name) for name in SCRATCH)
@@ -96,19 +108,25 @@ def main() -> None:
         migrate_all(crm_url, bi_url)
         postmaster = _postmaster_pid(admin)
         print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-        print(f"{'leads':>10} {'CRM rows':>10} {'seed s':>7} {'cpu s':>6} {'floor s':>7} {'cpu s':>6} {'ratio':>6}")
-        print(f"{'':>10} {'':>10} {'(wall)':>7} {'':>6} {'(wall)':>7} {'':>6} {'(wall)':>6}")
+        print(
+            f"{'leads':>10} {'workers':>7} {'CRM rows':>10} {'seed s':>7} {'cpu s':>6} {'speed-up':>8} "
+            f"{'floor s':>7} {'cpu s':>6} {'ratio':>6}"
+        )
+        print(f"{'':>10} {'':>7} {'':>10} {'(wall)':>7} {'':>6} {'(wall)':>8} {'(wall)':>7} {'':>6} {'(wall)':>6}")
         for size in sizes:
-            cpu0 = _children_cpu(postmaster)
-            summary = seed_sample_data(crm_url, bi_url, leads=size, reset=True)
-            cpu1 = _children_cpu(postmaster)
-            floor = _floor_seconds(crm_url, size)
-            cpu2 = _children_cpu(postmaster)
-            crm_rows = sum(n for table, n in summary.counts.items() if table.startswith("crm."))
-            print(
-                f"{size:>10,} {crm_rows:>10,} {summary.elapsed_seconds:>7.1f} {_cpu_text(cpu0, cpu1):>6} "
-                f"{floor:>7.2f} {_cpu_text(cpu1, cpu2):>6} {summary.elapsed_seconds / floor:>5.1f}x"
-            )
+            floor, floor_cpu = _measure_floor(crm_url, size, postmaster)
+            first: float | None = None
+            for workers in worker_counts:
+                cpu0 = _children_cpu(postmaster)
+                summary = seed_sample_data(crm_url, bi_url, leads=size, reset=True, workers=workers)
+                cpu1 = _children_cpu(postmaster)
+                first = first or summary.elapsed_seconds
+                crm_rows = sum(n for table, n in summary.counts.items() if table.startswith("crm."))
+                print(
+                    f"{size:>10,} {workers:>7} {crm_rows:>10,} {summary.elapsed_seconds:>7.1f} "
+                    f"{_cpu_text(cpu0, cpu1):>6} {first / summary.elapsed_seconds:>7.2f}x "
+                    f"{floor:>7.2f} {floor_cpu:>6} {summary.elapsed_seconds / floor:>5.1f}x"
+                )
         print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         _recreate(admin, drop_only=True)

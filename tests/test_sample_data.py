@@ -278,7 +278,7 @@ def test_cli_seeds_prints_a_summary_and_refuses_a_second_seed(databases, monkeyp
     assert main(["seed", "--leads", "500"]) == 1
     assert "--reset" in capsys.readouterr().err
 
-    assert main(["seed", "--leads", "400", "--seed", "3", "--reset"]) == 0
+    assert main(["seed", "--leads", "400", "--seed", "3", "--reset", "--workers", "2"]) == 0
     assert "leads 400" in capsys.readouterr().out
 
 
