@@ -232,13 +232,17 @@ def _run_workers(resource: PostgresResource, params: dict[str, object], ranges: 
             conn.close()
 
 
-def _move_from_staging(conn: psycopg.Connection) -> None:
+def _move_from_staging(conn: psycopg.Connection) -> dict[str, int]:
+    """Copy the staged rows into the (empty) CRM tables; return the rows each table now holds."""
+    counts = {}
     for table in CRM_TABLES:
-        conn.execute(
+        cursor = conn.execute(
             sql.SQL("INSERT INTO {} SELECT * FROM {}").format(
                 sql.Identifier("public", table), sql.Identifier(STAGING_SCHEMA, table)
             )
         )
+        counts[f"crm.{table}"] = cursor.rowcount
+    return counts
 
 
 def _lock_seed(conn: psycopg.Connection) -> None:
@@ -321,12 +325,18 @@ def _seed_bi(bi: psycopg.Connection, params: dict[str, object], reset: bool) -> 
 
 
 def _finish_crm(crm: psycopg.Connection, reset: bool) -> dict[str, int]:
-    """In the CRM's one transaction: empty (with `reset`), drop keys, move the staged rows, rebuild keys."""
+    """In the CRM's one transaction: empty (with `reset`), drop keys, move the staged rows, rebuild keys.
+
+    The tables were empty (or emptied here), so the rows moved are the rows they hold: no count(*).
+    """
     crm.execute(read_sql("sample/session.sql"))
     if reset:
         _truncate(crm, [("public", t) for t in CRM_TABLES])
     restore = _deferred_schema(crm, CRM_TABLES)
-    _move_from_staging(crm)
+    busy = [] if reset else _existing_rows(crm, CRM_TABLES)  # written to since the check at the start?
+    if busy:
+        raise SampleDataError(f"refusing to seed: CRM tables {', '.join(busy)} got rows while the seed ran")
+    counts = _move_from_staging(crm)
     for statement in restore:
         crm.execute(statement)
-    return _count(crm, "crm", CRM_TABLES)
+    return counts
