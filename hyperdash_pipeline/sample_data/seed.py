@@ -7,6 +7,7 @@ Python only binds the parameters, runs the files and counts the result. Every va
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -300,7 +301,8 @@ def seed_sample_data(
                     counts |= _count(bi, "bi", BI_SEEDED_TABLES)
                     bi.commit()
         finally:
-            _drop_staging(control)
+            with contextlib.suppress(psycopg.Error):  # never hide the seed's own error; the next seed drops it
+                _drop_staging(control)
     reset_tables = [("public", t) for t in CRM_TABLES] + bi_tables if reset else []
     return SeedSummary(
         seed=seed,
