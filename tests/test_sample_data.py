@@ -13,6 +13,7 @@ import pytest
 from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.conventions import CRM_TABLES
 from hyperdash_pipeline.sample_data import SampleDataError, seed_sample_data
+from hyperdash_pipeline.sample_data import seed as seed_module
 from hyperdash_pipeline.sample_data.seed import BI_SEEDED_TABLES, STAGING_SCHEMA
 from hyperdash_pipeline.settings import DAGSTER_URL_VAR
 
@@ -340,3 +341,22 @@ def test_a_seed_failing_while_moving_crm_rows_commits_nothing_anywhere(databases
         assert _rows(databases.crm_url, f"SELECT count(*) FROM {table}")[0][0] == 0
     for table in BI_SEEDED_TABLES:
         assert _rows(databases.bi_url, f"SELECT count(*) FROM {table}")[0][0] == 0
+
+
+def test_a_failing_worker_stops_the_others_and_commits_nothing(databases, monkeypatch):
+    generate = seed_module._generate_crm_range
+
+    def fail_on_the_second_range(conn: psycopg.Connection, params: dict) -> None:
+        if params["first_lead"] > 1:
+            conn.execute("SELECT 1 / 0")  # a real server-side error in that worker's session
+        generate(conn, params)
+
+    monkeypatch.setattr(seed_module, "_generate_crm_range", fail_on_the_second_range)
+    before = _crm_schema(databases.crm_url)
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        seed_sample_data(databases.crm_url, databases.bi_url, leads=3_000, today=TODAY, workers=2)
+    assert _crm_schema(databases.crm_url) == before
+    assert _staging_schemas(databases.crm_url) == []
+    for table in CRM_TABLES:
+        assert _rows(databases.crm_url, f"SELECT count(*) FROM {table}")[0][0] == 0
+    assert _rows(databases.bi_url, "SELECT count(*) FROM organizations")[0][0] == 0
