@@ -13,7 +13,8 @@ import pytest
 from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.conventions import CRM_TABLES
 from hyperdash_pipeline.sample_data import SampleDataError, seed_sample_data
-from hyperdash_pipeline.sample_data.seed import BI_SEEDED_TABLES
+from hyperdash_pipeline.sample_data import seed as seed_module
+from hyperdash_pipeline.sample_data.seed import BI_SEEDED_TABLES, STAGING_SCHEMA
 from hyperdash_pipeline.settings import DAGSTER_URL_VAR
 
 TODAY = date(2026, 6, 30)
@@ -69,6 +70,14 @@ def test_same_seed_gives_identical_tables_and_another_seed_differs(databases, ot
     third = _checksums(other_databases[0], CRM_TABLES) | _checksums(other_databases[1], BI_SEEDED_TABLES)
     differing = {table for table in first if first[table] != third[table]}
     assert differing >= {"leads", "deals", "contacts", "campaign_metrics", "organizations"}
+
+
+def test_the_rows_do_not_depend_on_how_many_workers_generate_them(databases, other_databases):
+    kwargs = {"leads": 1_001, "seed": 5, "days": 30, "today": TODAY}
+    seed_sample_data(databases.crm_url, databases.bi_url, workers=1, **kwargs)
+    seed_sample_data(*other_databases, workers=3, **kwargs)
+    assert _checksums(databases.crm_url, CRM_TABLES) == _checksums(other_databases[0], CRM_TABLES)
+    assert _rows(other_databases[0], "SELECT count(*) FROM leads")[0][0] == 1_001
 
 
 def test_sizes_and_proportions_are_as_asked(seeded):
@@ -270,7 +279,7 @@ def test_cli_seeds_prints_a_summary_and_refuses_a_second_seed(databases, monkeyp
     assert main(["seed", "--leads", "500"]) == 1
     assert "--reset" in capsys.readouterr().err
 
-    assert main(["seed", "--leads", "400", "--seed", "3", "--reset"]) == 0
+    assert main(["seed", "--leads", "400", "--seed", "3", "--reset", "--workers", "2"]) == 0
     assert "leads 400" in capsys.readouterr().out
 
 
@@ -287,11 +296,16 @@ def _crm_schema(url: str) -> set[tuple[str, str]]:
     )
 
 
+def _staging_schemas(url: str) -> list[tuple]:
+    return _rows(url, "SELECT nspname FROM pg_namespace WHERE nspname = %s", (STAGING_SCHEMA,))
+
+
 def test_keys_and_indexes_dropped_for_the_load_are_all_back(databases):
     before = _crm_schema(databases.crm_url)
     assert any("FOREIGN KEY" in definition for _, definition in before)
-    seed_sample_data(databases.crm_url, databases.bi_url, leads=300, today=TODAY)
+    seed_sample_data(databases.crm_url, databases.bi_url, leads=300, today=TODAY, workers=2)
     assert _crm_schema(databases.crm_url) == before
+    assert _staging_schemas(databases.crm_url) == []
 
 
 def test_a_failed_seed_leaves_no_rows_and_the_crm_schema_intact(databases):
@@ -303,8 +317,46 @@ def test_a_failed_seed_leaves_no_rows_and_the_crm_schema_intact(databases):
         )
         bi.execute("CREATE TRIGGER refuse BEFORE INSERT ON campaign_metrics FOR EACH ROW EXECUTE FUNCTION refuse()")
     with pytest.raises(psycopg.errors.RaiseException, match="read-only"):
-        seed_sample_data(databases.crm_url, databases.bi_url, leads=300, today=TODAY)
+        seed_sample_data(databases.crm_url, databases.bi_url, leads=300, today=TODAY, workers=2)
     assert _crm_schema(databases.crm_url) == before
+    assert _staging_schemas(databases.crm_url) == []
+    for table in CRM_TABLES:
+        assert _rows(databases.crm_url, f"SELECT count(*) FROM {table}")[0][0] == 0
+    assert _rows(databases.bi_url, "SELECT count(*) FROM organizations")[0][0] == 0
+
+
+def test_a_seed_failing_while_moving_crm_rows_commits_nothing_anywhere(databases):
+    before = _crm_schema(databases.crm_url)
+    with psycopg.connect(databases.crm_url, autocommit=True) as crm:
+        crm.execute(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'deals are frozen'; END $$"
+        )
+        crm.execute("CREATE TRIGGER refuse BEFORE INSERT ON deals FOR EACH ROW EXECUTE FUNCTION refuse()")
+    with pytest.raises(psycopg.errors.RaiseException, match="frozen"):
+        seed_sample_data(databases.crm_url, databases.bi_url, leads=2_000, today=TODAY, workers=2)
+    assert _crm_schema(databases.crm_url) == before
+    assert _staging_schemas(databases.crm_url) == []
+    for table in CRM_TABLES:
+        assert _rows(databases.crm_url, f"SELECT count(*) FROM {table}")[0][0] == 0
+    for table in BI_SEEDED_TABLES:
+        assert _rows(databases.bi_url, f"SELECT count(*) FROM {table}")[0][0] == 0
+
+
+def test_a_failing_worker_stops_the_others_and_commits_nothing(databases, monkeypatch):
+    generate = seed_module._generate_crm_range
+
+    def fail_on_the_second_range(conn: psycopg.Connection, params: dict) -> None:
+        if params["first_lead"] > 1:
+            conn.execute("SELECT 1 / 0")  # a real server-side error in that worker's session
+        generate(conn, params)
+
+    monkeypatch.setattr(seed_module, "_generate_crm_range", fail_on_the_second_range)
+    before = _crm_schema(databases.crm_url)
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        seed_sample_data(databases.crm_url, databases.bi_url, leads=3_000, today=TODAY, workers=2)
+    assert _crm_schema(databases.crm_url) == before
+    assert _staging_schemas(databases.crm_url) == []
     for table in CRM_TABLES:
         assert _rows(databases.crm_url, f"SELECT count(*) FROM {table}")[0][0] == 0
     assert _rows(databases.bi_url, "SELECT count(*) FROM organizations")[0][0] == 0

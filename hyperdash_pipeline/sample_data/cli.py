@@ -22,6 +22,7 @@ def _seed(args: argparse.Namespace) -> int:
             days=args.days,
             today=args.today,
             reset=args.reset,
+            workers=args.workers,
         )
     except SampleDataError as exc:
         print(f"hyperdash seed: {exc}", file=sys.stderr)
@@ -45,6 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=date.fromisoformat,
         default=None,
         help="end the window on this date (YYYY-MM-DD, default today in UTC), for identical data on any day",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="CRM sessions generating in parallel (default: one per CPU, at most one per 20000 leads); "
+        "the rows do not depend on it",
     )
     parser.add_argument(
         "--reset",

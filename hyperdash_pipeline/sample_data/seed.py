@@ -7,7 +7,10 @@ Python only binds the parameters, runs the files and counts the result. Every va
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -32,6 +35,11 @@ _BI_FILES = ("sample/bi_organizations.sql", "sample/bi_campaign_metrics.sql")
 MAX_ORGANIZATIONS = 60
 MAX_DAYS = 3_650
 MAX_SEED = 2**62
+
+# CRM generation runs in parallel sessions over disjoint lead ranges (see `seed_sample_data`).
+STAGING_SCHEMA = "hyperdash_seed_staging"
+MAX_WORKERS = 8
+MIN_LEADS_PER_WORKER = 20_000
 
 
 class SampleDataError(RuntimeError):
@@ -167,6 +175,85 @@ def _count(conn: psycopg.Connection, prefix: str, tables: tuple[str, ...]) -> di
     return counts
 
 
+def default_workers(leads: int) -> int:
+    """One CRM worker per CPU, but never fewer than `MIN_LEADS_PER_WORKER` leads each."""
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS, leads // MIN_LEADS_PER_WORKER))
+
+
+def _lead_ranges(leads: int, workers: int) -> list[tuple[int, int]]:
+    """`workers` contiguous, disjoint ranges (first, last) covering leads 1..leads."""
+    bounds = [leads * k // workers for k in range(workers + 1)]
+    return [(bounds[k] + 1, bounds[k + 1]) for k in range(workers) if bounds[k + 1] > bounds[k]]
+
+
+def _create_staging(conn: psycopg.Connection) -> None:
+    """Empty UNLOGGED copies of the CRM tables (columns and defaults only) in `STAGING_SCHEMA`."""
+    schema = sql.Identifier(STAGING_SCHEMA)
+    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(schema))
+    conn.execute(sql.SQL("CREATE SCHEMA {}").format(schema))
+    for table in CRM_TABLES:
+        conn.execute(
+            sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {} INCLUDING DEFAULTS)").format(
+                sql.Identifier(STAGING_SCHEMA, table), sql.Identifier("public", table)
+            )
+        )
+
+
+def _drop_staging(conn: psycopg.Connection) -> None:
+    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(STAGING_SCHEMA)))
+
+
+def _generate_crm_range(conn: psycopg.Connection, params: dict[str, object]) -> None:
+    """One worker's share: the plan and rows of leads first_lead..last_lead, into the staging tables.
+
+    The sample files insert into unqualified table names; the search path sends them to staging.
+    """
+    _prepare_session(conn, params)
+    conn.execute(sql.SQL("SET LOCAL search_path = {}, public").format(sql.Identifier(STAGING_SCHEMA)))
+    for path in _CRM_FILES:
+        conn.execute(read_sql(path))
+    conn.commit()
+
+
+def _run_workers(resource: PostgresResource, params: dict[str, object], ranges: list[tuple[int, int]]) -> None:
+    """Generate the CRM ranges concurrently, one connection each; the first failure cancels the rest."""
+    connections = [resource.connect() for _ in ranges]
+    try:
+        with ThreadPoolExecutor(max_workers=len(ranges), thread_name_prefix="hyperdash-seed") as pool:
+            futures = [
+                pool.submit(_generate_crm_range, conn, params | {"first_lead": first, "last_lead": last})
+                for conn, (first, last) in zip(connections, ranges, strict=True)
+            ]
+            for future in as_completed(futures):
+                if future.exception() is not None:
+                    for conn in connections:
+                        conn.cancel_safe()
+                    future.result()
+    finally:
+        for conn in connections:
+            conn.close()
+
+
+def _move_from_staging(conn: psycopg.Connection) -> dict[str, int]:
+    """Copy the staged rows into the (empty) CRM tables; return the rows each table now holds."""
+    counts = {}
+    for table in CRM_TABLES:
+        cursor = conn.execute(
+            sql.SQL("INSERT INTO {} SELECT * FROM {}").format(
+                sql.Identifier("public", table), sql.Identifier(STAGING_SCHEMA, table)
+            )
+        )
+        counts[f"crm.{table}"] = cursor.rowcount
+    return counts
+
+
+def _lock_seed(conn: psycopg.Connection) -> None:
+    """One seed at a time per CRM database: they would share the staging schema."""
+    row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (STAGING_SCHEMA,)).fetchone()
+    if row != (True,):
+        raise SampleDataError("another `hyperdash seed` is running on this CRM database; wait for it to finish")
+
+
 def seed_sample_data(
     crm_url: str,
     bi_url: str,
@@ -177,40 +264,47 @@ def seed_sample_data(
     days: int = 120,
     today: date | None = None,
     reset: bool = False,
+    workers: int | None = None,
 ) -> SeedSummary:
     """Fill the CRM and BI databases with `leads` leads over the `days` days before `today` (UTC).
 
     Refuses when either database already holds seeded tables' rows unless `reset` is true, which
     first empties the CRM tables and every BI data table (so no stale sync state or derived table
-    survives). Both databases are written in one transaction each, committed at the end (BI first).
+    survives). `workers` CRM sessions (default: one per CPU) generate disjoint lead ranges into
+    unlogged staging tables at the same time; one CRM transaction then moves the rows into the
+    real tables and rebuilds their keys. BI is written in one transaction, committed just before
+    the CRM's. The rows do not depend on `workers`.
     """
     _validate(leads, seed, organizations, days)
+    workers = default_workers(leads) if workers is None else workers
+    if workers < 1:
+        raise SampleDataError(f"workers must be at least 1 (got {workers})")
     today = today or datetime.now(UTC).date()
     params = {"seed": seed, "leads": leads, "organizations": organizations, "days": days, "today": today}
     started = time.perf_counter()
     crm_resource = PostgresResource(url=crm_url, application_name="hyperdash-seed/crm", statement_timeout_ms=0)
     bi_resource = PostgresResource(url=bi_url, application_name="hyperdash-seed/bi", statement_timeout_ms=0)
-    with crm_resource.connection() as crm, bi_resource.connection() as bi:
-        _require_tables(crm, "CRM", CRM_TABLES)
-        _require_tables(bi, "BI", BI_SEEDED_TABLES)
-        reset_tables: list[tuple[str, str]] = []
-        if reset:
-            reset_tables = [("public", t) for t in CRM_TABLES]
-            _truncate(crm, reset_tables)
-            bi_tables = _bi_reset_tables(bi)
-            _truncate(bi, bi_tables)
-            reset_tables += bi_tables
-        else:
-            _refuse_if_not_empty(crm, bi)
-        restore = _deferred_schema(crm, CRM_TABLES)
-        for conn, files in ((bi, _BI_FILES), (crm, _CRM_FILES)):
-            _prepare_session(conn, params)
-            for path in files:
-                conn.execute(read_sql(path))
-        for statement in restore:
-            crm.execute(statement)
-        counts = _count(crm, "crm", CRM_TABLES) | _count(bi, "bi", BI_SEEDED_TABLES)
-        bi.commit()
+    with crm_resource.connection(autocommit=True) as control:
+        _require_tables(control, "CRM", CRM_TABLES)
+        _lock_seed(control)
+        try:
+            with bi_resource.connection() as bi:
+                _require_tables(bi, "BI", BI_SEEDED_TABLES)
+                if not reset:
+                    _refuse_if_not_empty(control, bi)
+                _create_staging(control)
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyperdash-seed-bi") as pool:
+                    bi_done = pool.submit(_seed_bi, bi, params | {"first_lead": 1, "last_lead": leads}, reset)
+                    _run_workers(crm_resource, params, _lead_ranges(leads, workers))
+                    bi_tables = bi_done.result()
+                with crm_resource.connection() as crm:
+                    counts = _finish_crm(crm, reset)
+                    counts |= _count(bi, "bi", BI_SEEDED_TABLES)
+                    bi.commit()
+        finally:
+            with contextlib.suppress(psycopg.Error):  # never hide the seed's own error; the next seed drops it
+                _drop_staging(control)
+    reset_tables = [("public", t) for t in CRM_TABLES] + bi_tables if reset else []
     return SeedSummary(
         seed=seed,
         leads=leads,
@@ -221,3 +315,31 @@ def seed_sample_data(
         elapsed_seconds=time.perf_counter() - started,
         reset_tables=tuple(f"{schema}.{table}" for schema, table in reset_tables),
     )
+
+
+def _seed_bi(bi: psycopg.Connection, params: dict[str, object], reset: bool) -> list[tuple[str, str]]:
+    """Empty BI (with `reset`) and write its tables, leaving the transaction open; return what was emptied."""
+    bi_tables = _bi_reset_tables(bi) if reset else []
+    _truncate(bi, bi_tables)
+    _prepare_session(bi, params)
+    for path in _BI_FILES:
+        bi.execute(read_sql(path))
+    return bi_tables
+
+
+def _finish_crm(crm: psycopg.Connection, reset: bool) -> dict[str, int]:
+    """In the CRM's one transaction: empty (with `reset`), drop keys, move the staged rows, rebuild keys.
+
+    The tables were empty (or emptied here), so the rows moved are the rows they hold: no count(*).
+    """
+    crm.execute(read_sql("sample/session.sql"))
+    if reset:
+        _truncate(crm, [("public", t) for t in CRM_TABLES])
+    restore = _deferred_schema(crm, CRM_TABLES)
+    busy = [] if reset else _existing_rows(crm, CRM_TABLES)  # written to since the check at the start?
+    if busy:
+        raise SampleDataError(f"refusing to seed: CRM tables {', '.join(busy)} got rows while the seed ran")
+    counts = _move_from_staging(crm)
+    for statement in restore:
+        crm.execute(statement)
+    return counts

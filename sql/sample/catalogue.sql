@@ -107,7 +107,7 @@ WITH ads AS (
            CASE WHEN paused THEN least(3 + floor(u_length * 8)::integer, days - start_day)
                 ELSE days - start_day END                                          AS active_days
     FROM shaped
-)
+), named AS (
 SELECT row_number() OVER (ORDER BY org_idx, campaign_idx, ad_set_no, ad_no)::integer AS ad_idx,
        w.*,
        w.campaign_name || ' | ' || CASE ad_set_no WHEN 1 THEN 'Set A' ELSE 'Set B' END AS ad_set_name,
@@ -129,7 +129,11 @@ SELECT row_number() OVER (ORDER BY org_idx, campaign_idx, ad_set_no, ad_no)::int
                    WHEN source = 'google' THEN 'paid_search' ELSE 'paid_social' END,
               CASE source WHEN 'google' THEN 'cpc' ELSE 'paid_social' END,
               campaign_id, ad_id)                                                  AS touch_members
-FROM windowed w;
+FROM windowed w
+)
+SELECT named.*,
+       trim(both '_' FROM lower(regexp_replace(ad_name, '[^A-Za-z0-9]+', '_', 'g'))) AS utm_content
+FROM named;
 
 -- Each organization's ads are one contiguous ad_idx range (touchpoints pick other ads of the same org).
 CREATE TEMP TABLE sample_org_ads ON COMMIT DROP AS

@@ -5,8 +5,8 @@
 INSERT INTO deals (id, organization_id, lead_id, contact_id, title, stage, amount, currency,
                    closed_at, created_at, updated_at)
 SELECT pg_temp.sample_uuid(p.seed, 'deal', l.i * 2 + d.k), l.org_id,
-       pg_temp.sample_uuid(p.seed, 'lead', l.i),
-       CASE WHEN l.has_contact THEN pg_temp.sample_uuid(p.seed, 'contact', l.i) END,
+       l.lead_id,
+       l.contact_id,
        CASE d.k WHEN 1 THEN (ARRAY['Annual plan', 'Monthly plan', 'Premium package', 'Starter package'])
                             [1 + floor(pg_temp.sample_u(p.seed, 50, l.i) * 4)::integer]
                 ELSE (ARRAY['Upgrade', 'Renewal', 'Add-on'])[1 + floor(pg_temp.sample_u(p.seed, 51, l.i) * 3)::integer]

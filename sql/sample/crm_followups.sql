@@ -10,9 +10,9 @@ SELECT t.id, t.org_id, t.lead_id, t.deal_id, t.contact_id, t.title,
 FROM (
     SELECT pg_temp.sample_uuid(p.seed, 'task', l.i * 2 + k)                         AS id,
            l.org_id,
-           pg_temp.sample_uuid(p.seed, 'lead', l.i)                                 AS lead_id,
+           l.lead_id                                 AS lead_id,
            CASE WHEN k = 1 AND l.deals > 0 THEN pg_temp.sample_uuid(p.seed, 'deal', l.i * 2 + 1) END AS deal_id,
-           CASE WHEN l.has_contact THEN pg_temp.sample_uuid(p.seed, 'contact', l.i) END AS contact_id,
+           l.contact_id AS contact_id,
            (ARRAY['Call back', 'Send proposal', 'Follow up on WhatsApp', 'Schedule a demo', 'Confirm payment'])
                [1 + floor(pg_temp.sample_u(p.seed, 60 + k, l.i) * 5)::integer]     AS title,
            created.at                                                               AS created_at,
@@ -30,9 +30,9 @@ FROM (
 
 INSERT INTO notes (id, organization_id, lead_id, deal_id, contact_id, body, created_at, updated_at)
 SELECT pg_temp.sample_uuid(p.seed, 'note', l.i * 2 + k), l.org_id,
-       pg_temp.sample_uuid(p.seed, 'lead', l.i),
+       l.lead_id,
        CASE WHEN k = 1 AND l.deals > 0 THEN pg_temp.sample_uuid(p.seed, 'deal', l.i * 2 + 1) END,
-       CASE WHEN l.has_contact THEN pg_temp.sample_uuid(p.seed, 'contact', l.i) END,
+       l.contact_id,
        CASE WHEN k = 1 AND l.deals > 0
             THEN 'Proposal: ' || l.deal1_amount || ' ' || l.currency || '.'
             ELSE (ARRAY['Asked about pricing.', 'Prefers WhatsApp over calls.', 'Comparing with a competitor.',
@@ -50,8 +50,8 @@ WHERE k <= (l.deals > 0)::integer + l.extra_note::integer;
 
 INSERT INTO activities (id, organization_id, lead_id, contact_id, kind, occurred_at, created_at, updated_at)
 SELECT pg_temp.sample_uuid(p.seed, 'activity', l.i * 2 + k), l.org_id,
-       pg_temp.sample_uuid(p.seed, 'lead', l.i),
-       CASE WHEN l.has_contact THEN pg_temp.sample_uuid(p.seed, 'contact', l.i) END,
+       l.lead_id,
+       l.contact_id,
        (ARRAY['page_view', 'email', 'call', 'whatsapp', 'meeting'])
            [1 + floor(pg_temp.sample_u(p.seed, 72 + k, l.i) * 5)::integer],
        at.at, at.at, at.at

@@ -8,7 +8,7 @@
 -- whether or not the lead has that many touches, so the draws never depend on each other.
 
 INSERT INTO contacts (id, organization_id, name, email, phone, created_at, updated_at)
-SELECT pg_temp.sample_uuid(p.seed, 'contact', l.i), l.org_id, n.full_name, n.email, n.phone,
+SELECT l.contact_id, l.org_id, n.full_name, n.email, n.phone,
        l.created_at, l.created_at
 FROM sample_lead_plan l
 CROSS JOIN sample_params p
@@ -25,7 +25,7 @@ WITH organic_kinds (kind, utm_source, utm_medium, utm_campaign, touch_members) A
            (SELECT array_agg(touch_members ORDER BY kind) FROM organic_kinds)      AS organic_members,
            a.source, a.campaign_id, a.ad_set_id, a.ad_id, a.channel, a.touch_members AS ad_members,
            a.utm_medium AS paid_medium, a.utm_campaign AS paid_utm_campaign,
-           trim(both '_' FROM lower(regexp_replace(a.ad_name, '[^A-Za-z0-9]+', '_', 'g'))) AS utm_content,
+           a.utm_content,
            CASE a.source WHEN 'meta' THEN CASE WHEN pg_temp.sample_u(p.seed, 30, l.i) < 0.7 THEN 'facebook'
                                                ELSE 'instagram' END
                          WHEN 'google' THEN 'google' END                           AS utm_source,
@@ -56,8 +56,7 @@ WITH organic_kinds (kind, utm_source, utm_medium, utm_campaign, touch_members) A
 INSERT INTO leads (id, organization_id, contact_id, name, email, phone, status, value,
                    campaign_id, ad_id, ad_set_id, utm_source, utm_medium, utm_campaign, utm_content, utm_term,
                    gclid, fbclid, touchpoints, attribution_synced, created_at, updated_at, deleted_at)
-SELECT pg_temp.sample_uuid(x.seed, 'lead', x.i), x.org_id,
-       CASE WHEN x.has_contact THEN pg_temp.sample_uuid(x.seed, 'contact', x.i) END,
+SELECT x.lead_id, x.org_id, x.contact_id,
        n.full_name, n.email, n.phone, x.status, x.deal1_amount,
        x.campaign_id, x.ad_id, x.ad_set_id,
        coalesce(x.utm_source, ok.utm_source),

@@ -35,8 +35,8 @@ WITH thresholds AS (
            width_bucket(pg_temp.sample_u(p.seed, 2, i), t.org_cum)                 AS organic_org_idx
     FROM sample_params p
     CROSS JOIN thresholds t
-    CROSS JOIN generate_series(1::bigint, p.leads) AS i
-    OFFSET 0  -- a fence: later stages read these columns instead of re-computing the hashes
+    CROSS JOIN generate_series(p.first_lead, p.last_lead) AS i
+    OFFSET 0  -- an optimisation fence: later stages read columns, not re-expanded formulas
 ), placed AS (
     SELECT d.*,
            CASE WHEN d.organic THEN NULL ELSE d.paid_ad_idx END                    AS ad_idx,
@@ -89,6 +89,9 @@ WITH thresholds AS (
     OFFSET 0
 )
 SELECT c.i, c.organic, c.ad_idx, c.org_idx, c.org_id, c.currency, c.created_at, c.u_touches,
+       -- the ids every table needs, hashed once here
+       pg_temp.sample_uuid(p.seed, 'lead', c.i)                                    AS lead_id,
+       CASE WHEN c.has_contact THEN pg_temp.sample_uuid(p.seed, 'contact', c.i) END AS contact_id,
        c.has_contact, c.u_tasks, c.extra_note, c.activities,
        c.deals, c.deal1_stage, c.deal2_stage, c.deal1_amount, c.deal2_amount,
        c.deal1_created_at, c.deal2_created_at, c.deal1_closed_at, c.deal2_closed_at,
@@ -105,4 +108,5 @@ SELECT c.i, c.organic, c.ad_idx, c.org_idx, c.org_id, c.currency, c.created_at, 
                 CASE WHEN c.deals >= 1 THEN c.deal1_created_at END, c.deal1_closed_at,
                 CASE WHEN c.deals = 2 THEN c.deal2_created_at END, c.deal2_closed_at) AS updated_at,
        c.deleted
-FROM closed c;
+FROM closed c
+CROSS JOIN sample_params p;
