@@ -107,7 +107,7 @@ LEFT JOIN LATERAL (
                        WHEN r.ts_kind IS NULL OR r.ts_kind = 'null' THEN 'touchpoint has no timestamp'
                        WHEN r.ts_kind <> 'string'
                             OR r.ts_text !~ '^\d{4}-\d{2}-\d{2}'
-                            OR NOT pg_input_is_valid(r.ts_text, 'timestamptz')
+                            OR NOT analytics.is_timestamptz(r.ts_text)
                            THEN 'touchpoint timestamp does not parse'
                        WHEN r.ts_text::timestamptz > now() THEN 'touchpoint timestamp is in the future'
                        WHEN r.channel_text <> '' AND NOT aliases.map ? r.channel_text
