@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import uuid
 from collections.abc import Iterator
@@ -281,6 +282,10 @@ def test_cli_seeds_prints_a_summary_and_refuses_a_second_seed(databases, monkeyp
 
     assert main(["seed", "--leads", "400", "--seed", "3", "--reset", "--workers", "2"]) == 0
     assert "leads 400" in capsys.readouterr().out
+
+    assert main(["seed", "--leads", "300", "--reset", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["counts"]["crm.leads"] == 300 and summary["seed"] == 42
 
 
 def _crm_schema(url: str) -> set[tuple[str, str]]:

@@ -7,6 +7,7 @@ import sys
 from datetime import date
 
 from hyperdash_pipeline.embedded import export_database_urls
+from hyperdash_pipeline.ops.output import add_json_flag, print_json
 from hyperdash_pipeline.sample_data.seed import SampleDataError, seed_sample_data
 
 
@@ -27,7 +28,10 @@ def _seed(args: argparse.Namespace) -> int:
     except SampleDataError as exc:
         print(f"hyperdash seed: {exc}", file=sys.stderr)
         return 1
-    print(summary.describe())
+    if args.json:
+        print_json(summary)
+    else:
+        print(summary.describe())
     return 0
 
 
@@ -59,4 +63,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="empty the CRM tables and every BI data table first (migrations are kept)",
     )
+    add_json_flag(parser)
     parser.set_defaults(handler=_seed)
