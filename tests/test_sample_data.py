@@ -284,7 +284,9 @@ def test_cli_seeds_prints_a_summary_and_refuses_a_second_seed(databases, monkeyp
     assert "leads 400" in capsys.readouterr().out
 
     assert main(["seed", "--leads", "300", "--reset", "--json"]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    assert "seed: leads generated: 300/300 (100.0%)" in captured.err  # progress on stderr, JSON on stdout
+    summary = json.loads(captured.out)
     assert summary["counts"]["crm.leads"] == 300 and summary["seed"] == 42
 
 
@@ -365,3 +367,16 @@ def test_a_failing_worker_stops_the_others_and_commits_nothing(databases, monkey
     for table in CRM_TABLES:
         assert _rows(databases.crm_url, f"SELECT count(*) FROM {table}")[0][0] == 0
     assert _rows(databases.bi_url, "SELECT count(*) FROM organizations")[0][0] == 0
+
+
+def test_progress_hears_of_every_generated_range(databases):
+    heard: list[tuple[int, int]] = []
+    seed_sample_data(
+        databases.crm_url,
+        databases.bi_url,
+        leads=3_000,
+        today=TODAY,
+        workers=2,
+        on_progress=lambda d, t: heard.append((d, t)),
+    )
+    assert heard == sorted(heard) and heard[-1] == (3_000, 3_000) and len(heard) >= 2

@@ -7,7 +7,7 @@ import sys
 from datetime import date
 
 from hyperdash_pipeline.embedded import export_database_urls
-from hyperdash_pipeline.ops.output import add_json_flag, print_json
+from hyperdash_pipeline.ops.output import Progress, add_json_flag, print_json
 from hyperdash_pipeline.sample_data.seed import SampleDataError, seed_sample_data
 
 
@@ -24,6 +24,7 @@ def _seed(args: argparse.Namespace) -> int:
             today=args.today,
             reset=args.reset,
             workers=args.workers,
+            on_progress=Progress("seed: leads generated", total=args.leads, unit="leads").update,
         )
     except SampleDataError as exc:
         print(f"hyperdash seed: {exc}", file=sys.stderr)

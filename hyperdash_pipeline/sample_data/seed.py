@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -40,6 +42,10 @@ MAX_SEED = 2**62
 STAGING_SCHEMA = "hyperdash_seed_staging"
 MAX_WORKERS = 8
 MIN_LEADS_PER_WORKER = 20_000
+# Ranges per worker: enough steps for a progress ETA, few enough that the per-range plan stays cheap.
+CHUNKS_PER_WORKER = 4
+
+ProgressCallback = Callable[[int, int], None]
 
 
 class SampleDataError(RuntimeError):
@@ -181,9 +187,11 @@ def default_workers(leads: int) -> int:
 
 
 def _lead_ranges(leads: int, workers: int) -> list[tuple[int, int]]:
-    """`workers` contiguous, disjoint ranges (first, last) covering leads 1..leads."""
-    bounds = [leads * k // workers for k in range(workers + 1)]
-    return [(bounds[k] + 1, bounds[k + 1]) for k in range(workers) if bounds[k + 1] > bounds[k]]
+    """Contiguous, disjoint ranges (first, last) covering leads 1..leads: `CHUNKS_PER_WORKER` per worker
+    (so progress moves in steps small enough to give an ETA), each at least `MIN_LEADS_PER_WORKER`."""
+    chunks = max(workers, min(workers * CHUNKS_PER_WORKER, leads // MIN_LEADS_PER_WORKER))
+    bounds = [leads * k // chunks for k in range(chunks + 1)]
+    return [(bounds[k] + 1, bounds[k + 1]) for k in range(chunks) if bounds[k + 1] > bounds[k]]
 
 
 def _create_staging(conn: psycopg.Connection) -> None:
@@ -215,22 +223,47 @@ def _generate_crm_range(conn: psycopg.Connection, params: dict[str, object]) -> 
     conn.commit()
 
 
-def _run_workers(resource: PostgresResource, params: dict[str, object], ranges: list[tuple[int, int]]) -> None:
-    """Generate the CRM ranges concurrently, one connection each; the first failure cancels the rest."""
-    connections = [resource.connect() for _ in ranges]
+def _run_workers(
+    resource: PostgresResource,
+    params: dict[str, object],
+    ranges: list[tuple[int, int]],
+    workers: int,
+    on_progress: ProgressCallback | None = None,
+) -> None:
+    """Generate the CRM ranges on `workers` concurrent sessions; the first failure cancels the rest.
+
+    Each session takes the next range when it finishes one; `on_progress(leads_done, leads)` hears of
+    every finished range."""
+    connections: queue.SimpleQueue[psycopg.Connection] = queue.SimpleQueue()
+    opened = [resource.connect() for _ in range(min(workers, len(ranges)))]
+    for conn in opened:
+        connections.put(conn)
+    total = sum(last - first + 1 for first, last in ranges)
+
+    def generate(first: int, last: int) -> int:
+        conn = connections.get()
+        try:
+            _generate_crm_range(conn, params | {"first_lead": first, "last_lead": last})
+        finally:
+            connections.put(conn)
+        return last - first + 1
+
     try:
-        with ThreadPoolExecutor(max_workers=len(ranges), thread_name_prefix="hyperdash-seed") as pool:
-            futures = [
-                pool.submit(_generate_crm_range, conn, params | {"first_lead": first, "last_lead": last})
-                for conn, (first, last) in zip(connections, ranges, strict=True)
-            ]
+        with ThreadPoolExecutor(max_workers=len(opened), thread_name_prefix="hyperdash-seed") as pool:
+            futures = [pool.submit(generate, first, last) for first, last in ranges]
+            done = 0
             for future in as_completed(futures):
                 if future.exception() is not None:
-                    for conn in connections:
+                    for pending in futures:
+                        pending.cancel()
+                    for conn in opened:
                         conn.cancel_safe()
                     future.result()
+                done += future.result()
+                if on_progress:
+                    on_progress(done, total)
     finally:
-        for conn in connections:
+        for conn in opened:
             conn.close()
 
 
@@ -265,6 +298,7 @@ def seed_sample_data(
     today: date | None = None,
     reset: bool = False,
     workers: int | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> SeedSummary:
     """Fill the CRM and BI databases with `leads` leads over the `days` days before `today` (UTC).
 
@@ -273,7 +307,8 @@ def seed_sample_data(
     survives). `workers` CRM sessions (default: one per CPU) generate disjoint lead ranges into
     unlogged staging tables at the same time; one CRM transaction then moves the rows into the
     real tables and rebuilds their keys. BI is written in one transaction, committed just before
-    the CRM's. The rows do not depend on `workers`.
+    the CRM's. The rows do not depend on `workers`. `on_progress(leads_generated, leads)` is called
+    as ranges of leads are generated (the final move into the real tables follows).
     """
     _validate(leads, seed, organizations, days)
     workers = default_workers(leads) if workers is None else workers
@@ -295,7 +330,7 @@ def seed_sample_data(
                 _create_staging(control)
                 with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hyperdash-seed-bi") as pool:
                     bi_done = pool.submit(_seed_bi, bi, params | {"first_lead": 1, "last_lead": leads}, reset)
-                    _run_workers(crm_resource, params, _lead_ranges(leads, workers))
+                    _run_workers(crm_resource, params, _lead_ranges(leads, workers), workers, on_progress)
                     bi_tables = bi_done.result()
                 with crm_resource.connection() as crm:
                     counts = _finish_crm(crm, reset)
