@@ -50,7 +50,7 @@ from hyperdash_pipeline.cli import main as hyperdash
 from hyperdash_pipeline.embedded import export_database_urls
 from hyperdash_pipeline.migrate import apply_migrations, migrate_all
 from hyperdash_pipeline.sample_data import seed_sample_data
-from hyperdash_pipeline.settings import CRM_URL_VAR, SQL_DIR, hyperdash_home, libpq_url
+from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, SQL_DIR, hyperdash_home, libpq_url
 from hyperdash_pipeline.webhook.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, secret_key, sign
 
 LUA = Path(__file__).with_name("webhook_load.lua")
@@ -179,13 +179,14 @@ def scratch_crm_and_bi(leads: int) -> Iterator[tuple[str, str]]:
 # does it, after the BI commit) so the output says which phase the load window overlapped.
 # Imports first, so "started" is printed when the sync begins, not while Python loads the package.
 SYNC_SCRIPT = """
-import json, sys, time
+import json, os, time
 from hyperdash_pipeline.sync import run_sync
 from hyperdash_pipeline.sync.engine import mark_attribution_synced
 print(json.dumps({"started": time.time()}), flush=True)
-report = run_sync(sys.argv[1], sys.argv[2], full=True, mark_attribution_synced=False)
+crm, bi = os.environ["CRM_DATABASE_URL"], os.environ["BI_DATABASE_URL"]
+report = run_sync(crm, bi, full=True, mark_attribution_synced=False)
 copied = time.time()
-flagged = mark_attribution_synced(sys.argv[1], sys.argv[2])
+flagged = mark_attribution_synced(crm, bi)
 print(json.dumps({
     "copied": copied,
     "finished": time.time(),
@@ -197,8 +198,9 @@ print(json.dumps({
 
 def start_full_sync(crm_url: str, bi_url: str) -> tuple[subprocess.Popen[str], float]:
     """Start `run_sync(full=True)` in its own process; return once it has begun syncing."""
-    command = [sys.executable, "-c", SYNC_SCRIPT, crm_url, bi_url]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [sys.executable, "-c", SYNC_SCRIPT]
+    env = {**os.environ, CRM_URL_VAR: crm_url, BI_URL_VAR: bi_url}  # not argv: a password would show in ps
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline()
     if not line:
