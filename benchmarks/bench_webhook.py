@@ -10,8 +10,14 @@ distinct, pre-signed lead posts, side by side in one run:
 
 The load generator is wrk (C, `apt-get install wrk`) when installed, else an asyncio + httpx client;
 both are bounded in request count and in time. After each run it counts the CRM rows of the run's
-organization against the 201 answers: every accepted lead must be there. The pass under a full CRM->BI
-sync is not wired: `hyperdash_pipeline.sync.run_sync` does not exist on this branch (the run says so).
+organization against the 201 answers: every accepted lead must be there.
+
+Then, under a full CRM->BI sync (`--sync-leads`, 0 to skip): a scratch CRM and BI pair, migrated, the CRM
+seeded with `seed_sample_data` (all six tables), and the tuned setup at 8 connections measured twice on
+it, side by side: alone, then while a full sync (`run_sync(full=True)`, then its CRM receipt step) runs
+in another process, started right before the measured load; its phases' durations and how much of the
+load window each overlapped are printed. That pair's runs are bounded by `--sync-seconds` (long enough
+to reach the receipt phase) and by as many posts as `--leads` per `--seconds` allows in that time.
 """
 
 from __future__ import annotations
@@ -42,12 +48,14 @@ from psycopg import sql
 
 from hyperdash_pipeline.cli import main as hyperdash
 from hyperdash_pipeline.embedded import export_database_urls
-from hyperdash_pipeline.migrate import apply_migrations
-from hyperdash_pipeline.settings import CRM_URL_VAR, SQL_DIR, hyperdash_home, libpq_url
+from hyperdash_pipeline.migrate import apply_migrations, migrate_all
+from hyperdash_pipeline.sample_data import seed_sample_data
+from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, SQL_DIR, hyperdash_home, libpq_url
 from hyperdash_pipeline.webhook.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, secret_key, sign
 
 LUA = Path(__file__).with_name("webhook_load.lua")
 CONNECTIONS = 64
+SYNC_TIMEOUT = 900.0  # bound on the wait for the full sync once the load run is over
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,26 @@ class Run:
 
 
 @dataclass(frozen=True)
+class SyncRun:
+    """A full CRM->BI sync run in its own process: wall-clock start and end (epoch seconds) and its report."""
+
+    started: float
+    copied: float  # the BI side committed: from here on, the CRM receipt (UPDATE of leads) runs
+    finished: float
+    rows: int  # rows moved into BI, all tables
+    flagged: int  # leads whose attribution_synced receipt was set
+
+    @property
+    def seconds(self) -> float:
+        return self.finished - self.started
+
+    def overlap(self, window: tuple[float, float], start: float, end: float) -> float:
+        """Share of the load window that fell between `start` and `end`."""
+        shared = min(window[1], end) - max(window[0], start)
+        return max(0.0, shared) / (window[1] - window[0]) if window[1] > window[0] else 0.0
+
+
+@dataclass(frozen=True)
 class Result:
     setup: Setup
     run: Run
@@ -78,9 +106,11 @@ class Result:
     rows: int  # all leads the run wrote (more than accepted when the time bound cut answers in flight)
     server_cpu: float  # CPU seconds of the webhook processes during the run
     postgres_cpu: float | None  # CPU seconds of the embedded PostgreSQL during the run
+    window: tuple[float, float]  # wall clock (epoch seconds) around the measured load
+    sync: SyncRun | None = None  # the full sync that ran during the load, if any
 
     def cpu_ms_per_lead(self) -> float | None:
-        if self.postgres_cpu is None or not self.rows:
+        if self.postgres_cpu is None or not self.rows or self.sync is not None:
             return None
         return (self.server_cpu + self.postgres_cpu) / self.rows * 1000
 
@@ -109,20 +139,90 @@ def _database_url(url: str, database: str) -> str:
 
 
 @contextlib.contextmanager
-def scratch_crm() -> Iterator[str]:
-    """A fresh, migrated CRM database beside the configured one; dropped afterwards."""
+def scratch_database(prefix: str) -> Iterator[str]:
+    """A fresh, empty database beside the configured CRM; dropped afterwards."""
     base = export_database_urls().crm
-    name = f"bench_webhook_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = _database_url(base, "postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = _database_url(base, name)
     try:
-        apply_migrations(url, SQL_DIR / "crm", "CRM")
-        yield url
+        yield _database_url(base, name)
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextlib.contextmanager
+def scratch_crm() -> Iterator[str]:
+    """A fresh, migrated CRM database; dropped afterwards."""
+    with scratch_database("bench_webhook") as url:
+        apply_migrations(url, SQL_DIR / "crm", "CRM")
+        yield url
+
+
+@contextlib.contextmanager
+def scratch_crm_and_bi(leads: int) -> Iterator[tuple[str, str]]:
+    """A fresh, migrated CRM and BI pair, seeded with `leads` sample leads (and their contacts, deals...)."""
+    with scratch_database("bench_webhook_crm") as crm_url, scratch_database("bench_webhook_bi") as bi_url:
+        migrate_all(crm_url, bi_url)
+        started = time.perf_counter()
+        summary = seed_sample_data(crm_url, bi_url, leads=leads)
+        with psycopg.connect(crm_url, autocommit=True) as conn:
+            conn.execute("VACUUM (ANALYZE)")  # not autovacuum during a measured run
+        rows = sum(n for table, n in summary.counts.items() if table.startswith("crm."))
+        print(f"seeded {leads} leads ({rows} CRM rows in 6 tables) in {time.perf_counter() - started:.0f} s")
+        yield crm_url, bi_url
+
+
+# What `run_sync(full=True)` does, with its final CRM receipt step called separately (as run_sync itself
+# does it, after the BI commit) so the output says which phase the load window overlapped.
+# Imports first, so "started" is printed when the sync begins, not while Python loads the package.
+SYNC_SCRIPT = """
+import json, os, time
+from hyperdash_pipeline.sync import run_sync
+from hyperdash_pipeline.sync.engine import mark_attribution_synced
+print(json.dumps({"started": time.time()}), flush=True)
+crm, bi = os.environ["CRM_DATABASE_URL"], os.environ["BI_DATABASE_URL"]
+report = run_sync(crm, bi, full=True, mark_attribution_synced=False)
+copied = time.time()
+flagged = mark_attribution_synced(crm, bi)
+print(json.dumps({
+    "copied": copied,
+    "finished": time.time(),
+    "rows": sum(t.moved for t in report.tables.values()),
+    "flagged": flagged,
+}), flush=True)
+"""
+
+
+def start_full_sync(crm_url: str, bi_url: str) -> tuple[subprocess.Popen[str], float]:
+    """Start `run_sync(full=True)` in its own process; return once it has begun syncing."""
+    command = [sys.executable, "-c", SYNC_SCRIPT]
+    env = {**os.environ, CRM_URL_VAR: crm_url, BI_URL_VAR: bi_url}  # not argv: a password would show in ps
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line:
+        process.wait(timeout=30)
+        raise RuntimeError(
+            f"the full sync process ended before starting: {process.stderr.read() if process.stderr else ''}"
+        )
+    return process, float(json.loads(line)["started"])
+
+
+def finish_full_sync(process: subprocess.Popen[str], started: float, timeout: float) -> SyncRun:
+    """Wait (bounded) for the sync process and read its report."""
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise RuntimeError(f"the full sync did not finish within {timeout:.0f} s after the load run") from None
+    if process.returncode != 0:
+        raise RuntimeError(f"the full sync failed (exit {process.returncode}): {err.strip()[-2000:]}")
+    raw = json.loads(out.strip().splitlines()[-1])
+    return SyncRun(started, raw["copied"], raw["finished"], raw["rows"], raw["flagged"])
 
 
 def new_organization(crm_url: str) -> tuple[str, str]:
@@ -313,7 +413,8 @@ def found_in_crm(crm_url: str, lead_ids: list[str]) -> int:
     return int(row[0]) if row else 0
 
 
-def measure(crm_url: str, setup: Setup, leads: int, seconds: int) -> Result:
+def measure(crm_url: str, setup: Setup, leads: int, seconds: int, sync_into: str | None = None) -> Result:
+    """One measured run of `setup`; with `sync_into` (a BI URL), a full sync starts right before the load."""
     drive = drive_wrk if shutil.which("wrk") else drive_httpx
     organization_id, secret = new_organization(crm_url)
     postgres = postmaster_pid()
@@ -323,9 +424,18 @@ def measure(crm_url: str, setup: Setup, leads: int, seconds: int) -> Result:
         warm = crm_rows(crm_url, organization_id)
         checkpoint(crm_url)
         posts = signed_posts(organization_id, secret, leads)
+        syncing = start_full_sync(crm_url, sync_into) if sync_into else None
         cpu_before = (tree_cpu_seconds(server_pid), tree_cpu_seconds(postgres) if postgres else 0.0)
-        run = drive(base, posts, seconds, setup.connections)
+        window_start = time.time()
+        try:
+            run = drive(base, posts, seconds, setup.connections)
+        except BaseException:
+            if syncing:
+                syncing[0].kill()
+            raise
+        window = (window_start, time.time())
         cpu_after = (tree_cpu_seconds(server_pid), tree_cpu_seconds(postgres) if postgres else 0.0)
+    sync = finish_full_sync(*syncing, timeout=SYNC_TIMEOUT) if syncing else None
     rows = crm_rows(crm_url, organization_id) - warm
     return Result(
         setup=setup,
@@ -334,13 +444,15 @@ def measure(crm_url: str, setup: Setup, leads: int, seconds: int) -> Result:
         rows=rows,
         server_cpu=cpu_after[0] - cpu_before[0],
         postgres_cpu=(cpu_after[1] - cpu_before[1]) if postgres else None,
+        window=window,
+        sync=sync,
     )
 
 
-def report(result: Result) -> None:
+def report(result: Result, name: str | None = None) -> None:
     run = result.run
     print(
-        f"{result.setup.name:44s} {result.leads_per_second:7.0f} leads/s  p50 {run.p50_ms:6.1f} ms  "
+        f"{name or result.setup.name:44s} {result.leads_per_second:7.0f} leads/s  p50 {run.p50_ms:6.1f} ms  "
         f"p99 {run.p99_ms:6.1f} ms  answers {dict(sorted(run.codes.items()))}  "
         f"accepted {result.accepted}, found in CRM {result.found}, missing {result.missing} "
         f"(CRM rows written {result.rows})"
@@ -353,36 +465,61 @@ def report(result: Result) -> None:
             f"PostgreSQL {(result.postgres_cpu or 0) / result.rows * 1000:.2f}) -> capacity of {cores} idle cores "
             f"~{cores * 1000 / per_lead:.0f} leads/s"
         )
+    if result.sync is not None:
+        sync, window = result.sync, result.window
+        copy, receipt = (
+            sync.overlap(window, sync.started, sync.copied),
+            sync.overlap(window, sync.copied, sync.finished),
+        )
+        print(
+            f"{'':44s} full sync {sync.seconds:.1f} s: copy into BI {sync.copied - sync.started:.1f} s "
+            f"({sync.rows} rows), CRM receipt {sync.finished - sync.copied:.1f} s ({sync.flagged} leads); "
+            f"load window {window[1] - window[0]:.1f} s: {copy + receipt:.0%} of it during the sync "
+            f"({copy:.0%} copy, {receipt:.0%} receipt). CPU per lead not shown: PostgreSQL also ran the sync"
+        )
 
 
-def sync_function() -> object | None:
-    try:
-        from hyperdash_pipeline.sync import run_sync
-    except ImportError:
-        return None
-    return run_sync
+def measure_under_sync(sync_leads: int, leads: int, seconds: int) -> tuple[Result, Result]:
+    """The tuned setup at 8 connections on a seeded CRM, alone and then during a full CRM->BI sync."""
+    with scratch_crm_and_bi(sync_leads) as (crm_url, bi_url):
+        alone = measure(crm_url, TUNED_LIGHT, leads, seconds)
+        report(alone, f"alone, {sync_leads} leads in CRM, 8 conn")
+        under = measure(crm_url, TUNED_LIGHT, leads, seconds, sync_into=bi_url)
+        report(under, "during a full CRM->BI sync, 8 conn")
+    print(
+        f"ratio under sync / alone: {under.leads_per_second / max(alone.leads_per_second, 1e-9):.2f}x leads/s, "
+        f"p50 {under.run.p50_ms / max(alone.run.p50_ms, 1e-9):.2f}x, "
+        f"p99 {under.run.p99_ms / max(alone.run.p99_ms, 1e-9):.2f}x"
+    )
+    return alone, under
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--leads", type=int, default=30_000, help="posts per measured run (bound on count)")
     parser.add_argument("--seconds", type=int, default=20, help="bound on each run's time")
+    parser.add_argument(
+        "--sync-leads", type=int, default=300_000, help="leads seeded for the under-sync pass (0 skips it)"
+    )
+    parser.add_argument("--sync-seconds", type=int, default=45, help="bound on the alone / under-sync runs' time")
+    parser.add_argument("--skip-settings", action="store_true", help="only the alone / under-sync pair")
     args = parser.parse_args()
     tool = "wrk" if shutil.which("wrk") else "asyncio+httpx"
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load generator: {tool}; {os.cpu_count()} cores; load average before the run {load}")
     results = []
-    for setup in (BASELINE, TUNED, TUNED_LIGHT):
-        # A fresh database per setup: one run's autovacuum and checkpoint work must not bill the next.
-        with scratch_crm() as crm_url:
-            results.append(measure(crm_url, setup, args.leads, args.seconds))
-        report(results[-1])
-    if sync_function() is None:
-        print("hyperdash_pipeline.sync.run_sync does not exist on this branch: the under-sync run is skipped")
-    else:
-        print("hyperdash_pipeline.sync.run_sync exists, but the under-sync pass is not wired yet: skipped")
-    baseline, tuned, _light = results
-    print(f"ratio tuned/baseline: {tuned.leads_per_second / max(baseline.leads_per_second, 1e-9):.2f}x leads/s")
+    if not args.skip_settings:
+        for setup in (BASELINE, TUNED, TUNED_LIGHT):
+            # A fresh database per setup: one run's autovacuum and checkpoint work must not bill the next.
+            with scratch_crm() as crm_url:
+                results.append(measure(crm_url, setup, args.leads, args.seconds))
+            report(results[-1])
+        baseline, tuned, _light = results
+        ratio = tuned.leads_per_second / max(baseline.leads_per_second, 1e-9)
+        print(f"ratio tuned/baseline: {ratio:.2f}x leads/s")
+    if args.sync_leads:
+        posts = args.leads * args.sync_seconds // args.seconds  # the same bound on the rate as the runs above
+        results.extend(measure_under_sync(args.sync_leads, posts, args.sync_seconds))
     lost = sum(r.missing for r in results)
     print("every accepted lead is in the CRM" if lost == 0 else f"{lost} ACCEPTED LEADS MISSING FROM THE CRM")
     return 0 if lost == 0 else 1
