@@ -380,3 +380,15 @@ def test_progress_hears_of_every_generated_range(databases):
         on_progress=lambda d, t: heard.append((d, t)),
     )
     assert heard == sorted(heard) and heard[-1] == (3_000, 3_000) and len(heard) >= 2
+
+
+def test_more_ranges_than_sessions_give_the_same_rows(databases, other_databases, monkeypatch):
+    """Sessions take range after range, each range in a session of its own: same rows as one range."""
+    kwargs = {"leads": 4_000, "seed": 5, "days": 30, "today": TODAY}
+    seed_sample_data(databases.crm_url, databases.bi_url, workers=1, **kwargs)
+    monkeypatch.setattr(seed_module, "MIN_LEADS_PER_WORKER", 500)  # 4,000 leads -> 8 ranges on 2 sessions
+    assert len(seed_module._lead_ranges(4_000, 2)) == 8
+    heard: list[tuple[int, int]] = []
+    seed_sample_data(*other_databases, workers=2, on_progress=lambda d, t: heard.append((d, t)), **kwargs)
+    assert _checksums(databases.crm_url, CRM_TABLES) == _checksums(other_databases[0], CRM_TABLES)
+    assert len(heard) == 8 and heard[-1] == (4_000, 4_000)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -232,39 +232,37 @@ def _run_workers(
 ) -> None:
     """Generate the CRM ranges on `workers` concurrent sessions; the first failure cancels the rest.
 
-    Each session takes the next range when it finishes one; `on_progress(leads_done, leads)` hears of
-    every finished range."""
-    connections: queue.SimpleQueue[psycopg.Connection] = queue.SimpleQueue()
-    opened = [resource.connect() for _ in range(min(workers, len(ranges)))]
-    for conn in opened:
-        connections.put(conn)
+    Each range gets a session of its own (a range's temp helpers live in its session), at most
+    `workers` at a time; `on_progress(leads_done, leads)` hears of every finished range."""
+    live: set[psycopg.Connection] = set()
+    lock = threading.Lock()
     total = sum(last - first + 1 for first, last in ranges)
 
     def generate(first: int, last: int) -> int:
-        conn = connections.get()
-        try:
-            _generate_crm_range(conn, params | {"first_lead": first, "last_lead": last})
-        finally:
-            connections.put(conn)
+        with resource.connect() as conn:
+            with lock:
+                live.add(conn)
+            try:
+                _generate_crm_range(conn, params | {"first_lead": first, "last_lead": last})
+            finally:
+                with lock:
+                    live.discard(conn)
         return last - first + 1
 
-    try:
-        with ThreadPoolExecutor(max_workers=len(opened), thread_name_prefix="hyperdash-seed") as pool:
-            futures = [pool.submit(generate, first, last) for first, last in ranges]
-            done = 0
-            for future in as_completed(futures):
-                if future.exception() is not None:
-                    for pending in futures:
-                        pending.cancel()
-                    for conn in opened:
+    with ThreadPoolExecutor(max_workers=min(workers, len(ranges)), thread_name_prefix="hyperdash-seed") as pool:
+        futures = [pool.submit(generate, first, last) for first, last in ranges]
+        done = 0
+        for future in as_completed(futures):
+            if future.exception() is not None:
+                for pending in futures:
+                    pending.cancel()
+                with lock:
+                    for conn in live:
                         conn.cancel_safe()
-                    future.result()
-                done += future.result()
-                if on_progress:
-                    on_progress(done, total)
-    finally:
-        for conn in opened:
-            conn.close()
+                future.result()
+            done += future.result()
+            if on_progress:
+                on_progress(done, total)
 
 
 def _move_from_staging(conn: psycopg.Connection) -> dict[str, int]:
