@@ -107,3 +107,37 @@ def test_missing_rate_fails_the_blocking_check_until_rates_are_loaded(
     with databases.bi.connection() as conn:
         (spend_usd,) = conn.execute("SELECT spend_reporting FROM analytics.campaign_metrics_reporting").fetchone()
     assert spend_usd == Decimal("12.34") * Decimal("0.2013")
+
+
+FX_FIXTURES = Path(__file__).parent / "fixtures" / "fx"
+
+
+def test_ecb_reference_rates_become_usd_rates(databases: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DAGSTER_URL_VAR, databases.bi_url)
+    assert main(["import-fx", str(FX_FIXTURES / "eurofxref-hist.csv")]) == 0
+    with databases.bi.connection() as conn:
+        rates = dict(conn.execute("SELECT currency, rate_to_usd FROM fx_rates WHERE date = '2024-03-01'").fetchall())
+        (brl_to_eur,) = conn.execute("SELECT analytics.fx_rate('BRL', 'EUR', '2024-03-02')").fetchone()
+    assert "USD" not in rates and "CYP" not in rates  # USD is 1 by definition; N/A currencies are left out
+    assert rates["EUR"] == Decimal("1.0838")
+    assert rates["BRL"] == (Decimal("1.0838") / Decimal("5.3817")).quantize(Decimal("1e-10"))
+    assert abs(brl_to_eur - 1 / Decimal("5.3817")) < Decimal("1e-8")  # back to the ECB's own quote
+
+
+def test_bad_rate_lines_are_quarantined_the_rest_loads(
+    databases: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(DAGSTER_URL_VAR, databases.bi_url)
+    assert main(["import-fx", str(FX_FIXTURES / "rates_with_errors.csv")]) == 0
+    with databases.bi.connection() as conn:
+        loaded = conn.execute("SELECT currency, rate_to_usd FROM fx_rates").fetchall()
+        quarantined = conn.execute("SELECT source_ref, reason FROM quarantine ORDER BY id").fetchall()
+    assert loaded == [("BRL", Decimal("0.2014000000"))]
+    assert [ref for ref, _ in quarantined] == [
+        "rates_with_errors.csv:line 3",
+        "rates_with_errors.csv:line 4",
+        "rates_with_errors.csv:line 5",
+    ]
+    assert quarantined[0][1] == "currency 'REAL' is not an ISO 4217 code"
+    assert quarantined[2][1] == "rate_to_usd is not a positive number"
+    assert "3 lines quarantined" in capsys.readouterr().out

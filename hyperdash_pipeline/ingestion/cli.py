@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import re
 import sys
 import uuid
@@ -14,6 +13,7 @@ import psycopg
 
 from hyperdash_pipeline.embedded import export_database_urls
 from hyperdash_pipeline.ingestion.csv_import import CsvFormatError, parse_file
+from hyperdash_pipeline.ingestion.fx import FxFormatError, parse_fx_file
 from hyperdash_pipeline.ingestion.load import load_rows, quarantine
 from hyperdash_pipeline.ingestion.rows import canonical_account_id
 from hyperdash_pipeline.resources import PostgresResource
@@ -83,27 +83,24 @@ def _import_ads(args: argparse.Namespace) -> int:
 
 
 def _import_fx(args: argparse.Namespace) -> int:
-    """Rates as CSV with the header date,currency,rate_to_usd (USD per unit of currency)."""
+    """Rates into fx_rates (upsert by currency and day); unreadable lines are quarantined."""
     path = Path(args.file)
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"date", "currency", "rate_to_usd"} - set(reader.fieldnames or [])
-        if missing:
-            print(f"hyperdash import-fx: {path} lacks columns {sorted(missing)}", file=sys.stderr)
-            return 2
-        rows = [
-            {
-                "date": r["date"],
-                "currency": r["currency"].strip().upper(),
-                "rate_to_usd": r["rate_to_usd"],
-                "source": args.rate_source,
-            }
-            for r in reader
-        ]
-    with _bi().connection() as conn, conn.cursor() as cur:
-        cur.executemany(read_sql("transforms/ingestion/upsert_fx_rates.sql"), rows)
-    print(f"{path.name}: {len(rows)} exchange rates loaded into fx_rates")
-    return 0
+    try:
+        parsed = parse_fx_file(path, args.rate_source)
+    except (FxFormatError, OSError) as exc:
+        print(f"hyperdash import-fx: {exc}", file=sys.stderr)
+        return 2
+    with _bi().connection() as conn:
+        with conn.cursor() as cur:
+            cur.executemany(read_sql("transforms/ingestion/upsert_fx_rates.sql"), parsed.rates)
+        quarantined = quarantine(conn, "import-fx", parsed.rejected)
+    print(
+        f"{path.name} ({parsed.format}): {len(parsed.rates)} exchange rates loaded into fx_rates, "
+        f"{quarantined} lines quarantined (BI quarantine, stage import-fx)"
+    )
+    for rejected in parsed.rejected[:10]:
+        print(f"  {rejected.source_ref}: {rejected.reason}")
+    return 1 if quarantined and not parsed.rates else 0
 
 
 def _add_integration(args: argparse.Namespace) -> int:
@@ -143,7 +140,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--date", type=date.fromisoformat, help="day given to files without dates (KAG); default: today (UTC)"
     )
     ads.set_defaults(handler=_import_ads)
-    fx = sub.add_parser("import-fx", help="load exchange rates (CSV: date,currency,rate_to_usd) into fx_rates")
+    fx = sub.add_parser(
+        "import-fx",
+        help="load exchange rates into fx_rates: CSV date,currency,rate_to_usd, or the ECB's eurofxref-hist.csv",
+    )
     fx.add_argument("file")
     fx.add_argument("--rate-source", default="csv", help="where the rates come from (kept in fx_rates.source)")
     fx.set_defaults(handler=_import_fx)
