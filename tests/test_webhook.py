@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -406,3 +407,32 @@ def test_concurrent_posts_share_transactions_without_loss_or_duplicates(database
     assert {str(r.json()["lead_id"]) for r in created} <= {
         str(i) for (i,) in crm_rows(databases.crm_url, "SELECT id FROM leads")
     }
+
+
+def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+def test_contact_lookup_of_a_new_organization_on_a_large_crm_is_one_index_probe(databases: Any) -> None:
+    """A new customer's first posts on a CRM whose statistics have never seen it: the planner must still look
+    the e-mail up in the index, not read every contact of the organization (the cost per lead would grow with
+    each lead accepted)."""
+    from hyperdash_pipeline.settings import read_sql
+
+    insert_lead = read_sql("webhook/insert_lead.sql")
+    with psycopg.connect(databases.crm_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO contacts (organization_id, name, email) "
+            "SELECT ('00000000-0000-0000-0000-00000000000' || (i % 3))::uuid, 'C', 'c' || i || '@example.com' "
+            "FROM generate_series(1, 30000) AS i"
+        )
+        conn.execute("ANALYZE contacts")
+        params: dict[str, Any] = dict.fromkeys(re.findall(r"%\((\w+)\)s", insert_lead))
+        params.update(organization_id=uuid.uuid4(), email="new@example.com", idempotency_key="k", body_sha256=b"")
+        (plan,) = conn.execute(f"EXPLAIN (FORMAT JSON) {insert_lead}", params).fetchone()  # type: ignore[misc]
+    nodes = _plan_nodes(plan[0]["Plan"])
+    scans = [node for node in nodes if node.get("Relation Name") == "contacts" and "Scan" in node["Node Type"]]
+    assert [node.get("Index Name") for node in scans] == ["contacts_org_email_lookup_idx"]
+    assert "lower(email)" in scans[0]["Index Cond"]
