@@ -284,6 +284,37 @@ def test_receipt_skips_a_lead_locked_by_an_open_write(databases) -> None:
         )
 
 
+def test_a_lead_skipped_under_a_lock_that_is_rolled_back_gets_its_receipt_next_run(databases) -> None:
+    with crm_conn(databases) as conn:
+        insert_leads(conn, 5)
+    run_sync(databases.crm_url, databases.bi_url, mark_attribution_synced=False)
+    with open_transaction(databases) as writer:
+        writer.execute("SELECT id FROM leads ORDER BY id LIMIT 1 FOR UPDATE")
+        assert mark_attribution_synced(databases.crm_url, databases.bi_url) == 4
+        writer.rollback()  # the lead is unchanged: BI holds its current version, it still lacks the receipt
+    with crm_conn(databases) as conn:
+        insert_leads(conn, 2)  # a later change, so the receipt watermark would move past the skipped lead
+
+    report = run_sync(databases.crm_url, databases.bi_url)
+
+    assert report.tables["leads"].attribution_flagged == 3
+    with crm_conn(databases) as conn:
+        assert conn.execute("SELECT count(*) FROM leads WHERE NOT attribution_synced").fetchone() == (0,)
+
+
+def test_no_leads_index_references_the_receipt_flag(databases) -> None:
+    """The receipt then rewrites a lead in place on its page (a HOT update) without touching any index."""
+    with crm_conn(databases) as conn:
+        indexes = conn.execute(
+            "SELECT indexrelid::regclass::text FROM pg_index i JOIN pg_attribute a "
+            "ON a.attrelid = i.indrelid AND a.attname = 'attribution_synced' "
+            "WHERE i.indrelid = 'leads'::regclass AND (a.attnum = ANY (i.indkey) "
+            "OR pg_get_expr(i.indpred, i.indrelid) LIKE '%attribution_synced%' "
+            "OR pg_get_expr(i.indexprs, i.indrelid) LIKE '%attribution_synced%')"
+        ).fetchall()
+    assert indexes == []
+
+
 def test_setting_only_the_receipt_does_not_bump_updated_at(databases) -> None:
     with crm_conn(databases) as conn:
         insert_leads(conn, 1)

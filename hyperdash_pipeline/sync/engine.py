@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -142,7 +142,9 @@ def run_sync(
         crm_conn.read_only = None
         leads = report.tables.get("leads")
         if mark_attribution_synced and leads is not None and leads.watermark is not None:
-            leads.attribution_flagged = _mark_attribution_synced(crm_conn, leads.watermark)
+            leads.attribution_flagged = _mark_attribution_synced(
+                crm_conn, bi_conn, leads.watermark, overlap, from_the_start=full
+            )
     report.seconds = time.monotonic() - started
     return report
 
@@ -417,7 +419,7 @@ def _save_state(bi_conn: psycopg.Connection, report: TableReport, horizon: Horiz
     )
 
 
-def mark_attribution_synced(crm_url: str, bi_url: str) -> int:
+def mark_attribution_synced(crm_url: str, bi_url: str, overlap_seconds: float = 0.0) -> int:
     """Set the CRM receipt flag of every lead BI holds in its current version; returns how many.
 
     `run_sync` does this after each run; calling it alone catches up after a crash between the BI
@@ -425,16 +427,30 @@ def mark_attribution_synced(crm_url: str, bi_url: str) -> int:
     """
     with closing(_connect(bi_url, BI_APPLICATION, 60_000, 30_000)) as bi_conn:
         watermark = _load_state(bi_conn, "leads").rows_watermark
-    if watermark is None:
-        return 0
-    with closing(_connect(crm_url, CRM_APPLICATION, 60_000, 5_000)) as crm_conn:
-        return _mark_attribution_synced(crm_conn, watermark)
+        if watermark is None:
+            return 0
+        with closing(_connect(crm_url, CRM_APPLICATION, 60_000, 5_000)) as crm_conn:
+            return _mark_attribution_synced(crm_conn, bi_conn, watermark, timedelta(seconds=overlap_seconds))
 
 
-def _mark_attribution_synced(crm_conn: psycopg.Connection, watermark: datetime, batch_size: int = 5000) -> int:
-    """Set the CRM receipt flag in short autocommit batches (no long row locks on the CRM)."""
+def _mark_attribution_synced(
+    crm_conn: psycopg.Connection,
+    bi_conn: psycopg.Connection,
+    watermark: datetime,
+    overlap: timedelta,
+    from_the_start: bool = False,
+    batch_size: int = 5000,
+) -> int:
+    """Set the CRM receipt flag in short autocommit batches (no long row locks on the CRM).
+
+    Only leads stamped since the receipt watermark are read, so a run's receipt costs what that run
+    moved, not the size of `leads`; the watermark then advances to `watermark`, or only to the oldest
+    lead a writer's lock made it skip. `from_the_start` (a full sync) re-checks every lead.
+    """
+    resume = None if from_the_start else _load_receipt_watermark(bi_conn)
+    since = _minus(resume, overlap) or datetime.min.replace(tzinfo=UTC)
     query = read_sql("transforms/sync/mark_attribution_synced.sql")
-    total, start = 0, datetime.min.replace(tzinfo=UTC)
+    total, start = 0, since
     while True:
         with crm_conn.transaction():
             crm_conn.execute("SET LOCAL hyperdash.receipt = 'on'")
@@ -443,11 +459,27 @@ def _mark_attribution_synced(crm_conn: psycopg.Connection, watermark: datetime, 
         done, newest = (int(row[0]), row[1]) if row else (0, None)
         total += done
         if done < batch_size or newest is None:
-            return total
+            break
         start = newest
+    left = _scalar(crm_conn, read_sql("transforms/sync/oldest_unflagged.sql"), {"from": since, "watermark": watermark})
+    receipt_watermark = left if isinstance(left, datetime) else watermark
+    if receipt_watermark != resume:  # a run that moved nothing writes nothing
+        _save_receipt_watermark(bi_conn, receipt_watermark)
+    return total
 
 
-def _scalar(conn: psycopg.Connection, query: sql.Composable | str, params: Sequence[object] | None = None) -> object:
+def _load_receipt_watermark(bi_conn: psycopg.Connection) -> datetime | None:
+    value = _scalar(bi_conn, "SELECT receipt_watermark FROM sync_state WHERE table_name = 'leads'")
+    return value if isinstance(value, datetime) else None
+
+
+def _save_receipt_watermark(bi_conn: psycopg.Connection, receipt_watermark: datetime) -> None:
+    bi_conn.execute("UPDATE sync_state SET receipt_watermark = %s WHERE table_name = 'leads'", [receipt_watermark])
+
+
+def _scalar(
+    conn: psycopg.Connection, query: sql.Composable | str, params: Sequence[object] | Mapping[str, object] | None = None
+) -> object:
     row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
     return row[0] if row else None
 

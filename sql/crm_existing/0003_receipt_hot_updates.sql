@@ -1,0 +1,1 @@
+../crm/0102_receipt_hot_updates.sql
