@@ -183,6 +183,33 @@ def test_hard_and_soft_deletes_reach_bi(databases) -> None:
     assert_exact_mirror(databases)
 
 
+def test_applied_tombstones_are_pruned_after_the_retention_and_deletes_still_sync(databases) -> None:
+    def tombstones() -> list[tuple[object, ...]]:
+        with crm_conn(databases) as conn:
+            return conn.execute(
+                "SELECT id FROM sync_tombstones WHERE table_name = 'leads' ORDER BY deleted_at"
+            ).fetchall()
+
+    with crm_conn(databases) as conn:
+        insert_leads(conn, 6)
+    run_sync(databases.crm_url, databases.bi_url)
+    with crm_conn(databases) as conn:
+        for _ in range(3):  # three tombstones, stamped one after the other
+            conn.execute("DELETE FROM leads WHERE id = (SELECT id FROM leads ORDER BY id LIMIT 1)")
+    deleted = tombstones()
+
+    kept = run_sync(databases.crm_url, databases.bi_url)  # default retention: all three are recent
+    assert (kept.tables["leads"].deleted, kept.tables["leads"].tombstones_pruned, tombstones()) == (3, 0, deleted)
+
+    pruned = run_sync(databases.crm_url, databases.bi_url, tombstone_retention_days=0)
+    assert pruned.tables["leads"].tombstones_pruned == 2  # all but the one at the watermark itself
+    assert tombstones() == deleted[-1:]
+    with crm_conn(databases) as conn:
+        conn.execute("DELETE FROM leads WHERE id = (SELECT id FROM leads ORDER BY id LIMIT 1)")
+    assert run_sync(databases.crm_url, databases.bi_url, tombstone_retention_days=0).tables["leads"].deleted == 1
+    assert_exact_mirror(databases, ["leads"])
+
+
 def test_a_delete_committed_late_reaches_bi(databases) -> None:
     with crm_conn(databases) as conn:
         insert_leads(conn, 4)

@@ -88,6 +88,11 @@ class CrmSyncConfig(Config):
     overlap_seconds: float = Field(
         default=0.0, ge=0, description="Re-read this much before each watermark, idempotently (clock-step guard)."
     )
+    tombstone_retention_days: float = Field(
+        default=7.0,
+        ge=0,
+        description="Keep CRM tombstones (deleted row ids) this long after BI applied them, then delete them.",
+    )
 
 
 def crm_source_specs() -> list[AssetSpec]:
@@ -179,6 +184,7 @@ def _run(crm: PostgresResource, bi: PostgresResource, tables: list[str], config:
             tables=tables,
             full=config.full_refresh,
             overlap_seconds=config.overlap_seconds,
+            tombstone_retention_days=config.tombstone_retention_days,
             max_open_transaction_seconds=config.max_open_transaction_seconds,
             statement_timeout_ms=crm.statement_timeout_ms,
         )
@@ -206,6 +212,7 @@ def _metadata(result: TableReport, report: SyncReport, row_count: int, schema: T
         metadata["tombstones_watermark"] = MetadataValue.timestamp(result.tombstones_watermark)
     if result.table == "leads":
         metadata["attribution_synced_flagged"] = result.attribution_flagged
+    metadata["crm_tombstones_pruned"] = result.tombstones_pruned
     return metadata
 
 

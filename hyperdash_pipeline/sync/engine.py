@@ -64,6 +64,7 @@ class TableReport:
     tombstones_watermark: datetime | None = None
     lag_seconds: float = 0.0
     attribution_flagged: int = 0
+    tombstones_pruned: int = 0
 
     @property
     def moved(self) -> int:
@@ -111,13 +112,14 @@ def run_sync(
     lock_wait_seconds: float = 60.0,
     max_open_transaction_seconds: float = 300.0,
     mark_attribution_synced: bool = True,
+    tombstone_retention_days: float = 7.0,
     statement_timeout_ms: int = 30 * 60 * 1000,
 ) -> SyncReport:
     """Mirror the CRM tables (all by default) into BI `crm_raw`; `full` re-copies them from scratch.
 
     `overlap_seconds` re-reads that much before each watermark (idempotently) as a guard against a
     CRM clock stepping backwards. Waits up to `lock_wait_seconds` for a running sync, then raises
-    SyncAlreadyRunning.
+    SyncAlreadyRunning. CRM tombstones BI applied more than `tombstone_retention_days` ago are deleted.
     """
     started = time.monotonic()
     names = _validate_tables(tables)
@@ -145,6 +147,7 @@ def run_sync(
             leads.attribution_flagged = _mark_attribution_synced(
                 crm_conn, bi_conn, leads.watermark, overlap, from_the_start=full
             )
+        _prune_tombstones(crm_conn, report.tables.values(), overlap + timedelta(days=tombstone_retention_days))
     report.seconds = time.monotonic() - started
     return report
 
@@ -466,6 +469,15 @@ def _mark_attribution_synced(
     if receipt_watermark != resume:  # a run that moved nothing writes nothing
         _save_receipt_watermark(bi_conn, receipt_watermark)
     return total
+
+
+def _prune_tombstones(crm_conn: psycopg.Connection, reports: Iterable[TableReport], keep: timedelta) -> None:
+    """Delete the CRM tombstones each table's committed tombstones watermark left `keep` behind."""
+    query = read_sql("transforms/sync/prune_tombstones.sql")
+    for report in reports:
+        if report.tombstones_watermark is not None:
+            params = {"table_name": report.table, "before": report.tombstones_watermark - keep}
+            report.tombstones_pruned = crm_conn.execute(query, params).rowcount
 
 
 def _load_receipt_watermark(bi_conn: psycopg.Connection) -> datetime | None:
