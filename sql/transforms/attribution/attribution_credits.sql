@@ -67,16 +67,15 @@ WITH aliases AS (
     WHERE NOT %(collapse)s OR o.rn = 1
        OR (o.channel, o.campaign_id) IS DISTINCT FROM (o.prev_channel, o.prev_campaign)
 ), numbered AS (
-    -- Same window order as above, so no second sort; frames without ORDER BY span the lead.
+    -- Same window order as above, so no second sort; one window pass: its frame spans the whole lead.
     SELECT c.organization_id, c.lead_id, c.channel, c.campaign_id, c.ad_id,
            (row_number() OVER w - 1)::int AS idx,
-           count(*) OVER lead AS n,
+           count(*) OVER w AS n,
            extract(epoch FROM c.conv - c.ts)::float8 / 86400.0 AS age_days,
-           min(extract(epoch FROM c.conv - c.ts)::float8 / 86400.0) OVER lead AS newest_age
+           min(extract(epoch FROM c.conv - c.ts)::float8 / 86400.0) OVER w AS newest_age
     FROM collapsed c
     WINDOW w AS (PARTITION BY c.lead_id ORDER BY c.ts, c.channel COLLATE "C", c.campaign_id COLLATE "C",
-                 c.ad_id COLLATE "C"),
-           lead AS (PARTITION BY c.lead_id)
+                 c.ad_id COLLATE "C" ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
 ), weighted AS (
     -- 2^(-age/half_life), scaled so the newest touch weighs 1 (no underflow on long lookbacks).
     SELECT x.*, power(2.0::float8, -(x.age_days - x.newest_age) / %(half_life_days)s) AS w
