@@ -122,6 +122,45 @@ def test_credits_hand_computed(bi: psycopg.Connection) -> None:
     assert revenue == {0: Decimal("60.000000"), 1: Decimal("30.000000"), 2: Decimal("60.000000")}
 
 
+def test_credits_lost_by_crash_recovery_are_rebuilt(bi: psycopg.Connection) -> None:
+    """attribution_credits is UNLOGGED: crash recovery empties it; the next refresh notices and rebuilds."""
+    rows = [lead(touchpoints=[touch(NOW - DAY, "meta", campaign_id="c1")]) for _ in range(3)]
+    upsert_leads(bi, rows)
+    refresh_lead_attribution(bi)
+    first = refresh_attribution_credits(bi)
+    before = fetch_all(bi, "SELECT * FROM analytics.attribution_credits ORDER BY lead_id, model, touch_index")
+    assert first.row_count == len(before) == 15
+    # What crash recovery does to an UNLOGGED table (and to the paths and transitions beside it).
+    bi.execute("TRUNCATE analytics.attribution_credits, analytics.attribution_paths, analytics.markov_transitions")
+    bi.commit()
+
+    stats = refresh_attribution_credits(bi)
+
+    assert stats.full and stats.reason == "credits were lost (UNLOGGED table emptied by crash recovery)"
+    assert fetch_all(bi, "SELECT * FROM analytics.attribution_credits ORDER BY lead_id, model, touch_index") == before
+    assert stats.row_count == 15
+    markov = refresh_markov_attribution(bi)
+    assert {r.touch for r in markov.rows} == {"meta", "c1"}
+
+
+def test_credits_row_count_is_kept_exactly(bi: psycopg.Connection) -> None:
+    """The row count reported by an incremental refresh is kept, not counted: it must equal a count."""
+    rows = [lead(touchpoints=[touch(NOW - DAY, "meta"), touch(NOW - 2 * DAY, "email")]) for _ in range(4)]
+    upsert_leads(bi, rows)
+    refresh_lead_attribution(bi)
+    refresh_attribution_credits(bi)
+    changed = dict(rows[0], touchpoints=[touch(NOW - DAY, "meta")])
+    upsert_leads(bi, [changed])
+    bi.execute("UPDATE crm_raw.leads SET deleted_at = now(), _synced_at = now() WHERE id = %s", (rows[1]["id"],))
+    bi.commit()
+    refresh_lead_attribution(bi)
+
+    stats = refresh_attribution_credits(bi)
+
+    assert not stats.full
+    assert stats.row_count == fetch_all(bi, "SELECT count(*) AS n FROM analytics.attribution_credits")[0]["n"] == 25
+
+
 def test_credits_settings_change_rebuilds(bi: psycopg.Connection) -> None:
     row = lead(touchpoints=[touch(NOW - 2 * DAY, "meta"), touch(NOW - 1 * DAY, "meta"), touch(NOW - DAY, "email")])
     upsert_leads(bi, [row])

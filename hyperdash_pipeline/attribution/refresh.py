@@ -30,6 +30,9 @@ ATTRIBUTION_CREDITS = "attribution_credits"
 _CHANGED_LEADS = "AND {alias}.lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[])"
 # Sorts and hashes of a refresh stay in memory up to this (PostgreSQL's default, 4MB, spills to disk).
 WORK_MEM = "256MB"
+# A full credits rebuild sorts every touch of every lead (2.3 M rows, ~600 MB at 1 M leads): in memory, not
+# in an external merge on disk. Set for that transaction only.
+FULL_CREDITS_WORK_MEM = "1GB"
 _STEP = re.compile(r"^-- step: (\w+)\s*$", re.MULTILINE)
 
 # The newest _synced_at that is safe to store as a watermark: no transaction still open (which may
@@ -298,7 +301,12 @@ def refresh_lead_attribution(conn: psycopg.Connection, full: bool = False) -> Le
 
 
 def _credits_full_reason(
-    requested: bool, state: dict[str, Any] | None, la_state: dict[str, Any] | None, settings: CreditSettings
+    conn: psycopg.Connection,
+    steps: dict[str, str],
+    requested: bool,
+    state: dict[str, Any] | None,
+    la_state: dict[str, Any] | None,
+    settings: CreditSettings,
 ) -> str | None:
     if requested:
         return "requested"
@@ -308,20 +316,29 @@ def _credits_full_reason(
         return "configuration changed"
     if la_state is not None and (la_state["full_run_id"] or 0) > (state["last_run_id"] or 0):
         return "lead_attribution was rebuilt"
+    if (state["credit_rows"] or 0) > 0 and _scalar(conn, steps["lost"]):
+        return "credits were lost (UNLOGGED table emptied by crash recovery)"
     return None
+
+
+def _scalar(conn: psycopg.Connection, query: str, params: dict[str, Any] | None = None) -> Any:
+    row = conn.execute(query, params).fetchone()
+    assert row is not None
+    return row[0]
 
 
 def refresh_attribution_credits(
     conn: psycopg.Connection, settings: CreditSettings | None = None, full: bool = False
 ) -> CreditsStats:
     """Recompute analytics.attribution_credits for the leads lead_attribution changed since the last run
-    (all leads on a full rebuild: requested, first run, new settings, or lead_attribution rebuilt)."""
+    (all leads on a full rebuild: requested, first run, new settings, lead_attribution rebuilt, or the
+    UNLOGGED credits table found empty after a crash)."""
     settings = settings or CreditSettings()
     steps = sql_steps("transforms/attribution/attribution_credits.sql")
     with _serialised(conn, ATTRIBUTION_CREDITS), _snapshot_transaction(conn):
         state = _state(conn, ATTRIBUTION_CREDITS)
         la_state = _state(conn, LEAD_ATTRIBUTION)
-        reason = _credits_full_reason(full, state, la_state, settings)
+        reason = _credits_full_reason(conn, steps, full, state, la_state, settings)
         upto = int((la_state or {}).get("last_run_id") or 0)
         params = {
             "full": reason is not None,
@@ -336,22 +353,15 @@ def refresh_attribution_credits(
         _run(conn, steps, "changed", params)
         _run(conn, steps, "changed_index", params)
         if reason:
-            _run(conn, steps, "truncate", params)
-            with _bulk_load(conn, "analytics.attribution_credits"):
-                written = _run(conn, steps, "insert", params, "")
-            _run(conn, steps, "paths_truncate", params)
+            row_count = written = _rebuild_credits(conn, steps, params)
         else:
-            _run(conn, steps, "delete_changed", params)
-            written = _run(conn, steps, "insert", params, _CHANGED_LEADS.format(alias="la"))
-            _run(conn, steps, "paths_delete_changed", params)
+            row_count, written = _update_credits(conn, steps, params, state)
         _run(conn, steps, "paths_insert", params, "" if reason else _CHANGED_LEADS.format(alias="c"))
         for step in ("transitions_apply", "transitions_prune"):
             _run(conn, steps, step, params)
         _run(conn, steps, "prune_log", params)
-        counts = conn.execute(steps["counts"], params).fetchone()
-        assert counts is not None
-        _save_state(conn, ATTRIBUTION_CREDITS, last_run_id=upto, config=settings.as_json())
-    leads_changed, row_count = (int(v) for v in counts)
+        leads_changed = int(_scalar(conn, steps["counts"], params))
+        _save_state(conn, ATTRIBUTION_CREDITS, last_run_id=upto, config=settings.as_json(), credit_rows=row_count)
     return CreditsStats(
         full=reason is not None,
         reason=reason or "incremental",
@@ -360,6 +370,30 @@ def refresh_attribution_credits(
         row_count=row_count,
         upto_run_id=upto,
     )
+
+
+def _rebuild_credits(conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any]) -> int:
+    """Full rebuild: truncate and bulk-load every lead's credits and paths; the rows written."""
+    conn.execute("SELECT set_config('work_mem', %s, true)", (FULL_CREDITS_WORK_MEM,))
+    _run(conn, steps, "truncate", params)
+    with _bulk_load(conn, "analytics.attribution_credits"):
+        written = _run(conn, steps, "insert", params, "")
+    conn.execute("SELECT set_config('work_mem', %s, true)", (WORK_MEM,))
+    _run(conn, steps, "paths_truncate", params)
+    return written
+
+
+def _update_credits(
+    conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any], state: dict[str, Any] | None
+) -> tuple[int, int]:
+    """Incremental: replace the changed leads' credits and paths; (rows in the table now, rows written)."""
+    previous = (state or {}).get("credit_rows")
+    if previous is None:
+        previous = int(_scalar(conn, steps["row_count"]))
+    deleted = _run(conn, steps, "delete_changed", params)
+    written = _run(conn, steps, "insert", params, _CHANGED_LEADS.format(alias="la"))
+    _run(conn, steps, "paths_delete_changed", params)
+    return int(previous) - deleted + written, written
 
 
 def _chains(conn: psycopg.Connection) -> dict[tuple[str, str], dict[tuple[str, str], int]]:

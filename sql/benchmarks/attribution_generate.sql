@@ -1,5 +1,6 @@
--- Synthetic BI data for benchmarks/bench_attribution.py: organizations, 60 days of campaign metrics,
--- %(leads)s crm_raw leads with 1-5 touchpoints (about 3) and %(deals)s deals. Deterministic (setseed).
+-- Synthetic BI data for benchmarks/bench_attribution.py: organizations, %(campaigns)s campaigns x 365 days
+-- of campaign metrics (campaign cN belongs to organization 1 + N mod 5; leads and touches use c0..c49),
+-- %(leads)s crm_raw leads with 1-5 touchpoints (about 3) and %(deals)s deals. Values are random (setseed).
 -- step: seed
 SELECT setseed(0.42);
 
@@ -11,10 +12,11 @@ FROM generate_series(1, 5) AS o;
 -- step: metrics
 INSERT INTO campaign_metrics (organization_id, source, campaign_id, date, spend, impressions, clicks, conversions,
                               conversion_value)
-SELECT ('00000000-0000-4000-8000-00000000000' || o)::uuid, CASE WHEN mod(c, 2) = 0 THEN 'meta' ELSE 'google' END,
-       'c' || c, date '2026-08-01' + d, round((random() * 500)::numeric, 2), 10000, 300,
+SELECT ('00000000-0000-4000-8000-00000000000' || (1 + mod(c, 5)))::uuid,
+       CASE WHEN mod(c, 2) = 0 THEN 'meta' ELSE 'google' END,
+       'c' || c, date '2025-11-01' + d, round((random() * 500)::numeric, 2), 10000, 300,
        floor(random() * 20), round((random() * 2000)::numeric, 2)
-FROM generate_series(1, 5) AS o, generate_series(0, 49) AS c, generate_series(0, 90) AS d;
+FROM generate_series(0, %(campaigns)s - 1) AS c, generate_series(0, 364) AS d;
 
 -- step: leads
 INSERT INTO crm_raw.leads (id, organization_id, status, campaign_id, ad_id, utm_source, utm_medium, gclid, fbclid,
