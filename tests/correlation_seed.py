@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import psycopg
+from psycopg import sql
 
 
 def ts(text: str) -> datetime:
@@ -126,8 +127,15 @@ class BiSeeder:
         credit: float,
         revenue_credit: str | float,
     ) -> None:
+        """One row of the analytics.attribution_credits view: the model's columns of the stored touch (the
+        touch is created with `campaign_id` by its first credit)."""
+        credit_column, revenue_column = sql.Identifier(model), sql.Identifier(f"{model}_revenue")
         self.conn.execute(
-            "INSERT INTO analytics.attribution_credits (organization_id, lead_id, touch_index, channel,"
-            " campaign_id, model, credit, revenue_credit) VALUES (%s, %s, %s, 'paid', %s, %s, %s, %s)",
-            (org, lead_id, touch_index, campaign_id, model, credit, Decimal(str(revenue_credit))),
+            sql.SQL(
+                "INSERT INTO analytics.attribution_touch_credits (organization_id, lead_id, touch_index, channel,"
+                " campaign_id, {credit}, {revenue}) VALUES (%s, %s, %s, 'paid', %s, %s, %s)"
+                " ON CONFLICT (lead_id, touch_index) DO UPDATE SET {credit} = excluded.{credit},"
+                " {revenue} = excluded.{revenue}"
+            ).format(credit=credit_column, revenue=revenue_column),
+            (org, lead_id, touch_index, campaign_id, credit, Decimal(str(revenue_credit))),
         )

@@ -67,7 +67,8 @@ def test_checks_catch_broken_tables(databases) -> None:
         leads = _seed(conn)
     assert materialize(ASSETS, resources={"bi": databases.bi}).success
     with psycopg.connect(databases.bi_url) as conn:
-        conn.execute("UPDATE analytics.attribution_credits SET credit = 0.5 WHERE model = 'linear'")
+        # The linear credits (stored a column per model) of every lead now sum to more than 1.
+        conn.execute("UPDATE analytics.attribution_touch_credits SET linear = 0.5")
         conn.execute(
             "UPDATE crm_raw.leads SET deleted_at = now(), _synced_at = now() - interval '1 day' WHERE id = %s",
             (leads[0]["id"],),

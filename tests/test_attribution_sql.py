@@ -21,6 +21,7 @@ from attribution_support import (
 )
 
 from hyperdash_pipeline.attribution.refresh import (
+    CREDITS_STORAGE,
     CreditSettings,
     refresh_attribution_credits,
     refresh_lead_attribution,
@@ -122,16 +123,38 @@ def test_credits_hand_computed(bi: psycopg.Connection) -> None:
     assert revenue == {0: Decimal("60.000000"), 1: Decimal("30.000000"), 2: Decimal("60.000000")}
 
 
+def test_credits_view_has_exactly_the_contract_columns(bi: psycopg.Connection) -> None:
+    """analytics.attribution_credits (a view over the per-touch storage) shows the contract's columns."""
+    columns = fetch_all(
+        bi,
+        "SELECT column_name AS name, data_type AS type FROM information_schema.columns "
+        "WHERE table_schema = 'analytics' AND table_name = 'attribution_credits' ORDER BY ordinal_position",
+    )
+    assert [(c["name"], c["type"]) for c in columns] == [
+        ("organization_id", "uuid"),
+        ("lead_id", "uuid"),
+        ("touch_index", "integer"),
+        ("channel", "text"),
+        ("campaign_id", "text"),
+        ("ad_id", "text"),
+        ("model", "text"),
+        ("credit", "double precision"),
+        ("revenue_credit", "numeric"),
+    ]
+
+
 def test_credits_lost_by_crash_recovery_are_rebuilt(bi: psycopg.Connection) -> None:
-    """attribution_credits is UNLOGGED: crash recovery empties it; the next refresh notices and rebuilds."""
+    """The credits storage is UNLOGGED: crash recovery empties it; the next refresh notices and rebuilds."""
     rows = [lead(touchpoints=[touch(NOW - DAY, "meta", campaign_id="c1")]) for _ in range(3)]
     upsert_leads(bi, rows)
     refresh_lead_attribution(bi)
     first = refresh_attribution_credits(bi)
     before = fetch_all(bi, "SELECT * FROM analytics.attribution_credits ORDER BY lead_id, model, touch_index")
     assert first.row_count == len(before) == 15
+    persistence = "SELECT relpersistence AS p FROM pg_class WHERE oid = %s::regclass"
+    assert fetch_all(bi, persistence, (CREDITS_STORAGE,)) == [{"p": "u"}]
     # What crash recovery does to an UNLOGGED table (and to the paths and transitions beside it).
-    bi.execute("TRUNCATE analytics.attribution_credits, analytics.attribution_paths, analytics.markov_transitions")
+    bi.execute(f"TRUNCATE {CREDITS_STORAGE}, analytics.attribution_paths, analytics.markov_transitions")
     bi.commit()
 
     stats = refresh_attribution_credits(bi)
@@ -238,7 +261,7 @@ def test_quarantine_bad_input_and_keep_the_rest(bi: psycopg.Connection) -> None:
 
 
 def _row_versions(conn: psycopg.Connection, table: str) -> dict[tuple, str]:
-    key = "lead_id" if table == "lead_attribution" else "lead_id, model, touch_index"
+    key = "lead_id" if table == "lead_attribution" else "lead_id, touch_index"
     return {
         tuple(str(v) for v in list(r.values())[:-1]): r["xmin"]
         for r in fetch_all(conn, f"SELECT {key}, xmin::text AS xmin FROM {table}")
@@ -252,7 +275,7 @@ def test_incremental_recomputes_only_changed_leads_and_follows_deals(bi: psycopg
     refresh_attribution_credits(bi)
     refresh_markov_attribution(bi)
     before_la = _row_versions(bi, "lead_attribution")
-    before_credits = _row_versions(bi, "analytics.attribution_credits")
+    before_credits = _row_versions(bi, CREDITS_STORAGE)
 
     edited = {**leads[0], "utm_source": "google", "touchpoints": [touch(NOW - DAY, "google", campaign_id="g1")]}
     upsert_leads(bi, [edited])
@@ -271,7 +294,7 @@ def test_incremental_recomputes_only_changed_leads_and_follows_deals(bi: psycopg
     changed = {k for k in before_la if k in after_la and before_la[k] != after_la[k]}
     assert changed == {(str(leads[0]["id"]),), (str(leads[1]["id"]),)}
     assert set(before_la) - set(after_la) == {(str(leads[2]["id"]),), (str(leads[3]["id"]),)}
-    after_credits = _row_versions(bi, "analytics.attribution_credits")
+    after_credits = _row_versions(bi, CREDITS_STORAGE)
     recomputed_leads = {k[0] for k in after_credits if before_credits.get(k) != after_credits[k]}
     assert recomputed_leads == {str(leads[0]["id"]), str(leads[1]["id"])}
     assert _attribution(bi)[str(leads[0]["id"])]["source"] == "google"
@@ -358,10 +381,11 @@ def test_markov_vignette_hand_computed(bi: psycopg.Connection) -> None:
 def test_full_rebuild_restores_indexes_and_constraints(bi: psycopg.Connection) -> None:
     definitions = """
         SELECT conrelid::regclass::text AS tbl, conname AS name, pg_get_constraintdef(oid) AS def
-        FROM pg_constraint WHERE conrelid IN ('lead_attribution'::regclass, 'analytics.attribution_credits'::regclass)
+        FROM pg_constraint
+        WHERE conrelid IN ('lead_attribution'::regclass, 'analytics.attribution_touch_credits'::regclass)
         UNION ALL
         SELECT tablename, indexname, indexdef FROM pg_indexes
-        WHERE tablename IN ('lead_attribution', 'attribution_credits')
+        WHERE tablename IN ('lead_attribution', 'attribution_touch_credits')
         ORDER BY 1, 2, 3"""
     before = fetch_all(bi, definitions)
     upsert_leads(bi, [lead(touchpoints=[touch(NOW - DAY, "meta")]), lead()])

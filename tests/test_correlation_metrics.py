@@ -225,7 +225,7 @@ def test_attributed_revenue_per_model(databases: Any, account: dict[str, Any]) -
         s.credit(org, lead, 0, "C2", "linear", 0.5, 400)
         s.credit(org, lead, 1, "C1", "linear", 0.5, 400)
         s.credit(org, lead, 0, "C2", "first_touch", 1.0, 800)
-        s.credit(org, lead, 1, None, "last_touch", 1.0, 800)
+        s.credit(org, lead, 2, None, "last_touch", 1.0, 800)
     assert run(databases).success
     got = {
         (r["campaign_id"], r["model"]): r

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import psycopg
@@ -198,3 +199,37 @@ def test_existing_crm_migration_keeps_rows(empty_database):
     assert {"campaign_id", "ad_id", "utm_source", "utm_campaign", "attribution_synced", "updated_at"} <= set(
         columns(empty_database, "public", "leads")
     )
+
+
+def test_wide_credits_migration_keeps_the_credits(empty_database, tmp_path: Path):
+    """0205 moves analytics.attribution_credits into per-touch storage: the contract relation reads the same."""
+    folder = tmp_path / "bi"
+    folder.mkdir()
+    for path in sorted((SQL_DIR / "bi").glob("*.sql")):
+        if path.stem < "0205":  # the schema as it was before the wide credits
+            shutil.copy(path, folder)
+    apply_migrations(empty_database, folder, "BI")
+    contract = "SELECT * FROM analytics.attribution_credits ORDER BY lead_id, model, touch_index"
+    with psycopg.connect(empty_database) as conn:
+        # Two configured models; lead a has two touches, lead b one (with revenue).
+        conn.execute(
+            "INSERT INTO analytics.attribution_credits (organization_id, lead_id, touch_index, channel, campaign_id,"
+            " ad_id, model, credit, revenue_credit) VALUES"
+            " ('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000000a', 0, 'meta', 'c1', 'a1',"
+            "  'linear', 0.5, 0), ('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000000a', 1,"
+            "  'email', '(email)', NULL, 'linear', 0.5, 0), ('00000000-0000-0000-0000-000000000001',"
+            "  '00000000-0000-0000-0000-00000000000a', 0, 'meta', 'c1', 'a1', 'time_decay', 0.25, 0),"
+            " ('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000000a', 1, 'email', '(email)',"
+            "  NULL, 'time_decay', 0.75, 0), ('00000000-0000-0000-0000-000000000001',"
+            "  '00000000-0000-0000-0000-00000000000b', 0, 'google', 'g1', NULL, 'linear', 1, 123.456789),"
+            " ('00000000-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000000b', 0, 'google', 'g1',"
+            "  NULL, 'time_decay', 1, 123.456789)"
+        )
+        before = conn.execute(contract).fetchall()
+    apply_migrations(empty_database, SQL_DIR / "bi", "BI")
+    with psycopg.connect(empty_database) as conn:
+        assert conn.execute(contract).fetchall() == before
+        kind = conn.execute("SELECT relkind FROM pg_class WHERE oid = 'analytics.attribution_credits'::regclass")
+        assert kind.fetchone() == ("v",)
+        stored = conn.execute("SELECT count(*) FROM analytics.attribution_touch_credits").fetchone()
+        assert stored == (3,)

@@ -44,12 +44,14 @@ SELECT gen_random_uuid(), b.org, l.id,
        l.created_at + INTERVAL '10 days'
 FROM (SELECT * FROM bench_leads ORDER BY random() LIMIT %(deals)s) AS l JOIN bench_campaigns AS b USING (c);
 
-INSERT INTO analytics.attribution_credits (organization_id, lead_id, touch_index, channel, campaign_id, ad_id,
-                                           model, credit, revenue_credit)
-SELECT b.org, l.id, t, 'paid', 'c' || ((l.c + t * 7) %% %(campaigns)s), NULL, m.model, 0.5, 0.5 * 1000
+INSERT INTO analytics.attribution_touch_credits (
+    organization_id, lead_id, touch_index, channel, campaign_id, ad_id,
+    first_touch, last_touch, linear, position_based, time_decay,
+    first_touch_revenue, last_touch_revenue, linear_revenue, position_based_revenue, time_decay_revenue)
+SELECT b.org, l.id, t, 'paid', 'c' || ((l.c + t * 7) %% %(campaigns)s), NULL,
+       0.5, 0.5, 0.5, 0.5, 0.5, 500, 500, 500, 500, 500
 FROM (SELECT * FROM bench_leads LIMIT %(credit_leads)s) AS l
 JOIN bench_campaigns AS b USING (c)
-CROSS JOIN (VALUES ('first_touch'), ('last_touch'), ('linear'), ('position_based'), ('time_decay')) AS m (model)
 CROSS JOIN generate_series(0, 1) AS t;
 
 ANALYZE;

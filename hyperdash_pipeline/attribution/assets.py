@@ -155,7 +155,8 @@ def lead_attribution(
     deps=[LEAD_ATTRIBUTION_KEY],
     description=(
         "Multi-touch credits per lead x touch x model (first/last touch, linear, position-based, time decay), "
-        "with revenue credit = credit x won revenue. Recomputes only leads changed by lead_attribution."
+        "with revenue credit = credit x won revenue. Recomputes only leads changed by lead_attribution. "
+        "A view over analytics.attribution_touch_credits (one row per lead x touch, a column per model)."
     ),
     retry_policy=RETRY,
     automation_condition=refresh_analytics(),

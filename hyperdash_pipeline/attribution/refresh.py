@@ -25,6 +25,9 @@ from hyperdash_pipeline.settings import read_sql
 
 LEAD_ATTRIBUTION = "lead_attribution"
 ATTRIBUTION_CREDITS = "attribution_credits"
+# Where the credits are stored: one row per lead x touch, a column per model (migration 0205);
+# analytics.attribution_credits is the contract's view of it, one row per lead x touch x configured model.
+CREDITS_STORAGE = "analytics.attribution_touch_credits"
 # The incremental filter of the credits steps (a literal fragment, no user input).
 # = ANY(array) keeps the plan on the lead_id indexes (a join would scan the whole table).
 _CHANGED_LEADS = "AND {alias}.lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[])"
@@ -348,14 +351,13 @@ def refresh_attribution_credits(
             "half_life_days": float(settings.half_life_days),
             "collapse": settings.collapse,
             "models": list(settings.models),
-            "path_model": settings.models[0],
         }
         _run(conn, steps, "changed", params)
         _run(conn, steps, "changed_index", params)
         if reason:
-            row_count = written = _rebuild_credits(conn, steps, params)
+            row_count = written = _rebuild_credits(conn, steps, params) * len(settings.models)
         else:
-            row_count, written = _update_credits(conn, steps, params, state)
+            row_count, written = _update_credits(conn, steps, params, state, len(settings.models))
         _run(conn, steps, "paths_insert", params, "" if reason else _CHANGED_LEADS.format(alias="c"))
         for step in ("transitions_apply", "transitions_prune"):
             _run(conn, steps, step, params)
@@ -373,10 +375,10 @@ def refresh_attribution_credits(
 
 
 def _rebuild_credits(conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any]) -> int:
-    """Full rebuild: truncate and bulk-load every lead's credits and paths; the rows written."""
+    """Full rebuild: truncate and bulk-load every lead's credits and paths; the touches written."""
     conn.execute("SELECT set_config('work_mem', %s, true)", (FULL_CREDITS_WORK_MEM,))
     _run(conn, steps, "truncate", params)
-    with _bulk_load(conn, "analytics.attribution_credits"):
+    with _bulk_load(conn, CREDITS_STORAGE):
         written = _run(conn, steps, "insert", params, "")
     conn.execute("SELECT set_config('work_mem', %s, true)", (WORK_MEM,))
     _run(conn, steps, "paths_truncate", params)
@@ -384,14 +386,22 @@ def _rebuild_credits(conn: psycopg.Connection, steps: dict[str, str], params: di
 
 
 def _update_credits(
-    conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any], state: dict[str, Any] | None
+    conn: psycopg.Connection,
+    steps: dict[str, str],
+    params: dict[str, Any],
+    state: dict[str, Any] | None,
+    models: int,
 ) -> tuple[int, int]:
-    """Incremental: replace the changed leads' credits and paths; (rows in the table now, rows written)."""
+    """Incremental: replace the changed leads' credits and paths; (rows in the contract view now, rows written).
+
+    Every stored touch is one view row per configured model, and the models are those of the last run (a
+    change of models forces a full rebuild), so deleted and written touches count `models` rows each.
+    """
     previous = (state or {}).get("credit_rows")
     if previous is None:
         previous = int(_scalar(conn, steps["row_count"]))
-    deleted = _run(conn, steps, "delete_changed", params)
-    written = _run(conn, steps, "insert", params, _CHANGED_LEADS.format(alias="la"))
+    deleted = _run(conn, steps, "delete_changed", params) * models
+    written = _run(conn, steps, "insert", params, _CHANGED_LEADS.format(alias="la")) * models
     _run(conn, steps, "paths_delete_changed", params)
     return int(previous) - deleted + written, written
 

@@ -26,7 +26,7 @@ GRAIN_WEEK = "week"
 # Memory of this transaction only (set_config(..., true) = SET LOCAL): the lead join and aggregations stay
 # in memory instead of spilling in batches (server default work_mem 4MB), and so do the temp tables.
 SESSION_SETTINGS = {"work_mem": "256MB", "temp_buffers": "256MB"}
-# The models of analytics.attribution_credits (its CHECK constraint, MISSION.md attribution contract).
+# The models of analytics.attribution_credits (a column each in its storage, MISSION.md attribution contract).
 ATTRIBUTION_MODELS = ["first_touch", "last_touch", "linear", "position_based", "time_decay"]
 COHORT_AGE = sql.SQL("(now() AT TIME ZONE 'UTC')::date - week_start")
 

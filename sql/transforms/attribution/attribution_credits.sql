@@ -1,5 +1,7 @@
 -- Multi-touch attribution credits (MISSION.md attribution contract), set-based, run step by step in one
--- transaction by hyperdash_pipeline.attribution.credits.
+-- transaction by hyperdash_pipeline.attribution.refresh. Stored one row per lead x touch with every model's
+-- credit in its own column (analytics.attribution_touch_credits, migration 0205); the contract relation is
+-- the view analytics.attribution_credits. A model not configured gets NULL (the view leaves it out).
 -- Parameters: full (bool), since_run_id (bigint), lookback (interval), half_life_days (float8),
 -- collapse (bool), models (text[]).
 
@@ -16,18 +18,20 @@ ANALYZE _ac_changed;
 
 -- step: delete_changed
 -- = ANY(array) keeps the plan on the primary key (a join would scan every credit row).
-DELETE FROM analytics.attribution_credits
+DELETE FROM analytics.attribution_touch_credits
 WHERE lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[]);
 
 -- step: truncate
-TRUNCATE analytics.attribution_credits;
+TRUNCATE analytics.attribution_touch_credits;
 
 -- step: insert
 -- The scope placeholder is empty on a full rebuild, else a filter to the changed leads (a join, not a scan).
 -- Path = valid touchpoints in [conversion - lookback, conversion], oldest first (ties broken by content,
 -- so the result does not depend on the stored order); a lead without one gets its own touch at conversion.
-INSERT INTO analytics.attribution_credits (organization_id, lead_id, touch_index, channel, campaign_id, ad_id,
-                                           model, credit, revenue_credit)
+INSERT INTO analytics.attribution_touch_credits (
+    organization_id, lead_id, touch_index, channel, campaign_id, ad_id,
+    first_touch, last_touch, linear, position_based, time_decay,
+    first_touch_revenue, last_touch_revenue, linear_revenue, position_based_revenue, time_decay_revenue)
 WITH aliases AS (
     SELECT jsonb_object_agg(alias, channel) AS map FROM analytics.channel_aliases
 ), path AS (
@@ -84,26 +88,36 @@ WITH aliases AS (
     SELECT x.*, x.w / sum(x.w) OVER (PARTITION BY x.lead_id) AS decay_share
     FROM weighted x
 ), credited AS (
-    SELECT x.organization_id, x.lead_id, x.idx, x.channel, x.campaign_id, x.ad_id, m.model,
-           CASE m.model
-               WHEN 'first_touch' THEN (x.idx = 0)::int::float8
-               WHEN 'last_touch' THEN (x.idx = x.n - 1)::int::float8
-               WHEN 'linear' THEN 1.0::float8 / x.n
-               WHEN 'position_based' THEN
-                   CASE WHEN x.n = 1 THEN 1.0::float8
-                        WHEN x.n = 2 THEN 0.5::float8
-                        WHEN x.idx = 0 OR x.idx = x.n - 1 THEN 0.4::float8
-                        ELSE 0.2::float8 / (x.n - 2) END
-               WHEN 'time_decay' THEN x.decay_share
-           END AS credit
+    -- One column per model; `'model' = ANY(models)` is folded to a constant by the planner.
+    SELECT x.organization_id, x.lead_id, x.idx, x.channel, x.campaign_id, x.ad_id,
+           CASE WHEN 'first_touch' = ANY (%(models)s::text[]) THEN (x.idx = 0)::int::float8 END AS first_touch,
+           CASE WHEN 'last_touch' = ANY (%(models)s::text[]) THEN (x.idx = x.n - 1)::int::float8 END AS last_touch,
+           CASE WHEN 'linear' = ANY (%(models)s::text[]) THEN 1.0::float8 / x.n END AS linear,
+           CASE WHEN 'position_based' = ANY (%(models)s::text[]) THEN
+               CASE WHEN x.n = 1 THEN 1.0::float8
+                    WHEN x.n = 2 THEN 0.5::float8
+                    WHEN x.idx = 0 OR x.idx = x.n - 1 THEN 0.4::float8
+                    ELSE 0.2::float8 / (x.n - 2) END
+           END AS position_based,
+           CASE WHEN 'time_decay' = ANY (%(models)s::text[]) THEN x.decay_share END AS time_decay,
+           coalesce(o.won_revenue, 0) AS revenue
     FROM normalised x
-    CROSS JOIN unnest(%(models)s::text[]) AS m (model)
+    LEFT JOIN analytics.lead_outcomes o ON o.lead_id = x.lead_id
 )
-SELECT c.organization_id, c.lead_id, c.idx, c.channel, c.campaign_id, c.ad_id, c.model, c.credit,
-       CASE WHEN o.won_revenue IS NULL OR o.won_revenue = 0 THEN 0
-            ELSE round(c.credit::numeric * o.won_revenue, 6) END
-FROM credited c
-LEFT JOIN analytics.lead_outcomes o ON o.lead_id = c.lead_id;
+-- Revenue credit = credit x won revenue (0 without revenue: no numeric product for most leads).
+SELECT c.organization_id, c.lead_id, c.idx, c.channel, c.campaign_id, c.ad_id,
+       c.first_touch, c.last_touch, c.linear, c.position_based, c.time_decay,
+       CASE WHEN c.first_touch IS NULL THEN NULL WHEN c.revenue = 0 THEN 0
+            ELSE round(c.first_touch::numeric * c.revenue, 6) END,
+       CASE WHEN c.last_touch IS NULL THEN NULL WHEN c.revenue = 0 THEN 0
+            ELSE round(c.last_touch::numeric * c.revenue, 6) END,
+       CASE WHEN c.linear IS NULL THEN NULL WHEN c.revenue = 0 THEN 0
+            ELSE round(c.linear::numeric * c.revenue, 6) END,
+       CASE WHEN c.position_based IS NULL THEN NULL WHEN c.revenue = 0 THEN 0
+            ELSE round(c.position_based::numeric * c.revenue, 6) END,
+       CASE WHEN c.time_decay IS NULL THEN NULL WHEN c.revenue = 0 THEN 0
+            ELSE round(c.time_decay::numeric * c.revenue, 6) END
+FROM credited c;
 
 -- step: paths_delete_changed
 -- Old paths of the recomputed leads leave the transition counts (delta -1).
@@ -120,14 +134,14 @@ TRUNCATE analytics.attribution_paths, analytics.markov_transitions;
 CREATE TEMP TABLE _path_delta (LIKE analytics.attribution_paths, delta int) ON COMMIT DROP;
 
 -- step: paths_insert
--- New paths, read back from the credits of one model (every model stores every touch).
+-- New paths, read back from the stored touches.
 WITH new AS (
     INSERT INTO analytics.attribution_paths (lead_id, organization_id, converted, channels, campaigns)
     SELECT c.lead_id, min(c.organization_id::text)::uuid, bool_or(o.lead_id IS NOT NULL),
            array_agg(c.channel ORDER BY c.touch_index), array_agg(c.campaign_id ORDER BY c.touch_index)
-    FROM analytics.attribution_credits c
+    FROM analytics.attribution_touch_credits c
     LEFT JOIN analytics.lead_outcomes o ON o.lead_id = c.lead_id
-    WHERE c.model = %(path_model)s {scope}
+    WHERE true {scope}
     GROUP BY c.lead_id
     RETURNING *
 )
@@ -167,9 +181,9 @@ SELECT CASE WHEN %(full)s THEN (SELECT count(*) FROM lead_attribution)
             ELSE (SELECT count(*) FROM _ac_changed) END AS leads_changed;
 
 -- step: row_count
--- Only when no count was kept yet (the first incremental run after migration 0204).
+-- Rows of the contract view; only when no count was kept yet (the first incremental run after migration 0204).
 SELECT count(*) FROM analytics.attribution_credits;
 
 -- step: lost
 -- An UNLOGGED table comes back empty after a crash: rows were counted but none are left.
-SELECT NOT EXISTS (SELECT 1 FROM analytics.attribution_credits);
+SELECT NOT EXISTS (SELECT 1 FROM analytics.attribution_touch_credits);
