@@ -2,7 +2,7 @@
 -- a view with exactly the contract's columns and rows (one per lead x touch x configured model).
 -- Why: the long table repeated organization, lead, touch, channel, campaign and ad five times (11.6 M rows,
 -- 1.26 GB at 1 M leads); loading and indexing it was ~33 s of the 60 s budget of issue #4. The wide table
--- holds 2.3 M rows (~0.23 GB). A model not configured has NULL credit and revenue credit, and the view
+-- holds 2.3 M rows (320 MB). A model not configured has NULL credit and revenue credit, and the view
 -- leaves it out. No reader filters by campaign (campaign_attributed_revenue aggregates every row), so the
 -- long table's (organization_id, campaign_id, model) index has no successor: building it cost 9-13 s.
 -- Still UNLOGGED (migration 0204): crash recovery empties it and the next refresh rebuilds in full.
