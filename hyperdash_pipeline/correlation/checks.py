@@ -63,34 +63,34 @@ def _spend_check(
     return check
 
 
-def _leads_check(key: AssetKey, table: str) -> AssetChecksDefinition:
-    @asset_check(
-        asset=key,
-        name="leads_reconcile",
-        blocking=True,
-        description=f"Per organization, the leads in analytics.{table} equal the live attributed leads "
-        "(lead_attribution joined to crm_raw.leads with deleted_at IS NULL).",
-    )
+def _violations_check(
+    key: AssetKey, table: str, name: str, description: str, query: str, ok: str
+) -> AssetChecksDefinition:
+    """A blocking check on analytics.`table` that passes when `query` (checks/<query>) returns no row."""
+
+    @asset_check(asset=key, name=name, blocking=True, description=description)
     def check(bi: PostgresResource) -> AssetCheckResult:
-        columns, rows = _violations(bi, "lead_mismatches.sql", table=analytics_table(table))
-        return _result(columns, rows, "leads equal live attributed leads")
+        columns, rows = _violations(bi, query, table=analytics_table(table))
+        return _result(columns, rows, ok)
 
     return check
+
+
+def _leads_check(key: AssetKey, table: str) -> AssetChecksDefinition:
+    description = (
+        f"Per organization, the leads in analytics.{table} equal the live attributed leads "
+        "(lead_attribution joined to crm_raw.leads with deleted_at IS NULL)."
+    )
+    return _violations_check(
+        key, table, "leads_reconcile", description, "lead_mismatches.sql", "leads equal live attributed leads"
+    )
 
 
 def _rates_check(key: AssetKey, table: str) -> AssetChecksDefinition:
-    @asset_check(
-        asset=key,
-        name="rates_valid",
-        blocking=True,
-        description=f"In analytics.{table}: customers <= leads, 0 <= low <= rate <= high <= 1, "
-        "NULL only when leads = 0.",
+    description = f"In analytics.{table}: customers <= leads, 0 <= low <= rate <= high <= 1, NULL only when leads = 0."
+    return _violations_check(
+        key, table, "rates_valid", description, "rate_violations.sql", "lead-to-customer rates valid"
     )
-    def check(bi: PostgresResource) -> AssetCheckResult:
-        columns, rows = _violations(bi, "rate_violations.sql", table=analytics_table(table))
-        return _result(columns, rows, "lead-to-customer rates valid")
-
-    return check
 
 
 @asset_check(

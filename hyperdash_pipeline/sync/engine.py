@@ -100,6 +100,7 @@ class _Columns:
 class _State:
     rows_watermark: datetime | None
     tombstones_watermark: datetime | None
+    receipt_watermark: datetime | None = None  # leads only: where the CRM receipt resumes
 
 
 def run_sync(
@@ -144,9 +145,8 @@ def run_sync(
         crm_conn.read_only = None
         leads = report.tables.get("leads")
         if mark_attribution_synced and leads is not None and leads.watermark is not None:
-            leads.attribution_flagged = _mark_attribution_synced(
-                crm_conn, bi_conn, leads.watermark, overlap, from_the_start=full
-            )
+            state = _load_state(bi_conn, "leads")
+            leads.attribution_flagged = _mark_attribution_synced(crm_conn, bi_conn, state, overlap, from_the_start=full)
         _prune_tombstones(crm_conn, report.tables.values(), overlap + timedelta(days=tombstone_retention_days))
     report.seconds = time.monotonic() - started
     return report
@@ -288,7 +288,7 @@ def _sync_table(
 
 
 def _load_state(bi_conn: psycopg.Connection, table: str, for_update: bool = False) -> _State:
-    query = "SELECT rows_watermark, tombstones_watermark FROM sync_state WHERE table_name = %s"
+    query = "SELECT rows_watermark, tombstones_watermark, receipt_watermark FROM sync_state WHERE table_name = %s"
     row = bi_conn.execute(query + (" FOR UPDATE" if for_update else ""), [table]).fetchone()
     return _State(*row) if row else _State(None, None)
 
@@ -429,17 +429,17 @@ def mark_attribution_synced(crm_url: str, bi_url: str, overlap_seconds: float = 
     commit and the receipt.
     """
     with closing(_connect(bi_url, BI_APPLICATION, 60_000, 30_000)) as bi_conn:
-        watermark = _load_state(bi_conn, "leads").rows_watermark
-        if watermark is None:
+        state = _load_state(bi_conn, "leads")
+        if state.rows_watermark is None:
             return 0
         with closing(_connect(crm_url, CRM_APPLICATION, 60_000, 5_000)) as crm_conn:
-            return _mark_attribution_synced(crm_conn, bi_conn, watermark, timedelta(seconds=overlap_seconds))
+            return _mark_attribution_synced(crm_conn, bi_conn, state, timedelta(seconds=overlap_seconds))
 
 
 def _mark_attribution_synced(
     crm_conn: psycopg.Connection,
     bi_conn: psycopg.Connection,
-    watermark: datetime,
+    state: _State,
     overlap: timedelta,
     from_the_start: bool = False,
     batch_size: int = 5000,
@@ -447,10 +447,13 @@ def _mark_attribution_synced(
     """Set the CRM receipt flag in short autocommit batches (no long row locks on the CRM).
 
     Only leads stamped since the receipt watermark are read, so a run's receipt costs what that run
-    moved, not the size of `leads`; the watermark then advances to `watermark`, or only to the oldest
-    lead a writer's lock made it skip. `from_the_start` (a full sync) re-checks every lead.
+    moved, not the size of `leads`; the receipt watermark then advances to the committed rows
+    watermark, or only to the oldest lead a writer's lock made it skip. `from_the_start` (a full sync)
+    re-checks every lead.
     """
-    resume = None if from_the_start else _load_receipt_watermark(bi_conn)
+    assert state.rows_watermark is not None  # callers skip the receipt before the first sync
+    watermark = state.rows_watermark
+    resume = None if from_the_start else state.receipt_watermark
     since = _minus(resume, overlap) or datetime.min.replace(tzinfo=UTC)
     query = read_sql("transforms/sync/mark_attribution_synced.sql")
     total, start = 0, since
@@ -478,11 +481,6 @@ def _prune_tombstones(crm_conn: psycopg.Connection, reports: Iterable[TableRepor
         if report.tombstones_watermark is not None:
             params = {"table_name": report.table, "before": report.tombstones_watermark - keep}
             report.tombstones_pruned = crm_conn.execute(query, params).rowcount
-
-
-def _load_receipt_watermark(bi_conn: psycopg.Connection) -> datetime | None:
-    value = _scalar(bi_conn, "SELECT receipt_watermark FROM sync_state WHERE table_name = 'leads'")
-    return value if isinstance(value, datetime) else None
 
 
 def _save_receipt_watermark(bi_conn: psycopg.Connection, receipt_watermark: datetime) -> None:
