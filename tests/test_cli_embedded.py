@@ -9,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from hyperdash_pipeline.embedded import SERVER_SETTINGS
 from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, DAGSTER_URL_VAR, TEST_PG_URL_VAR
 
 HYPERDASH = [sys.executable, "-m", "hyperdash_pipeline.cli"]
@@ -42,6 +44,13 @@ def test_migrate_starts_reuses_and_stop_stops_the_embedded_server(home_dir):
     assert second.returncode == 0, second.stderr
     assert "nothing pending" in second.stdout
     assert _postmaster_pid(home) == pid, "a second start must reuse the running server"
+
+    # Tuned for full rebuilds: loads into tables truncated in their transaction skip the WAL.
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in _hyperdash(home, "env").stdout.splitlines())
+    with psycopg.connect(exports[BI_URL_VAR].strip("'")) as conn:
+        query = "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)"
+        settings = dict(conn.execute(query, (list(SERVER_SETTINGS),)).fetchall())
+    assert settings == SERVER_SETTINGS
 
     stopped = _hyperdash(home, "stop")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
