@@ -1,4 +1,5 @@
-"""Direct inserts into the BI tables the correlation assets read (the other concerns' outputs)."""
+"""Direct inserts into the BI tables the correlation assets read: the CRM mirror (attributed by the real
+lead_attribution asset), ad metrics and multi-touch credits."""
 
 from __future__ import annotations
 
@@ -75,17 +76,14 @@ class BiSeeder:
         *,
         deleted: bool = False,
     ) -> uuid.UUID:
-        """A CRM lead mirrored in crm_raw.leads plus its lead_attribution row."""
+        """A CRM lead mirrored in crm_raw.leads; the lead_attribution asset (materialized with the correlation
+        assets) attributes it to `source` (its utm_source), `campaign_id` and `ad_id`."""
         lead_id = uuid.uuid4()
         self.conn.execute(
-            "INSERT INTO crm_raw.leads (id, organization_id, status, campaign_id, ad_id, attribution_synced,"
-            " created_at, updated_at, deleted_at) VALUES (%s, %s, 'new', %s, %s, true, %s, %s, %s)",
-            (lead_id, org, campaign_id, ad_id, created_at, created_at, created_at if deleted else None),
-        )
-        self.conn.execute(
-            "INSERT INTO lead_attribution (organization_id, lead_id, campaign_id, ad_id, source, conversion_date)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
-            (org, lead_id, campaign_id, ad_id, source, created_at.replace(tzinfo=None)),
+            "INSERT INTO crm_raw.leads (id, organization_id, status, campaign_id, ad_id, utm_source,"
+            " attribution_synced, created_at, updated_at, deleted_at)"
+            " VALUES (%s, %s, 'new', %s, %s, %s, true, %s, %s, %s)",
+            (lead_id, org, campaign_id, ad_id, source, created_at, created_at, created_at if deleted else None),
         )
         return lead_id
 

@@ -398,3 +398,33 @@ def test_full_rebuild_restores_indexes_and_constraints(bi: psycopg.Connection) -
             "SELECT organization_id, lead_id, campaign_id, conversion_date FROM lead_attribution LIMIT 1"
         )
     bi.rollback()
+
+
+def test_row_ids_survive_a_full_rebuild(bi: psycopg.Connection) -> None:
+    """A consumer holding lead_attribution.id keeps pointing at the same lead after a rebuild."""
+    upsert_leads(bi, [lead(), lead()])
+    refresh_lead_attribution(bi, full=True)
+    ids = "SELECT lead_id, id FROM lead_attribution ORDER BY lead_id"
+    first = {(r["lead_id"], r["id"]) for r in fetch_all(bi, ids)}
+    upsert_leads(bi, [lead()])
+    refresh_lead_attribution(bi)  # an incremental run adds a row
+    refresh_lead_attribution(bi, full=True)
+    again = {(r["lead_id"], r["id"]) for r in fetch_all(bi, ids)}
+    assert len(first) == 2 and len(again) == 3
+    assert first <= again
+
+
+def test_a_truncated_mirror_drops_the_leads_it_no_longer_holds(bi: psycopg.Connection) -> None:
+    """A full re-copy truncates crm_raw.leads: the next incremental refresh finds every lead that is gone."""
+    leads = [lead() for _ in range(4)]
+    upsert_leads(bi, leads)
+    refresh_lead_attribution(bi)
+    kept = leads[:2]
+    bi.execute("TRUNCATE crm_raw.leads")
+    bi.commit()
+    upsert_leads(bi, kept)  # the re-copy brings back what the CRM still holds
+    stats = refresh_lead_attribution(bi)
+    assert not stats.full and stats.removed == 2
+    remaining = {r["lead_id"] for r in fetch_all(bi, "SELECT lead_id FROM lead_attribution")}
+    assert remaining == {r["id"] for r in kept}
+    assert fetch_all(bi, "SELECT count(*) AS n FROM analytics.crm_lead_deletions") == [{"n": 0}]  # consumed

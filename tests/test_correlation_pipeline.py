@@ -10,11 +10,13 @@ import pytest
 from correlation_seed import BiSeeder, ts
 from dagster import AssetKey, AssetSelection, materialize
 
+from hyperdash_pipeline.attribution.assets import lead_attribution
 from hyperdash_pipeline.conventions import CREATIVE_INSIGHTS_KEY
 from hyperdash_pipeline.correlation.assets import campaign_attributed_revenue, correlation_tables
 from hyperdash_pipeline.correlation.checks import correlation_checks
 
-ASSETS = [correlation_tables, campaign_attributed_revenue, *correlation_checks()]
+# lead_attribution attributes the seeded CRM leads, as it does before the correlation tables in production.
+ASSETS = [lead_attribution, correlation_tables, campaign_attributed_revenue, *correlation_checks()]
 # ad: (leads, customers, spend, video_3s_views per 1000 impressions)
 ADS = {"GOOD": (60, 30, 600, 100), "BAD": (140, 2, 1000, 380), "MID": (100, 10, 500, 200), "SMALL": (10, 5, 100, 50)}
 
@@ -72,7 +74,7 @@ def test_a_rebuild_replaces_everything(databases: Any, creatives: Any) -> None:
     assert materialize(ASSETS, resources={"bi": databases.bi}).success
     with psycopg.connect(databases.bi_url) as conn:
         conn.execute(
-            "UPDATE crm_raw.leads SET deleted_at = now() WHERE id IN "
+            "UPDATE crm_raw.leads SET deleted_at = now(), _synced_at = now() WHERE id IN "
             "(SELECT lead_id FROM lead_attribution WHERE ad_id = 'SMALL')"
         )
     assert materialize(ASSETS, resources={"bi": databases.bi}).success
@@ -126,9 +128,10 @@ def test_definitions_load_with_the_correlation_concern() -> None:
         CAMPAIGN_LEAD_QUALITY_KEY,
         CAMPAIGN_WEEKLY_KEY,
         CREATIVE_PERFORMANCE_KEY,
+        GOOGLE_METRICS_KEY,
         GROUP_CORRELATION,
         LEAD_ATTRIBUTION_KEY,
-        crm_raw_key,
+        META_METRICS_KEY,
     )
     from hyperdash_pipeline.definitions import defs
 
@@ -142,8 +145,10 @@ def test_definitions_load_with_the_correlation_concern() -> None:
     ]
     for key in ours:
         assert graph.get(key).group_name == GROUP_CORRELATION
-    # Upstream keys of other concerns resolve by key (external until their definitions are merged).
-    assert {LEAD_ATTRIBUTION_KEY, crm_raw_key("deals")} <= graph.get(CAMPAIGN_LEAD_QUALITY_KEY).parent_keys
+    # The lead side comes through lead_attribution (its rows, outcomes and change log), the spend side from
+    # the ad-platform metrics.
+    parents = graph.get(CAMPAIGN_LEAD_QUALITY_KEY).parent_keys
+    assert parents == {LEAD_ATTRIBUTION_KEY, META_METRICS_KEY, GOOGLE_METRICS_KEY}
     assert CREATIVE_PERFORMANCE_KEY in graph.get(CREATIVE_INSIGHTS_KEY).parent_keys
 
 

@@ -2,8 +2,9 @@
 rate and CAC equal a direct pandas computation over the same file.
 
 Loading: one campaign_metrics row per ad (campaign = xyz_campaign_id, ad set = fb_campaign_id, one fixed date,
-since the file has none); Total_Conversion leads per ad in crm_raw.leads + lead_attribution; the first
-Approved_Conversion of them get a won deal. The file has no revenue, so deals carry no amount.
+since the file has none); Total_Conversion leads per ad in crm_raw.leads (utm_source facebook, attributed by
+lead_attribution); the first Approved_Conversion of them get a won deal. The file has no revenue, so deals carry
+no amount.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import psycopg
 import pytest
 from dagster import materialize
 
+from hyperdash_pipeline.attribution.assets import lead_attribution
 from hyperdash_pipeline.correlation.assets import campaign_attributed_revenue, correlation_tables
 from hyperdash_pipeline.correlation.checks import correlation_checks
 
 KAG = Path("/work/shared/data/kag_facebook_ad_conversion/KAG_conversion_data.csv")
-ASSETS = [correlation_tables, campaign_attributed_revenue, *correlation_checks()]
+# lead_attribution attributes the seeded CRM leads, as it does before the correlation tables in production.
+ASSETS = [lead_attribution, correlation_tables, campaign_attributed_revenue, *correlation_checks()]
 
 CREATE_STAGE = """
 CREATE TEMP TABLE kag (ad_id bigint, xyz_campaign_id bigint, fb_campaign_id bigint, age text, gender text,
@@ -38,15 +41,10 @@ WITH leads AS (
     FROM kag AS k, generate_series(1, k.total_conversion) AS n
 ),
 crm AS (
-    INSERT INTO crm_raw.leads (id, organization_id, status, campaign_id, ad_id, attribution_synced,
-                               created_at, updated_at)
-    SELECT id, %(org)s, CASE WHEN bought THEN 'won' ELSE 'new' END, xyz_campaign_id::text, ad_id::text, true,
-           TIMESTAMPTZ '2017-01-01Z', TIMESTAMPTZ '2017-01-01Z'
-    FROM leads
-),
-attribution AS (
-    INSERT INTO lead_attribution (organization_id, lead_id, campaign_id, ad_set_id, ad_id, source, conversion_date)
-    SELECT %(org)s, id, xyz_campaign_id::text, fb_campaign_id::text, ad_id::text, 'meta', TIMESTAMP '2017-01-01'
+    INSERT INTO crm_raw.leads (id, organization_id, status, campaign_id, ad_set_id, ad_id, utm_source,
+                               attribution_synced, created_at, updated_at)
+    SELECT id, %(org)s, CASE WHEN bought THEN 'won' ELSE 'new' END, xyz_campaign_id::text, fb_campaign_id::text,
+           ad_id::text, 'facebook', true, TIMESTAMPTZ '2017-01-01Z', TIMESTAMPTZ '2017-01-01Z'
     FROM leads
 )
 INSERT INTO crm_raw.deals (id, organization_id, lead_id, stage, currency, closed_at, created_at, updated_at)

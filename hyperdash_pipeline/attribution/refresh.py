@@ -7,36 +7,42 @@ work as one transaction. Refreshes of the same table are serialised by an adviso
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 import psycopg
-from psycopg import IsolationLevel, sql
 from psycopg.rows import dict_row
 
 from hyperdash_pipeline.attribution import markov
 from hyperdash_pipeline.attribution.models import MODELS
 from hyperdash_pipeline.settings import read_sql
+from hyperdash_pipeline.transforms import (
+    WORK_MEM,
+    bulk_load,
+    run_step,
+    scalar,
+    serialised,
+    snapshot_transaction,
+    sql_steps,
+    trigger_disabled,
+)
 
 LEAD_ATTRIBUTION = "lead_attribution"
 ATTRIBUTION_CREDITS = "attribution_credits"
 # Where the credits are stored: one row per lead x touch, a column per model (migration 0205);
 # analytics.attribution_credits is the contract's view of it, one row per lead x touch x configured model.
 CREDITS_STORAGE = "analytics.attribution_touch_credits"
+# Keeps analytics.campaign_credit_totals per inserted statement (migration 0302); a full load regroups instead.
+CREDIT_TOTALS_TRIGGER = "credit_totals_insert"
 # The incremental filter of the credits steps (a literal fragment, no user input).
 # = ANY(array) keeps the plan on the lead_id indexes (a join would scan the whole table).
 _CHANGED_LEADS = "AND {alias}.lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[])"
-# Sorts and hashes of a refresh stay in memory up to this (PostgreSQL's default, 4MB, spills to disk).
-WORK_MEM = "256MB"
+# The path deltas of a full rebuild: every stored path, counted once.
+_ALL_PATHS = "(SELECT p.*, 1 AS delta FROM analytics.attribution_paths AS p)"
 # A full credits rebuild sorts every touch of every lead (2.3 M rows, ~600 MB at 1 M leads): in memory, not
 # in an external merge on disk. Set for that transaction only.
 FULL_CREDITS_WORK_MEM = "1GB"
-_STEP = re.compile(r"^-- step: (\w+)\s*$", re.MULTILINE)
 
 # The newest _synced_at that is safe to store as a watermark: no transaction still open (which may
 # commit rows stamped with its start time, default now()) started at or before it.
@@ -45,13 +51,6 @@ SELECT least(now(), min(xact_start)) - interval '1 microsecond' AS horizon
 FROM pg_stat_activity
 WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
 """
-
-
-@cache
-def sql_steps(relative_path: str) -> dict[str, str]:
-    """The `-- step: name` sections of a transform file under sql/."""
-    parts = _STEP.split(read_sql(relative_path))
-    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
 
 
 @dataclass(frozen=True)
@@ -116,64 +115,8 @@ class MarkovStats:
     customers: int
 
 
-@contextmanager
-def _serialised(conn: psycopg.Connection, name: str) -> Iterator[None]:
-    """A session advisory lock per refreshed table, taken before the data snapshot."""
-    key = f"hyperdash.attribution.{name}"
-    conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
-    conn.commit()
-    try:
-        yield
-    finally:
-        conn.rollback()
-        conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
-        conn.commit()
-
-
-@contextmanager
-def _snapshot_transaction(conn: psycopg.Connection) -> Iterator[None]:
-    """One REPEATABLE READ transaction: every step and the watermark see the same data."""
-    if conn.autocommit:
-        raise ValueError("pass a connection with autocommit off; the refresh commits its own transaction")
-    previous = conn.isolation_level
-    conn.isolation_level = IsolationLevel.REPEATABLE_READ
-    try:
-        with conn.transaction():
-            conn.execute("SET LOCAL timezone = 'UTC'")
-            conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
-            yield
-        conn.commit()
-    finally:
-        conn.isolation_level = previous
-
-
-@contextmanager
-def _bulk_load(conn: psycopg.Connection, table: str) -> Iterator[None]:
-    """Drop `table`'s indexes and constraints, run the load, recreate them exactly as they were.
-
-    Building an index once after a full load is several times faster than maintaining it row by row
-    (and one foreign-key validation beats a trigger per row). Skipped when another table references it.
-    """
-    found = conn.execute(read_sql("transforms/attribution/table_indexes.sql"), {"table": table}).fetchall()
-    if any(kind == "referenced_by" for kind, *_ in found):
-        yield
-        return
-    relation = sql.Identifier(*table.split("."))
-    constraints = [(name, definition, order) for kind, name, definition, order in found if kind == "constraint"]
-    indexes = [(name, definition) for kind, name, definition, _ in found if kind == "index"]
-    schema = table.split(".")[0] if "." in table else "public"
-    for name, _, _ in sorted(constraints, key=lambda c: -c[2]):
-        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(relation, sql.Identifier(name)))
-    for name, _ in indexes:
-        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, name)))
-    yield
-    for _, definition in indexes:
-        conn.execute(definition)  # pg_get_indexdef output: a complete, quoted CREATE INDEX statement
-    for name, definition, _ in sorted(constraints, key=lambda c: c[2]):
-        conn.execute(
-            sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(relation, sql.Identifier(name))
-            + sql.SQL(definition)  # pg_get_constraintdef output, already quoted
-        )
+def _lock_key(table: str) -> str:
+    return f"hyperdash.attribution.{table}"
 
 
 def _state(conn: psycopg.Connection, name: str) -> dict[str, Any] | None:
@@ -195,15 +138,6 @@ def _save_state(conn: psycopg.Connection, name: str, **values: Any) -> None:
     )
 
 
-def _run(conn: psycopg.Connection, steps: dict[str, str], name: str, params: dict[str, Any], scope: str = "") -> int:
-    """Execute one step, its `{scope}` filled in; its row count (inserted/deleted rows)."""
-    query = steps[name].replace("{scope}", scope)
-    with conn.cursor() as cur:
-        # Steps without placeholders may hold several statements (only the simple protocol allows that).
-        cur.execute(query, params if "%(" in query else None)
-        return cur.rowcount
-
-
 def _watermark(conn: psycopg.Connection, table: str, horizon: datetime, previous: datetime | None) -> datetime | None:
     latest = conn.execute(f"SELECT max(_synced_at) FROM crm_raw.{table}").fetchone()
     newest = latest[0] if latest else None
@@ -214,31 +148,31 @@ def _watermark(conn: psycopg.Connection, table: str, horizon: datetime, previous
 
 def _load_all_leads(conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any]) -> tuple[int, int]:
     """Full rebuild: every live lead, bulk-loaded. Returns (quarantined, organizations created)."""
-    _run(conn, steps, "quarantine_clear_full", params)
-    _run(conn, steps, "leads", params, "")
-    quarantined = _run(conn, steps, "quarantine_insert", params)
-    organizations = _run(conn, steps, "organizations", params)
-    _run(conn, steps, "campaign_window", params)
-    _run(conn, steps, "truncate", params)
-    with _bulk_load(conn, "lead_attribution"):
-        _run(conn, steps, "insert", params)
+    run_step(conn, steps, "deletions", params)  # covered by the rebuild: consumed
+    run_step(conn, steps, "quarantine_clear_full", params)
+    run_step(conn, steps, "leads", params, "")
+    quarantined = run_step(conn, steps, "quarantine_insert", params)
+    organizations = run_step(conn, steps, "organizations", params)
+    run_step(conn, steps, "campaign_window", params)
+    run_step(conn, steps, "truncate", params)
+    with bulk_load(conn, "lead_attribution"):
+        run_step(conn, steps, "insert", params)
     return quarantined, organizations
 
 
 def _load_changed_leads(conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any]) -> tuple[int, int]:
     """Incremental: the changed leads only, logged for attribution_credits. Returns (quarantined, orgs created)."""
-    _run(conn, steps, "changed", params)
-    _run(conn, steps, "changed_index", params)
-    _run(conn, steps, "quarantine_clear_changed", params)
-    _run(
+    for step in ("deletions", "changed", "changed_index", "quarantine_clear_changed"):
+        run_step(conn, steps, step, params)
+    run_step(
         conn, steps, "leads", params, "AND l.id = ANY ((SELECT array_agg(lead_id) FROM _la_changed WHERE live)::uuid[])"
     )
-    quarantined = _run(conn, steps, "quarantine_insert", params)
-    organizations = _run(conn, steps, "organizations", params)
-    _run(conn, steps, "campaign_window", params)
-    _run(conn, steps, "delete_gone", params)
-    _run(conn, steps, "upsert", params)
-    _run(conn, steps, "log_changes", params)
+    quarantined = run_step(conn, steps, "quarantine_insert", params)
+    organizations = run_step(conn, steps, "organizations", params)
+    run_step(conn, steps, "campaign_window", params)
+    run_step(conn, steps, "delete_gone", params)
+    run_step(conn, steps, "upsert", params)
+    run_step(conn, steps, "log_changes", params)
     return quarantined, organizations
 
 
@@ -249,12 +183,12 @@ def refresh_lead_attribution(conn: psycopg.Connection, full: bool = False) -> Le
     won deals changed and leads that were deleted; logs them for attribution_credits.
     """
     steps = sql_steps("transforms/attribution/lead_attribution.sql")
-    with _serialised(conn, LEAD_ATTRIBUTION):
+    with serialised(conn, _lock_key(LEAD_ATTRIBUTION)):
         horizon_row = conn.execute(_SAFE_HORIZON_SQL).fetchone()
         assert horizon_row is not None
         horizon: datetime = horizon_row[0]
         conn.commit()
-        with _snapshot_transaction(conn):
+        with snapshot_transaction(conn):
             state = _state(conn, LEAD_ATTRIBUTION)
             full = full or state is None
             run_row = conn.execute("SELECT nextval('analytics.attribution_run_id_seq')").fetchone()
@@ -267,13 +201,13 @@ def refresh_lead_attribution(conn: psycopg.Connection, full: bool = False) -> Le
                 "deals_wm": None if full or state is None else state["deals_synced_at"],
             }
             for step in ("won", "outcome_diff", "outcomes_delete", "outcomes_upsert"):
-                _run(conn, steps, step, params)
+                run_step(conn, steps, step, params)
             if full:
                 quarantined, organizations = _load_all_leads(conn, steps, params)
             else:
                 quarantined, organizations = _load_changed_leads(conn, steps, params)
-            _run(conn, steps, "deal_quarantine_clear", params)
-            quarantined += _run(conn, steps, "deal_quarantine_insert", params)
+            run_step(conn, steps, "deal_quarantine_clear", params)
+            quarantined += run_step(conn, steps, "deal_quarantine_insert", params)
             counts = conn.execute(steps["counts_full" if full else "counts"]).fetchone()
             assert counts is not None
             previous_leads = None if state is None else state["leads_synced_at"]
@@ -319,15 +253,9 @@ def _credits_full_reason(
         return "configuration changed"
     if la_state is not None and (la_state["full_run_id"] or 0) > (state["last_run_id"] or 0):
         return "lead_attribution was rebuilt"
-    if (state["credit_rows"] or 0) > 0 and _scalar(conn, steps["lost"]):
+    if (state["credit_rows"] or 0) > 0 and scalar(conn, steps["lost"]):
         return "credits were lost (UNLOGGED table emptied by crash recovery)"
     return None
-
-
-def _scalar(conn: psycopg.Connection, query: str, params: dict[str, Any] | None = None) -> Any:
-    row = conn.execute(query, params).fetchone()
-    assert row is not None
-    return row[0]
 
 
 def refresh_attribution_credits(
@@ -338,7 +266,7 @@ def refresh_attribution_credits(
     UNLOGGED credits table found empty after a crash)."""
     settings = settings or CreditSettings()
     steps = sql_steps("transforms/attribution/attribution_credits.sql")
-    with _serialised(conn, ATTRIBUTION_CREDITS), _snapshot_transaction(conn):
+    with serialised(conn, _lock_key(ATTRIBUTION_CREDITS)), snapshot_transaction(conn):
         state = _state(conn, ATTRIBUTION_CREDITS)
         la_state = _state(conn, LEAD_ATTRIBUTION)
         reason = _credits_full_reason(conn, steps, full, state, la_state, settings)
@@ -352,17 +280,19 @@ def refresh_attribution_credits(
             "collapse": settings.collapse,
             "models": list(settings.models),
         }
-        _run(conn, steps, "changed", params)
-        _run(conn, steps, "changed_index", params)
+        run_step(conn, steps, "changed", params)
+        run_step(conn, steps, "changed_index", params)
         if reason:
             row_count = written = _rebuild_credits(conn, steps, params) * len(settings.models)
         else:
             row_count, written = _update_credits(conn, steps, params, state, len(settings.models))
-        _run(conn, steps, "paths_insert", params, "" if reason else _CHANGED_LEADS.format(alias="c"))
-        for step in ("transitions_apply", "transitions_prune"):
-            _run(conn, steps, step, params)
-        _run(conn, steps, "prune_log", params)
-        leads_changed = int(_scalar(conn, steps["counts"], params))
+        run_step(conn, steps, "paths_insert", params, "" if reason else _CHANGED_LEADS.format(alias="c"))
+        if not reason:
+            run_step(conn, steps, "paths_delta_new", params)
+        run_step(conn, steps, "transitions_apply", params, _ALL_PATHS if reason else "_path_delta")
+        run_step(conn, steps, "transitions_prune", params)
+        run_step(conn, steps, "prune_log", params)
+        leads_changed = int(scalar(conn, steps["counts"], params))
         _save_state(conn, ATTRIBUTION_CREDITS, last_run_id=upto, config=settings.as_json(), credit_rows=row_count)
     return CreditsStats(
         full=reason is not None,
@@ -377,11 +307,12 @@ def refresh_attribution_credits(
 def _rebuild_credits(conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any]) -> int:
     """Full rebuild: truncate and bulk-load every lead's credits and paths; the touches written."""
     conn.execute("SELECT set_config('work_mem', %s, true)", (FULL_CREDITS_WORK_MEM,))
-    _run(conn, steps, "truncate", params)
-    with _bulk_load(conn, CREDITS_STORAGE):
-        written = _run(conn, steps, "insert", params, "")
+    run_step(conn, steps, "truncate", params)
+    with bulk_load(conn, CREDITS_STORAGE), trigger_disabled(conn, CREDITS_STORAGE, CREDIT_TOTALS_TRIGGER):
+        written = run_step(conn, steps, "insert", params, "")
+    run_step(conn, steps, "credit_totals_full", params)
     conn.execute("SELECT set_config('work_mem', %s, true)", (WORK_MEM,))
-    _run(conn, steps, "paths_truncate", params)
+    run_step(conn, steps, "paths_truncate", params)
     return written
 
 
@@ -399,10 +330,10 @@ def _update_credits(
     """
     previous = (state or {}).get("credit_rows")
     if previous is None:
-        previous = int(_scalar(conn, steps["row_count"]))
-    deleted = _run(conn, steps, "delete_changed", params) * models
-    written = _run(conn, steps, "insert", params, _CHANGED_LEADS.format(alias="la")) * models
-    _run(conn, steps, "paths_delete_changed", params)
+        previous = int(scalar(conn, steps["row_count"]))
+    deleted = run_step(conn, steps, "delete_changed", params) * models
+    written = run_step(conn, steps, "insert", params, _CHANGED_LEADS.format(alias="la")) * models
+    run_step(conn, steps, "paths_delete_changed", params)
     return int(previous) - deleted + written, written
 
 
@@ -417,7 +348,7 @@ def _chains(conn: psycopg.Connection) -> dict[tuple[str, str], dict[tuple[str, s
 def refresh_markov_attribution(conn: psycopg.Connection) -> MarkovStats:
     """Rebuild analytics.markov_attribution from the transition counts of all paths (kept incrementally by
     the attribution_credits refresh), solving each organization's chain in numpy."""
-    with _serialised(conn, "markov_attribution"), _snapshot_transaction(conn):
+    with serialised(conn, _lock_key("markov_attribution")), snapshot_transaction(conn):
         chains = _chains(conn)
         totals = {
             str(org): (int(customers), float(revenue))

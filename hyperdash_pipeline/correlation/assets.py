@@ -1,5 +1,6 @@
 """Correlation assets: lead quality per campaign and creative, weekly cohorts, revenue per attribution model,
-and the creative recommendations, all rebuilt in full inside BI.
+and the creative recommendations, all computed inside BI; the campaigns whose leads or spend changed since the
+last run are rebuilt, the others kept (hyperdash_pipeline.correlation.refresh).
 
 No `from __future__ import annotations` here: Dagster reads the `config: InsightsConfig` annotation at
 decoration time and cannot resolve it from a string.
@@ -8,6 +9,7 @@ decoration time and cannot resolve it from a string.
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 from dagster import (
     AssetExecutionContext,
@@ -38,24 +40,14 @@ from hyperdash_pipeline.conventions import (
     META_METRICS_KEY,
     OWNERS,
     POSTGRES_KINDS,
-    crm_raw_key,
 )
-from hyperdash_pipeline.correlation.build import (
-    AD_METRICS,
-    BASE,
-    GRAIN_CREATIVE,
-    GRAIN_WEEK,
-    LEAD_COHORTS,
-    rebuild_attributed_revenue,
-    rebuild_metrics_table,
-    stage_inputs,
-    table_metadata,
-)
-from hyperdash_pipeline.insights.apply import decide_all, load_creatives, write_insights
+from hyperdash_pipeline.correlation.build import rebuild_attributed_revenue, table_metadata
+from hyperdash_pipeline.correlation.refresh import correlation_transaction, refresh_correlation
 from hyperdash_pipeline.insights.decide import RULE_TEXT, DecisionRule
 from hyperdash_pipeline.resources import PostgresResource
 
-LEAD_INPUTS = [LEAD_ATTRIBUTION_KEY, crm_raw_key("leads"), crm_raw_key("deals")]
+# lead_attribution also writes analytics.lead_outcomes (the won deals per lead) and the change log read here.
+LEAD_INPUTS = [LEAD_ATTRIBUTION_KEY]
 SPEND_INPUTS = [META_METRICS_KEY, GOOGLE_METRICS_KEY]
 
 AUTOMATION = refresh_analytics()
@@ -91,8 +83,12 @@ PREVIEW_ATTRIBUTED = ["campaign_id", "model", "attributed_leads", "attributed_re
 
 
 class InsightsConfig(Config):
-    """Thresholds of the recommendation rule (see hyperdash_pipeline.insights.decide)."""
+    """Thresholds of the recommendation rule (see hyperdash_pipeline.insights.decide), and the refresh mode."""
 
+    full_refresh: bool = Field(
+        default=False,
+        description="Regroup every lead and metric row instead of applying the changes since the last run.",
+    )
     min_leads: int = Field(default=30, ge=1, description="Fewer live attributed leads than this: insufficient_data.")
     confidence: float = Field(default=0.95, gt=0, lt=1, description="Confidence of the Wilson interval.")
 
@@ -148,33 +144,30 @@ def correlation_tables(
 ) -> Iterator[MaterializeResult]:
     rule = DecisionRule(min_leads=config.min_leads, confidence=config.confidence)
     started = time.perf_counter()
-    with bi.connection() as conn:
-        stage_inputs(conn, [LEAD_COHORTS, AD_METRICS, BASE])
-        quality_rows = rebuild_metrics_table(
-            conn, "campaign_lead_quality", ["organization_id", "source", "campaign_id"], GRAIN_CREATIVE
-        )
-        creative_rows = rebuild_metrics_table(
-            conn, "creative_performance", ["organization_id", "source", "campaign_id", "ad_id"], GRAIN_CREATIVE
-        )
-        weekly_rows = rebuild_metrics_table(
-            conn, "campaign_weekly", ["organization_id", "source", "campaign_id", "week_start"], GRAIN_WEEK
-        )
-        decisions = decide_all(load_creatives(conn), rule)
-        counts = write_insights(conn, decisions)
+    with bi.connection() as conn, correlation_transaction(conn):
+        result = refresh_correlation(conn, rule, full=config.full_refresh)
+        sides, written = result.sides, result.rows_written
+        refresh: dict[str, Any] = {"full_refresh": sides.full, "refresh_reason": sides.reason}
+        if not sides.full:
+            refresh |= {"leads_changed": sides.leads_changed, "campaigns_rebuilt": sides.campaigns_touched}
         metadata = {
             CAMPAIGN_LEAD_QUALITY_KEY: table_metadata(
-                conn, "campaign_lead_quality", quality_rows, PREVIEW, "real_roas"
+                conn, "campaign_lead_quality", written["campaign_lead_quality"], PREVIEW, "real_roas"
             ),
             CREATIVE_PERFORMANCE_KEY: table_metadata(
-                conn, "creative_performance", creative_rows, PREVIEW_CREATIVE, "real_roas"
+                conn, "creative_performance", written["creative_performance"], PREVIEW_CREATIVE, "real_roas"
             ),
-            CAMPAIGN_WEEKLY_KEY: table_metadata(conn, "campaign_weekly", weekly_rows, PREVIEW_WEEKLY, "week_start"),
+            CAMPAIGN_WEEKLY_KEY: {
+                **table_metadata(conn, "campaign_weekly", written["campaign_weekly"], PREVIEW_WEEKLY, "week_start"),
+                "cohorts_aged": result.cohorts_aged,
+            },
         }
     elapsed = round(time.perf_counter() - started, 3)
+    decisions, counts = result.decisions, result.recommendations
     judged = len(decisions) - counts.get("insufficient_data", 0)
-    context.log.info(f"correlation tables rebuilt in {elapsed}s; recommendations {dict(counts)}")
+    context.log.info(f"correlation tables refreshed in {elapsed}s ({sides.reason}); recommendations {dict(counts)}")
     for key, meta in metadata.items():
-        yield MaterializeResult(asset_key=key, metadata={**meta, "rebuild_seconds": elapsed})
+        yield MaterializeResult(asset_key=key, metadata={**meta, **refresh, "refresh_seconds": elapsed})
     yield MaterializeResult(
         asset_key=CREATIVE_INSIGHTS_KEY,
         metadata={
@@ -209,7 +202,6 @@ def correlation_tables(
 def campaign_attributed_revenue(bi: PostgresResource) -> MaterializeResult:
     started = time.perf_counter()
     with bi.connection() as conn:
-        stage_inputs(conn, [AD_METRICS])
         rows = rebuild_attributed_revenue(conn)
         metadata = table_metadata(conn, "campaign_attributed_revenue", rows, PREVIEW_ATTRIBUTED, "roas")
-    return MaterializeResult(metadata={**metadata, "rebuild_seconds": round(time.perf_counter() - started, 3)})
+    return MaterializeResult(metadata={**metadata, "refresh_seconds": round(time.perf_counter() - started, 3)})

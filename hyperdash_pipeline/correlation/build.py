@@ -1,4 +1,4 @@
-"""Full rebuilds of the correlation tables inside BI, and the metadata they report.
+"""Rebuilds of the correlation tables' rows inside BI, and the metadata they report.
 
 Every rebuild runs in the caller's transaction: DELETE then INSERT, so readers keep seeing the previous
 complete table until COMMIT (MVCC), and a failure leaves the previous table untouched.
@@ -16,42 +16,31 @@ from psycopg import sql
 from hyperdash_pipeline.settings import read_sql
 
 TRANSFORMS = "transforms/correlation"
-# Files creating the temp tables (ON COMMIT DROP) the tables are grouped from, in dependency order.
-LEAD_COHORTS = "lead_cohorts.sql"
-AD_METRICS = "ad_metrics.sql"
-BASE = "correlation_base.sql"
 # Rows of correlation_base: per (org, source, campaign, ad), or per (org, source, campaign, week).
 GRAIN_CREATIVE = "creative"
 GRAIN_WEEK = "week"
-# Memory of this transaction only (set_config(..., true) = SET LOCAL): the lead join and aggregations stay
-# in memory instead of spilling in batches (server default work_mem 4MB), and so do the temp tables.
-SESSION_SETTINGS = {"work_mem": "256MB", "temp_buffers": "256MB"}
 # The models of analytics.attribution_credits (a column each in its storage, MISSION.md attribution contract).
 ATTRIBUTION_MODELS = ["first_touch", "last_touch", "linear", "position_based", "time_decay"]
 COHORT_AGE = sql.SQL("(now() AT TIME ZONE 'UTC')::date - week_start")
+# Rows of the campaigns the refresh rebuilds (hyperdash_pipeline.correlation.refresh leaves them in _cr_campaigns).
+_TOUCHED = sql.SQL(
+    " AS t USING _cr_campaigns AS c WHERE t.organization_id = c.organization_id AND t.source = c.source"
+    " AND t.campaign_id = c.campaign_id"
+)
 
 
 def analytics_table(name: str) -> sql.Identifier:
     return sql.Identifier("analytics", name)
 
 
-def stage_inputs(conn: psycopg.Connection, files: Sequence[str]) -> None:
-    """Create the transaction-scoped temp tables the correlation tables are grouped from.
-
-    Must run first in a fresh session: temp_buffers can only change before the session's first temp table.
-    """
-    for name, value in SESSION_SETTINGS.items():
-        conn.execute("SELECT set_config(%s, %s, true)", (name, value))
-    for file in files:
-        conn.execute(sql.SQL(read_sql(f"{TRANSFORMS}/{file}")))
-
-
-def rebuild_metrics_table(conn: psycopg.Connection, table: str, keys: Sequence[str], grain: str) -> int:
-    """Replace analytics.<table> with the metric contract over the `grain` rows of correlation_base grouped
-    by `keys`; returns the rows written."""
+def rebuild_metrics_table(
+    conn: psycopg.Connection, table: str, keys: Sequence[str], grain: str, touched_only: bool
+) -> int:
+    """Replace the rows of analytics.<table> (every row, or those of the touched campaigns) with the metric
+    contract over the `grain` rows of correlation_base grouped by `keys`; returns the rows written."""
     target = analytics_table(table)
     weekly = grain == GRAIN_WEEK
-    conn.execute(sql.SQL("DELETE FROM {}").format(target))
+    conn.execute(sql.SQL("DELETE FROM {}").format(target) + (_TOUCHED if touched_only else sql.SQL("")))
     query = sql.SQL(read_sql(f"{TRANSFORMS}/metrics_insert.sql")).format(
         target=target,
         keys=sql.SQL(", ").join(sql.Identifier(k) for k in keys),
@@ -62,11 +51,23 @@ def rebuild_metrics_table(conn: psycopg.Connection, table: str, keys: Sequence[s
     return conn.execute(query).rowcount
 
 
+def age_weekly_cohorts(conn: psycopg.Connection) -> int:
+    """Bring cohort_age_days of the rows not rebuilt to today (a no-op within the day); the rows aged."""
+    query = sql.SQL("UPDATE analytics.campaign_weekly SET cohort_age_days = {age} WHERE cohort_age_days <> {age}")
+    return conn.execute(query.format(age=COHORT_AGE)).rowcount
+
+
 def rebuild_attributed_revenue(conn: psycopg.Connection) -> int:
-    """Replace analytics.campaign_attributed_revenue (needs correlation_ad_metrics staged)."""
+    """Replace analytics.campaign_attributed_revenue (small: campaigns x models, from the 0302 totals)."""
     conn.execute("DELETE FROM analytics.campaign_attributed_revenue")
     query = sql.SQL(read_sql(f"{TRANSFORMS}/campaign_attributed_revenue.sql"))
     return conn.execute(query, {"models": ATTRIBUTION_MODELS}).rowcount
+
+
+def row_count(conn: psycopg.Connection, table: str) -> int:
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(analytics_table(table))).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def column_schema(conn: psycopg.Connection, table: str) -> TableSchema:
@@ -115,7 +116,8 @@ def table_metadata(
     conn: psycopg.Connection, table: str, rows_written: int, preview_columns: Sequence[str], order_by: str
 ) -> dict[str, Any]:
     return {
-        "dagster/row_count": rows_written,
+        "dagster/row_count": row_count(conn, table),
+        "rows_written": rows_written,
         "dagster/column_schema": column_schema(conn, table),
         "dagster/table_name": f"analytics.{table}",
         "preview": MetadataValue.md(preview(conn, table, preview_columns, order_by)),

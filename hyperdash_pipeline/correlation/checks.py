@@ -79,7 +79,7 @@ def _violations_check(
 def _leads_check(key: AssetKey, table: str) -> AssetChecksDefinition:
     description = (
         f"Per organization, the leads in analytics.{table} equal the live attributed leads "
-        "(lead_attribution joined to crm_raw.leads with deleted_at IS NULL)."
+        "(the rows of lead_attribution, one per live CRM lead)."
     )
     return _violations_check(
         key, table, "leads_reconcile", description, "lead_mismatches.sql", "leads equal live attributed leads"

@@ -119,6 +119,17 @@ SELECT c.organization_id, c.lead_id, c.idx, c.channel, c.campaign_id, c.ad_id,
             ELSE round(c.time_decay::numeric * c.revenue, 6) END
 FROM credited c;
 
+-- step: credit_totals_full
+-- After a full load (done with the per-statement totals trigger disabled): the totals per campaign, regrouped
+-- once (migration 0302; the TRUNCATE before the load emptied them).
+INSERT INTO analytics.campaign_credit_totals
+SELECT organization_id, campaign_id, count(*),
+       sum(first_touch), sum(last_touch), sum(linear), sum(position_based), sum(time_decay),
+       sum(first_touch_revenue), sum(last_touch_revenue), sum(linear_revenue),
+       sum(position_based_revenue), sum(time_decay_revenue)
+FROM analytics.attribution_touch_credits
+GROUP BY organization_id, campaign_id;
+
 -- step: paths_delete_changed
 -- Old paths of the recomputed leads leave the transition counts (delta -1).
 CREATE TEMP TABLE _path_delta ON COMMIT DROP AS
@@ -131,29 +142,32 @@ SELECT old.*, -1 AS delta FROM old;
 
 -- step: paths_truncate
 TRUNCATE analytics.attribution_paths, analytics.markov_transitions;
-CREATE TEMP TABLE _path_delta (LIKE analytics.attribution_paths, delta int) ON COMMIT DROP;
 
 -- step: paths_insert
--- New paths, read back from the stored touches.
-WITH new AS (
-    INSERT INTO analytics.attribution_paths (lead_id, organization_id, converted, channels, campaigns)
-    SELECT c.lead_id, min(c.organization_id::text)::uuid, bool_or(o.lead_id IS NOT NULL),
-           array_agg(c.channel ORDER BY c.touch_index), array_agg(c.campaign_id ORDER BY c.touch_index)
-    FROM analytics.attribution_touch_credits c
-    LEFT JOIN analytics.lead_outcomes o ON o.lead_id = c.lead_id
-    WHERE true {scope}
-    GROUP BY c.lead_id
-    RETURNING *
-)
-INSERT INTO _path_delta SELECT new.*, 1 FROM new;
+-- New paths, read back from the stored touches (the scope placeholder keeps the changed leads, or is empty).
+INSERT INTO analytics.attribution_paths (lead_id, organization_id, converted, channels, campaigns)
+SELECT c.lead_id, c.organization_id, bool_or(o.lead_id IS NOT NULL),
+       array_agg(c.channel ORDER BY c.touch_index), array_agg(c.campaign_id ORDER BY c.touch_index)
+FROM analytics.attribution_touch_credits c
+LEFT JOIN analytics.lead_outcomes o ON o.lead_id = c.lead_id
+WHERE true {scope}
+GROUP BY c.lead_id, c.organization_id;
+
+-- step: paths_delta_new
+-- Incremental: the new paths of the recomputed leads enter the transition counts (delta +1).
+INSERT INTO _path_delta
+SELECT p.*, 1 FROM analytics.attribution_paths p
+WHERE p.lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[]);
 
 -- step: transitions_apply
 -- Each path adds (start) -> t1 -> ... -> tn -> (conversion) or (null), per dimension. Identical paths are
 -- counted first and expanded once (most leads share their channel path: 1 M leads, ~15 k channel paths).
+-- The scope placeholder is the relation of path deltas: _path_delta, or on a full rebuild every stored path
+-- with delta 1 (copying 1 M paths into a temp table cost 5 s).
 INSERT INTO analytics.markov_transitions AS m (organization_id, dimension, from_state, to_state, transitions)
 WITH paths AS (
     SELECT d.organization_id, d.converted, s.dimension, s.states, sum(d.delta)::bigint AS delta
-    FROM _path_delta d
+    FROM {scope} d
     CROSS JOIN LATERAL (VALUES ('channel', d.channels), ('campaign', d.campaigns)) AS s (dimension, states)
     GROUP BY 1, 2, 3, 4
 )
@@ -172,8 +186,11 @@ DO UPDATE SET transitions = m.transitions + excluded.transitions;
 DELETE FROM analytics.markov_transitions WHERE transitions = 0;
 
 -- step: prune_log
--- The log is consumed: drop entries up to the run this refresh read.
-DELETE FROM analytics.lead_attribution_changes WHERE run_id <= %(upto_run_id)s;
+-- The log is consumed: drop entries up to the run this refresh read, but none the correlation refresh has
+-- not read yet (analytics.correlation_state; without a row there, it rebuilds in full on its first run).
+DELETE FROM analytics.lead_attribution_changes
+WHERE run_id <= least(%(upto_run_id)s,
+                      coalesce((SELECT lead_run_id FROM analytics.correlation_state), %(upto_run_id)s));
 
 -- step: counts
 -- The row count itself is kept by the refresh (attribution_state.credit_rows), not counted here.

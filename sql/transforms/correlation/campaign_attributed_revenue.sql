@@ -1,32 +1,48 @@
--- Per (organization, campaign, model): leads and revenue credited by analytics.attribution_credits (the view)
--- against the campaign's spend (summed over sources; spend comes through correlation_ad_metrics, the
--- FX join point). Every campaign with spend gets a row for every model, so a model that credits it
--- nothing shows ROAS 0 instead of disappearing; credits without a campaign keep campaign_id NULL.
+-- Per (organization, campaign, model): leads and revenue credited by analytics.attribution_credits against the
+-- campaign's spend (summed over sources). Every campaign with spend gets a row for every model, so a model
+-- that credits it nothing shows ROAS 0 instead of disappearing; credits without a campaign keep campaign_id
+-- NULL. Reads only small tables (migration 0302) and consumes nothing, so it never waits on the correlation
+-- refresh:
+--   spend   = analytics.correlation_spend_totals plus the campaign_metrics deltas still queued (together they
+--             equal campaign_metrics at every commit); straight from campaign_metrics while a truncation is
+--             queued, since the deltas before it no longer apply (one statement: one snapshot for both)
+--   credits = analytics.campaign_credit_totals, kept by a trigger on the credits storage; a model not
+--             configured is NULL there and left out here
 INSERT INTO analytics.campaign_attributed_revenue
     (organization_id, campaign_id, model, attributed_leads, attributed_revenue, spend, roas, currency)
 WITH models (model) AS (
     SELECT unnest(%(models)s::text[])  -- hyperdash_pipeline.correlation.build.ATTRIBUTION_MODELS
 ),
+queue AS (
+    SELECT EXISTS (SELECT 1 FROM analytics.campaign_metrics_deltas WHERE grain = 'reset') AS truncated
+),
+spend_rows AS (
+    SELECT organization_id, campaign_id, currency, metric_rows, spend
+    FROM analytics.correlation_spend_totals
+    WHERE grain = 'creative' AND NOT (SELECT truncated FROM queue)  -- either grain holds all spend once
+    UNION ALL
+    SELECT organization_id, campaign_id, currency, metric_rows, spend
+    FROM analytics.campaign_metrics_deltas
+    WHERE grain = 'creative' AND NOT (SELECT truncated FROM queue)
+    UNION ALL
+    SELECT organization_id, campaign_id, currency::text, 1, spend
+    FROM public.campaign_metrics
+    WHERE (SELECT truncated FROM queue)
+),
+spend_per_currency AS (
+    SELECT organization_id, campaign_id, currency, sum(spend) AS spend
+    FROM spend_rows
+    GROUP BY 1, 2, 3
+    HAVING sum(metric_rows) > 0
+),
 spend AS (
     SELECT organization_id, campaign_id, sum(spend) AS spend, min(currency) AS currency_min, max(currency) AS currency_max
-    FROM correlation_ad_metrics
-    WHERE grain = 'creative'  -- either grain holds all spend once; never sum both
+    FROM spend_per_currency
     GROUP BY 1, 2
 ),
 credits AS (
-    -- The rows of analytics.attribution_credits grouped by (organization, campaign, model), read from its
-    -- storage (a column per model, NULL when not configured): a fifth of the rows to group, same sums.
     SELECT g.organization_id, g.campaign_id, m.model, m.leads, m.revenue
-    FROM (
-        SELECT organization_id, campaign_id,
-               sum(first_touch) AS first_touch, sum(first_touch_revenue) AS first_touch_revenue,
-               sum(last_touch) AS last_touch, sum(last_touch_revenue) AS last_touch_revenue,
-               sum(linear) AS linear, sum(linear_revenue) AS linear_revenue,
-               sum(position_based) AS position_based, sum(position_based_revenue) AS position_based_revenue,
-               sum(time_decay) AS time_decay, sum(time_decay_revenue) AS time_decay_revenue
-        FROM analytics.attribution_touch_credits
-        GROUP BY 1, 2
-    ) AS g
+    FROM analytics.campaign_credit_totals AS g
     CROSS JOIN LATERAL (VALUES
         ('first_touch', g.first_touch, g.first_touch_revenue),
         ('last_touch', g.last_touch, g.last_touch_revenue),
@@ -37,7 +53,7 @@ credits AS (
     WHERE m.leads IS NOT NULL
 ),
 sides AS (
-    SELECT s.organization_id, s.campaign_id, m.model, s.spend, 0::float8 AS leads, 0::numeric AS revenue,
+    SELECT s.organization_id, s.campaign_id, m.model, s.spend, 0::numeric AS leads, 0::numeric AS revenue,
            s.currency_min, s.currency_max
     FROM spend AS s CROSS JOIN models AS m
     UNION ALL
@@ -45,7 +61,7 @@ sides AS (
     FROM credits
 )
 SELECT organization_id, campaign_id, model,
-       sum(leads), sum(revenue), sum(spend),
+       sum(leads)::float8, sum(revenue), sum(spend),
        sum(revenue) / NULLIF(sum(spend), 0),
        CASE WHEN min(currency_min) <> max(currency_max) THEN 'mixed' ELSE max(currency_max) END
 FROM sides

@@ -1,9 +1,8 @@
--- Organizations whose lead count in {table} differs from the live attributed leads
--- (public.lead_attribution joined to crm_raw.leads with deleted_at IS NULL).
+-- Organizations whose lead count in {table} differs from the live attributed leads: the rows of
+-- public.lead_attribution, which holds exactly one per live CRM lead.
 WITH expected AS (
-    SELECT la.organization_id, count(*) AS leads
-    FROM public.lead_attribution AS la
-    JOIN crm_raw.leads AS l ON l.id = la.lead_id AND l.deleted_at IS NULL
+    SELECT organization_id, count(*) AS leads
+    FROM public.lead_attribution
     GROUP BY 1
 ),
 actual AS (
