@@ -428,3 +428,15 @@ def test_a_truncated_mirror_drops_the_leads_it_no_longer_holds(bi: psycopg.Conne
     remaining = {r["lead_id"] for r in fetch_all(bi, "SELECT lead_id FROM lead_attribution")}
     assert remaining == {r["id"] for r in kept}
     assert fetch_all(bi, "SELECT count(*) AS n FROM analytics.crm_lead_deletions") == [{"n": 0}]  # consumed
+
+
+def test_time_decay_holds_at_the_longest_lookback_allowed(bi: psycopg.Connection) -> None:
+    """999 and 998 half-lives back: weights 2^-999 and 2^-998, still normal floats, shares 1/3 and 2/3."""
+    settings = CreditSettings(lookback_days=1000, half_life_days=1.0)
+    row = lead(touchpoints=[touch(NOW - 999 * DAY, "meta"), touch(NOW - 998 * DAY, "google")])
+    upsert_leads(bi, [row])
+    refresh_lead_attribution(bi)
+    refresh_attribution_credits(bi, settings)
+    assert credits_by_lead(bi)[(str(row["id"]), "time_decay")] == pytest.approx([1 / 3, 2 / 3], abs=1e-12)
+    with pytest.raises(ValueError, match="at most 1000 half-lives"):
+        CreditSettings(lookback_days=1001, half_life_days=1.0)

@@ -40,6 +40,8 @@ CREDIT_TOTALS_TRIGGER = "credit_totals_insert"
 _CHANGED_LEADS = "AND {alias}.lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[])"
 # The path deltas of a full rebuild: every stored path, counted once.
 _ALL_PATHS = "(SELECT p.*, 1 AS delta FROM analytics.attribution_paths AS p)"
+# Time-decay weights 2^(-age / half_life) stay clear of float underflow (2^-1022) up to this age.
+MAX_LOOKBACK_HALF_LIVES = 1000
 # A full credits rebuild sorts every touch of every lead (2.3 M rows, ~600 MB at 1 M leads): in memory, not
 # in an external merge on disk. Set for that transaction only.
 FULL_CREDITS_WORK_MEM = "1GB"
@@ -84,6 +86,12 @@ class CreditSettings:
             )
         if self.lookback_days < 1 or self.half_life_days <= 0:
             raise ValueError("lookback_days must be >= 1 and half_life_days > 0")
+        if self.lookback_days > MAX_LOOKBACK_HALF_LIVES * self.half_life_days:
+            raise ValueError(
+                f"lookback_days may span at most {MAX_LOOKBACK_HALF_LIVES} half-lives (half_life_days "
+                f"{self.half_life_days} allows {MAX_LOOKBACK_HALF_LIVES * self.half_life_days:g} days): an older "
+                f"touch would weigh less than 2^-{MAX_LOOKBACK_HALF_LIVES} in the time-decay model"
+            )
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "models": list(self.models)}

@@ -70,23 +70,21 @@ WITH aliases AS (
     FROM ordered o
     WHERE NOT %(collapse)s OR o.rn = 1
        OR (o.channel, o.campaign_id) IS DISTINCT FROM (o.prev_channel, o.prev_campaign)
+), decayed AS (
+    -- Time-decay weight 2^(-age / half_life). Ages are at most the lookback, which CreditSettings caps at
+    -- 1000 half-lives, so no weight underflows (2^-1000 ~ 1e-301) and no shift by the newest touch is needed:
+    -- the shares below come out of the same window pass as the positions.
+    SELECT c.*, power(2.0::float8, -(extract(epoch FROM c.conv - c.ts)::float8 / 86400.0) / %(half_life_days)s) AS w
+    FROM collapsed c
 ), numbered AS (
     -- Same window order as above, so no second sort; one window pass: its frame spans the whole lead.
     SELECT c.organization_id, c.lead_id, c.channel, c.campaign_id, c.ad_id,
            (row_number() OVER w - 1)::int AS idx,
            count(*) OVER w AS n,
-           extract(epoch FROM c.conv - c.ts)::float8 / 86400.0 AS age_days,
-           min(extract(epoch FROM c.conv - c.ts)::float8 / 86400.0) OVER w AS newest_age
-    FROM collapsed c
+           c.w / sum(c.w) OVER w AS decay_share
+    FROM decayed c
     WINDOW w AS (PARTITION BY c.lead_id ORDER BY c.ts, c.channel COLLATE "C", c.campaign_id COLLATE "C",
                  c.ad_id COLLATE "C" ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
-), weighted AS (
-    -- 2^(-age/half_life), scaled so the newest touch weighs 1 (no underflow on long lookbacks).
-    SELECT x.*, power(2.0::float8, -(x.age_days - x.newest_age) / %(half_life_days)s) AS w
-    FROM numbered x
-), normalised AS (
-    SELECT x.*, x.w / sum(x.w) OVER (PARTITION BY x.lead_id) AS decay_share
-    FROM weighted x
 ), credited AS (
     -- One column per model; `'model' = ANY(models)` is folded to a constant by the planner.
     SELECT x.organization_id, x.lead_id, x.idx, x.channel, x.campaign_id, x.ad_id,
@@ -101,7 +99,7 @@ WITH aliases AS (
            END AS position_based,
            CASE WHEN 'time_decay' = ANY (%(models)s::text[]) THEN x.decay_share END AS time_decay,
            coalesce(o.won_revenue, 0) AS revenue
-    FROM normalised x
+    FROM numbered x
     LEFT JOIN analytics.lead_outcomes o ON o.lead_id = x.lead_id
 )
 -- Revenue credit = credit x won revenue (0 without revenue: no numeric product for most leads).
