@@ -164,12 +164,18 @@ WHERE NOT EXISTS (SELECT 1 FROM organizations o WHERE o.id = n.organization_id)
 ON CONFLICT DO NOTHING;
 
 -- step: campaign_window
--- Platform CPA and ROAS of the lead's campaign over the 7 days ending on the conversion date.
+-- Platform CPA and ROAS of the lead's campaign over the 7 days ending on the conversion date. The distinct
+-- (campaign, day) keys are counted first (ANALYZE), so a few thousand keys probe the metrics' index instead
+-- of a merge join sorting every metric row (unanalysed, the planner expected 100 k keys: 0.3-0.5 s of each
+-- incremental run at 730 k metric rows).
+CREATE TEMP TABLE _la_days ON COMMIT DROP AS
+SELECT DISTINCT organization_id, campaign_id, conversion_date::date AS day FROM _la_new;
+ANALYZE _la_days;
 CREATE TEMP TABLE _la_cpa ON COMMIT DROP AS
 SELECT k.organization_id, k.campaign_id, k.day,
        sum(m.spend) / nullif(sum(m.conversions), 0) AS cpa,
        sum(m.conversion_value) / nullif(sum(m.spend), 0) AS roas
-FROM (SELECT DISTINCT organization_id, campaign_id, conversion_date::date AS day FROM _la_new) k
+FROM _la_days k
 JOIN campaign_metrics m
   ON m.organization_id = k.organization_id AND m.campaign_id = k.campaign_id
  AND m.date BETWEEN k.day - 6 AND k.day
