@@ -82,7 +82,8 @@ def _apply_server_settings(uri: str) -> bool:
             conn.execute(
                 sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(SERVER_SETTINGS[name]))
             )
-        conn.execute("SELECT pg_reload_conf()")
+        if changed:
+            conn.execute("SELECT pg_reload_conf()")
         pending = conn.execute("SELECT count(*) FROM pg_settings WHERE pending_restart").fetchone()
     return bool(changed) and bool(pending and pending[0])
 

@@ -109,7 +109,7 @@ def run_step(
         return cur.rowcount
 
 
-def scalar(conn: psycopg.Connection, query: str, params: dict[str, Any] | None = None) -> Any:
+def scalar(conn: psycopg.Connection, query: str | sql.Composed, params: dict[str, Any] | None = None) -> Any:
     """The first column of the query's single row."""
     row = conn.execute(query, params).fetchone()
     assert row is not None

@@ -127,7 +127,8 @@ def _lock_key(table: str) -> str:
     return f"hyperdash.attribution.{table}"
 
 
-def _state(conn: psycopg.Connection, name: str) -> dict[str, Any] | None:
+def read_state(conn: psycopg.Connection, name: str) -> dict[str, Any] | None:
+    """The bookkeeping row of one attribution refresh (analytics.attribution_state), None before its first run."""
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute("SELECT * FROM analytics.attribution_state WHERE name = %s", (name,))
         return cur.fetchone()
@@ -197,7 +198,7 @@ def refresh_lead_attribution(conn: psycopg.Connection, full: bool = False) -> Le
         horizon: datetime = horizon_row[0]
         conn.commit()
         with snapshot_transaction(conn):
-            state = _state(conn, LEAD_ATTRIBUTION)
+            state = read_state(conn, LEAD_ATTRIBUTION)
             full = full or state is None
             run_row = conn.execute("SELECT nextval('analytics.attribution_run_id_seq')").fetchone()
             assert run_row is not None
@@ -275,8 +276,8 @@ def refresh_attribution_credits(
     settings = settings or CreditSettings()
     steps = sql_steps("transforms/attribution/attribution_credits.sql")
     with serialised(conn, _lock_key(ATTRIBUTION_CREDITS)), snapshot_transaction(conn):
-        state = _state(conn, ATTRIBUTION_CREDITS)
-        la_state = _state(conn, LEAD_ATTRIBUTION)
+        state = read_state(conn, ATTRIBUTION_CREDITS)
+        la_state = read_state(conn, LEAD_ATTRIBUTION)
         reason = _credits_full_reason(conn, steps, full, state, la_state, settings)
         upto = int((la_state or {}).get("last_run_id") or 0)
         params = {

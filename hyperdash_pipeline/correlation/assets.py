@@ -2,7 +2,7 @@
 and the creative recommendations, all computed inside BI; the campaigns whose leads or spend changed since the
 last run are rebuilt, the others kept (hyperdash_pipeline.correlation.refresh).
 
-No `from __future__ import annotations` here: Dagster reads the `config: InsightsConfig` annotation at
+No `from __future__ import annotations` here: Dagster reads the `config: CorrelationConfig` annotation at
 decoration time and cannot resolve it from a string.
 """
 
@@ -82,7 +82,7 @@ PREVIEW_WEEKLY = [
 PREVIEW_ATTRIBUTED = ["campaign_id", "model", "attributed_leads", "attributed_revenue", "spend", "roas"]
 
 
-class InsightsConfig(Config):
+class CorrelationConfig(Config):
     """Thresholds of the recommendation rule (see hyperdash_pipeline.insights.decide), and the refresh mode."""
 
     full_refresh: bool = Field(
@@ -140,7 +140,7 @@ CORRELATION_SPECS = [
     description="One consistent snapshot: lead quality per campaign, creative and week, and the recommendations.",
 )
 def correlation_tables(
-    context: AssetExecutionContext, config: InsightsConfig, bi: PostgresResource
+    context: AssetExecutionContext, config: CorrelationConfig, bi: PostgresResource
 ) -> Iterator[MaterializeResult]:
     rule = DecisionRule(min_leads=config.min_leads, confidence=config.confidence)
     started = time.perf_counter()

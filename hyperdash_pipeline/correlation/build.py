@@ -14,6 +14,7 @@ from dagster import MetadataValue, TableColumn, TableSchema
 from psycopg import sql
 
 from hyperdash_pipeline.settings import read_sql
+from hyperdash_pipeline.transforms import scalar
 
 TRANSFORMS = "transforms/correlation"
 # Rows of correlation_base: per (org, source, campaign, ad), or per (org, source, campaign, week).
@@ -65,9 +66,7 @@ def rebuild_attributed_revenue(conn: psycopg.Connection) -> int:
 
 
 def row_count(conn: psycopg.Connection, table: str) -> int:
-    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(analytics_table(table))).fetchone()
-    assert row is not None
-    return int(row[0])
+    return int(scalar(conn, sql.SQL("SELECT count(*) FROM {}").format(analytics_table(table))))
 
 
 def column_schema(conn: psycopg.Connection, table: str) -> TableSchema:

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from hyperdash_pipeline.attribution.refresh import LEAD_ATTRIBUTION, read_state
 from hyperdash_pipeline.correlation.build import (
     GRAIN_CREATIVE,
     GRAIN_WEEK,
@@ -63,11 +64,8 @@ class SidesRefresh:
 
 def _lead_attribution_runs(conn: psycopg.Connection) -> tuple[int, int]:
     """(last run, last full rebuild) of lead_attribution, 0 when it never ran."""
-    row = conn.execute(
-        "SELECT coalesce(last_run_id, 0), coalesce(full_run_id, 0) FROM analytics.attribution_state "
-        "WHERE name = 'lead_attribution'"
-    ).fetchone()
-    return (int(row[0]), int(row[1])) if row else (0, 0)
+    state = read_state(conn, LEAD_ATTRIBUTION) or {}
+    return int(state.get("last_run_id") or 0), int(state.get("full_run_id") or 0)
 
 
 def _load_all_leads(conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any]) -> None:
@@ -118,7 +116,7 @@ def refresh_correlation(conn: psycopg.Connection, rule: DecisionRule, full: bool
         table: rebuild_metrics_table(conn, table, keys, grain, touched_only=not sides.full)
         for table, (keys, grain) in METRIC_TABLES.items()
     }
-    aged = age_weekly_cohorts(conn)
+    aged = 0 if sides.full else age_weekly_cohorts(conn)  # a full refresh wrote today's ages
     decisions = decide_all(load_creatives(conn), rule)
     counts = write_insights(conn, decisions)
     return CorrelationRefresh(sides, written, aged, decisions, counts)
