@@ -67,16 +67,20 @@ def _ensure_private_runtime_dir() -> None:
 
 
 def _apply_server_settings(uri: str) -> bool:
-    """Write the SERVER_SETTINGS that differ with ALTER SYSTEM; True when the server must restart for them."""
+    """Write the SERVER_SETTINGS that differ with ALTER SYSTEM; True when the server must restart for them.
+
+    Whether a restart is needed comes from each setting's context ('postmaster': read at start only), not
+    from pg_settings.pending_restart: pg_reload_conf() only signals the server, so pending_restart may not
+    be set yet when read back, and the restart would then happen on the next start instead of this one.
+    """
     with psycopg.connect(libpq_url(uri), autocommit=True) as conn:
         # Both spellings of a value count as equal: max_wal_size is '4096' (MB) in `setting`, '4GB' shown.
-        current = {
-            name: {setting, shown}
-            for name, setting, shown in conn.execute(
-                "SELECT name, setting, current_setting(name) FROM pg_settings WHERE name = ANY(%s)",
-                (list(SERVER_SETTINGS),),
-            )
-        }
+        rows = conn.execute(
+            "SELECT name, setting, current_setting(name), context FROM pg_settings WHERE name = ANY(%s)",
+            (list(SERVER_SETTINGS),),
+        ).fetchall()
+        current = {name: {setting, shown} for name, setting, shown, _ in rows}
+        context = {name: ctx for name, _, _, ctx in rows}
         changed = [name for name, value in SERVER_SETTINGS.items() if value not in current.get(name, set())]
         for name in changed:
             conn.execute(
@@ -84,8 +88,7 @@ def _apply_server_settings(uri: str) -> bool:
             )
         if changed:
             conn.execute("SELECT pg_reload_conf()")
-        pending = conn.execute("SELECT count(*) FROM pg_settings WHERE pending_restart").fetchone()
-    return bool(changed) and bool(pending and pending[0])
+    return any(context.get(name) == "postmaster" for name in changed)
 
 
 def _server_uri(home: Path) -> str:
