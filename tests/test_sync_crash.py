@@ -7,6 +7,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import psycopg
@@ -14,7 +15,7 @@ import pytest
 from sync_data import insert_leads, populate
 from test_sync_engine import assert_exact_mirror
 
-from hyperdash_pipeline.sync.engine import run_sync
+from hyperdash_pipeline.sync.engine import CRM_APPLICATION, run_sync
 
 # The child prints once its imports are done, so the random delay measures time spent syncing.
 _CHILD = (
@@ -25,6 +26,81 @@ _CHILD = (
 )
 _KILLS_REQUIRED = 20
 _MAX_ROUNDS = 45
+
+
+# A sync killed inside its receipt: the CRM backend, with the receipt's row lock on one lead, is still running
+# a statement (here a sleep standing in for a long one) when its process dies.
+_DYING_RECEIPT = (
+    "import sys\n"
+    "from hyperdash_pipeline.sync.engine import CRM_APPLICATION, connect\n"
+    "conn = connect(sys.argv[1], CRM_APPLICATION, statement_timeout_ms=120_000, lock_timeout_ms=5_000)\n"
+    "with conn.transaction():\n"
+    "    conn.execute(\"SET LOCAL hyperdash.receipt = 'on'\")\n"
+    "    conn.execute(sys.argv[2])\n"
+    "    print('ready', flush=True)\n"
+    "    conn.execute('SELECT pg_sleep(120)')\n"
+)
+_RECEIPT_LOCK = "UPDATE leads SET attribution_synced = true WHERE id = (SELECT id FROM leads ORDER BY id LIMIT 1)"
+
+
+def _unflagged(crm_url: str) -> int:
+    with psycopg.connect(crm_url) as conn:
+        row = conn.execute("SELECT count(*) FROM leads WHERE NOT attribution_synced").fetchone()
+    return int(row[0]) if row else -1
+
+
+def _synced_without_receipt(databases, leads: int) -> None:
+    with psycopg.connect(databases.crm_url, autocommit=True) as conn:
+        insert_leads(conn, leads)
+    run_sync(databases.crm_url, databases.bi_url, mark_attribution_synced=False)
+
+
+def test_a_run_waits_for_the_receipt_of_a_sync_that_died_mid_statement(databases) -> None:
+    _synced_without_receipt(databases, 5)
+    dead = psycopg.connect(databases.crm_url, application_name=CRM_APPLICATION)
+    dead.execute("SET LOCAL hyperdash.receipt = 'on'")
+    dead.execute(_RECEIPT_LOCK)
+    threading.Timer(1.0, dead.close).start()  # its backend ends: the lock goes, the update rolls back
+
+    report = run_sync(databases.crm_url, databases.bi_url)
+
+    assert report.warnings == []
+    assert report.tables["leads"].attribution_flagged == 5
+    assert _unflagged(databases.crm_url) == 0
+    assert_exact_mirror(databases, ["leads"])
+
+
+def test_a_dead_sync_still_holding_locks_after_the_wait_is_named_and_repaired_later(databases) -> None:
+    _synced_without_receipt(databases, 5)
+    with psycopg.connect(databases.crm_url, application_name=CRM_APPLICATION) as dead:
+        dead.execute("SET LOCAL hyperdash.receipt = 'on'")
+        dead.execute(_RECEIPT_LOCK)
+        pid = dead.info.backend_pid
+
+        report = run_sync(databases.crm_url, databases.bi_url, lock_wait_seconds=0.5)
+
+        assert len(report.warnings) == 1 and f"CRM backend(s) {pid} of an earlier sync" in report.warnings[0]
+        assert report.tables["leads"].attribution_flagged == 4
+        dead.rollback()
+
+    assert run_sync(databases.crm_url, databases.bi_url).tables["leads"].attribution_flagged == 1
+    assert _unflagged(databases.crm_url) == 0
+
+
+def test_the_backend_of_a_killed_sync_ends_with_it_and_the_next_run_flags_every_lead(databases) -> None:
+    _synced_without_receipt(databases, 5)
+    command = [sys.executable, "-c", _DYING_RECEIPT, databases.crm_url, _RECEIPT_LOCK]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "ready", child.communicate()
+    child.send_signal(signal.SIGKILL)
+    child.communicate(timeout=30)
+
+    # Without the client check its backend would sleep on, locking one lead, for two minutes.
+    report = run_sync(databases.crm_url, databases.bi_url, lock_wait_seconds=30)
+
+    assert report.warnings == []
+    assert report.tables["leads"].attribution_flagged == 5
+    assert _unflagged(databases.crm_url) == 0
 
 
 def _mutate_crm(crm_url: str, rng: random.Random) -> None:

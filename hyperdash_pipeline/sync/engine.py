@@ -40,6 +40,12 @@ LOCK_NAME = "hyperdash/crm_to_bi_sync"
 CRM_APPLICATION = "hyperdash-sync/crm"
 BI_APPLICATION = "hyperdash-sync/bi"
 
+# How often a backend of the sync checks, while running a statement, that its client is still there
+# (PostgreSQL 14+, Linux/macOS/BSD). When a sync process is killed, its CRM and BI backends end within this
+# time instead of running their statement to the end: the BI lock and the CRM row locks of its receipt are
+# released at once for the next run.
+CLIENT_CHECK_INTERVAL_MS = 1000
+
 # In BI, a mirrored lead has by definition been delivered: its receipt flag reads true there, and the
 # CRM's flag catches up right after the BI commit (or on the next run after a crash).
 _MIRROR_VALUE_OVERRIDES = {("leads", "attribution_synced"): sql.SQL("true")}
@@ -125,16 +131,18 @@ def run_sync(
     started = time.monotonic()
     names = _validate_tables(tables)
     with (
-        closing(_connect(bi_url, BI_APPLICATION, statement_timeout_ms, lock_timeout_ms=30_000)) as bi_conn,
-        closing(_connect(crm_url, CRM_APPLICATION, statement_timeout_ms, lock_timeout_ms=5_000)) as crm_conn,
+        closing(connect(bi_url, BI_APPLICATION, statement_timeout_ms, lock_timeout_ms=30_000)) as bi_conn,
+        closing(connect(crm_url, CRM_APPLICATION, statement_timeout_ms, lock_timeout_ms=5_000)) as crm_conn,
     ):
         _acquire_lock(bi_conn, lock_wait_seconds)
         check_can_read_activity(crm_conn)
+        leftover = _wait_for_dead_syncs(crm_conn, lock_wait_seconds)
         horizon = read_horizon(crm_conn)
         report = SyncReport(horizon=horizon)
-        if warning := horizon_warning(horizon, max_open_transaction_seconds):
-            log.warning(warning)
-            report.warnings.append(warning)
+        for warning in (leftover, horizon_warning(horizon, max_open_transaction_seconds)):
+            if warning:
+                log.warning(warning)
+                report.warnings.append(warning)
         overlap = timedelta(seconds=overlap_seconds)
         crm_conn.isolation_level = IsolationLevel.REPEATABLE_READ
         crm_conn.read_only = True
@@ -152,9 +160,10 @@ def run_sync(
     return report
 
 
-def _connect(url: str, application_name: str, statement_timeout_ms: int, lock_timeout_ms: int) -> psycopg.Connection:
+def connect(url: str, application_name: str, statement_timeout_ms: int, lock_timeout_ms: int) -> psycopg.Connection:
+    """An autocommit connection with the sync's session settings (its application_name marks it as the sync's)."""
     try:
-        return psycopg.connect(
+        conn = psycopg.connect(
             libpq_url(url),
             autocommit=True,
             application_name=application_name,
@@ -162,6 +171,20 @@ def _connect(url: str, application_name: str, statement_timeout_ms: int, lock_ti
         )
     except psycopg.OperationalError as exc:
         raise SyncConnectionError(f"cannot connect to {redact(url)}: {redact(str(exc)).strip()}") from None
+    _check_client_while_running(conn)
+    return conn
+
+
+def _check_client_while_running(conn: psycopg.Connection) -> None:
+    """Set client_connection_check_interval where the server allows it.
+
+    Some platforms and managed services refuse any value but 0; the sync then works as before, and a killed
+    run's statement holds its locks until it ends (the next run waits for it, see _wait_for_dead_syncs).
+    """
+    try:
+        conn.execute(sql.SQL("SET client_connection_check_interval = {}").format(CLIENT_CHECK_INTERVAL_MS))
+    except psycopg.Error as exc:
+        log.debug("client_connection_check_interval not set: %s", exc)
 
 
 def _validate_tables(tables: Iterable[str] | None) -> list[str]:
@@ -195,6 +218,30 @@ def _lock_holder(conn: psycopg.Connection) -> str:
         [LOCK_NAME],
     ).fetchone()
     return f"BI backend pid {row[0]} ({row[1]})" if row else "a session that just ended"
+
+
+def _wait_for_dead_syncs(crm_conn: psycopg.Connection, wait_seconds: float) -> str | None:
+    """Wait until no other sync backend has a transaction open on the CRM; a warning when some still do.
+
+    Called with the BI lock held, so any such backend belongs to a sync process that died (SIGKILL, a lost
+    node) and whose statement has not ended yet: its receipt's row locks would make this run's receipt skip
+    those leads and leave them unflagged until the run after. It ends within CLIENT_CHECK_INTERVAL_MS where
+    the server checks its client, else when its statement ends. After `wait_seconds` the run goes on.
+    """
+    query = read_sql("transforms/sync/dead_syncs.sql")
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        holders = crm_conn.execute(query, {"application_name": CRM_APPLICATION}).fetchall()
+        if not holders:
+            return None
+        if time.monotonic() >= deadline:
+            pids = ", ".join(str(pid) for pid, _ in holders)
+            return (
+                f"CRM backend(s) {pids} of an earlier sync that ended still hold a transaction open after "
+                f"{wait_seconds:.0f} s; the leads they lock get their receipt on a later run "
+                "(pg_terminate_backend ends them now)"
+            )
+        time.sleep(0.1)
 
 
 def _mirror_columns(bi_conn: psycopg.Connection, crm_conn: psycopg.Connection, table: str) -> _Columns:
@@ -234,8 +281,8 @@ def _source_query(table: str, columns: _Columns, lower: datetime | None, upper: 
 def explain_next_read(crm_url: str, bi_url: str, table: str) -> str:
     """The CRM's EXPLAIN of the query the next incremental run of `table` will stream."""
     with (
-        closing(_connect(bi_url, BI_APPLICATION, 60_000, 30_000)) as bi_conn,
-        closing(_connect(crm_url, CRM_APPLICATION, 60_000, 5_000)) as crm_conn,
+        closing(connect(bi_url, BI_APPLICATION, 60_000, 30_000)) as bi_conn,
+        closing(connect(crm_url, CRM_APPLICATION, 60_000, 5_000)) as crm_conn,
     ):
         columns = _mirror_columns(bi_conn, crm_conn, table)
         watermark = _load_state(bi_conn, table).rows_watermark
@@ -422,17 +469,22 @@ def _save_state(bi_conn: psycopg.Connection, report: TableReport, horizon: Horiz
     )
 
 
-def mark_attribution_synced(crm_url: str, bi_url: str, overlap_seconds: float = 0.0) -> int:
+def mark_attribution_synced(
+    crm_url: str, bi_url: str, overlap_seconds: float = 0.0, lock_wait_seconds: float = 60.0
+) -> int:
     """Set the CRM receipt flag of every lead BI holds in its current version; returns how many.
 
     `run_sync` does this after each run; calling it alone catches up after a crash between the BI
-    commit and the receipt.
+    commit and the receipt. It takes the sync's BI lock (waiting up to `lock_wait_seconds`).
     """
-    with closing(_connect(bi_url, BI_APPLICATION, 60_000, 30_000)) as bi_conn:
+    with closing(connect(bi_url, BI_APPLICATION, 60_000, 30_000)) as bi_conn:
+        _acquire_lock(bi_conn, lock_wait_seconds)  # one writer of the receipt watermark at a time
         state = _load_state(bi_conn, "leads")
         if state.rows_watermark is None:
             return 0
-        with closing(_connect(crm_url, CRM_APPLICATION, 60_000, 5_000)) as crm_conn:
+        with closing(connect(crm_url, CRM_APPLICATION, 60_000, 5_000)) as crm_conn:
+            if warning := _wait_for_dead_syncs(crm_conn, lock_wait_seconds):
+                log.warning(warning)
             return _mark_attribution_synced(crm_conn, bi_conn, state, timedelta(seconds=overlap_seconds))
 
 
