@@ -25,7 +25,8 @@ from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.webhook import logs
 from hyperdash_pipeline.webhook.app import create_app
 from hyperdash_pipeline.webhook.config import WebhookConfig
-from hyperdash_pipeline.webhook.signing import signed_headers
+from hyperdash_pipeline.webhook.intake import Rejection, signature_headers
+from hyperdash_pipeline.webhook.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signed_headers
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -293,8 +294,10 @@ def test_bad_or_missing_signature_is_refused(databases: Any, client: TestClient,
         "no_signature": {k: v for k, v in good.items() if k != "x-hyperdash-signature"},
         "not_hex": {**good, "x-hyperdash-signature": "z" * 64},
         "wrong_secret": signed_headers("whsec_" + "1" * 64, body, content_type=JSON),
-        "stale": signed_headers(org.secret, body, content_type=JSON, timestamp=int(time.time()) - 301),
-        "future": signed_headers(org.secret, body, content_type=JSON, timestamp=int(time.time()) + 301),
+        # 30 s outside the 300 s tolerance: whole-second stamps and the request's own time cannot bring them
+        # back inside (the exact bound is test_timestamp_tolerance_is_inclusive_to_the_second).
+        "stale": signed_headers(org.secret, body, content_type=JSON, timestamp=int(time.time()) - 330),
+        "future": signed_headers(org.secret, body, content_type=JSON, timestamp=int(time.time()) + 330),
         "bad_timestamp": {**good, "x-hyperdash-timestamp": "yesterday"},
     }
     codes = {}
@@ -315,6 +318,18 @@ def test_bad_or_missing_signature_is_refused(databases: Any, client: TestClient,
     }
     assert counts(databases.crm_url) == (0, 0, 0)
     assert poster.raw(body).status_code == 201
+
+
+@pytest.mark.parametrize(("offset", "accepted"), [(-301, False), (-300, True), (0, True), (300, True), (301, False)])
+def test_timestamp_tolerance_is_inclusive_to_the_second(offset: int, accepted: bool) -> None:
+    now = 1_700_000_000.0
+    headers = {TIMESTAMP_HEADER: str(int(now) + offset), SIGNATURE_HEADER: "ab" * 32}
+    if accepted:
+        assert signature_headers(headers, now, tolerance=300)[0] == str(int(now) + offset)
+    else:
+        with pytest.raises(Rejection) as refused:
+            signature_headers(headers, now, tolerance=300)
+        assert (refused.value.status, refused.value.code) == (401, "stale_timestamp")
 
 
 def test_replayed_request_is_refused(databases: Any, client: TestClient, org: Org) -> None:
