@@ -235,7 +235,7 @@ def _wait_for_dead_syncs(crm_conn: psycopg.Connection, wait_seconds: float) -> s
         if not holders:
             return None
         if time.monotonic() >= deadline:
-            pids = ", ".join(str(pid) for pid, _ in holders)
+            pids = ", ".join(str(pid) for (pid,) in holders)
             return (
                 f"CRM backend(s) {pids} of an earlier sync that ended still hold a transaction open after "
                 f"{wait_seconds:.0f} s; the leads they lock get their receipt on a later run "

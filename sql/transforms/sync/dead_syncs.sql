@@ -1,7 +1,7 @@
 -- Other backends of the sync with a transaction open on this CRM database. The caller holds the BI lock
 -- that serialises syncs, so these belong to a sync process that ended without closing them (killed while a
 -- statement ran): their transaction aborts when the backend notices, releasing its row locks.
-SELECT pid, xact_start
+SELECT pid
 FROM pg_stat_activity
 WHERE datname = current_database()
   AND pid <> pg_backend_pid()
