@@ -38,6 +38,7 @@ SYNCED_TABLES = ("contacts", "leads", "deals", "tasks", "notes", "activities")
 MIRROR_SCHEMA = "crm_raw"
 LOCK_NAME = "hyperdash/crm_to_bi_sync"
 CRM_APPLICATION = "hyperdash-sync/crm"
+EXPLAIN_APPLICATION = "hyperdash-sync/explain"
 BI_APPLICATION = "hyperdash-sync/bi"
 
 # How often a backend of the sync checks, while running a statement, that its client is still there
@@ -279,10 +280,13 @@ def _source_query(table: str, columns: _Columns, lower: datetime | None, upper: 
 
 
 def explain_next_read(crm_url: str, bi_url: str, table: str) -> str:
-    """The CRM's EXPLAIN of the query the next incremental run of `table` will stream."""
+    """The CRM's EXPLAIN of the query the next incremental run of `table` will stream.
+
+    Its CRM connection is not named like the sync's: a run starting meanwhile must not wait for it as for the
+    backend of a dead sync."""
     with (
         closing(connect(bi_url, BI_APPLICATION, 60_000, 30_000)) as bi_conn,
-        closing(connect(crm_url, CRM_APPLICATION, 60_000, 5_000)) as crm_conn,
+        closing(connect(crm_url, EXPLAIN_APPLICATION, 60_000, 5_000)) as crm_conn,
     ):
         columns = _mirror_columns(bi_conn, crm_conn, table)
         watermark = _load_state(bi_conn, table).rows_watermark
