@@ -164,7 +164,8 @@ class _Writer(threading.Thread):
 
     def __init__(self, crm: str, ids: list[str]) -> None:
         super().__init__(daemon=True)
-        self.crm, self.ids, self.latencies, self.stop = crm, ids, [], threading.Event()
+        self.crm, self.ids, self.stop = crm, ids, threading.Event()
+        self.latencies: list[float] = []
 
     def run(self) -> None:
         rng = random.Random(7)
@@ -289,7 +290,7 @@ def bench(admin_url: str, rows: int, small: int, repeat: int) -> list[Row]:
 
 def _print(rows: list[Row], admin_url: str) -> None:
     with psycopg.connect(admin_url) as conn:
-        settings = dict(
+        settings: dict[str, str] = dict(
             conn.execute(
                 "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'server_version')"
             ).fetchall()

@@ -43,7 +43,7 @@ class PgServer:
     def url(self, database: str) -> str:
         return _with_database(self.admin_url, database)
 
-    def execute(self, statement: sql.Composable | str) -> None:
+    def execute(self, statement: sql.SQL | sql.Composed | str) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(statement)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from ad_platform_server import Answer, ReplayServer, google_row, meta_page, meta_row
-from dagster import AssetsDefinition, build_schedule_context, materialize
+from dagster import AssetsDefinition, RunRequest, build_schedule_context, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from hyperdash_pipeline.conventions import GOOGLE_METRICS_KEY, META_METRICS_KEY
@@ -258,7 +258,8 @@ def test_google_without_developer_token_is_skipped(databases: Any) -> None:
 
 def test_restatement_schedule_requests_the_trailing_28_days() -> None:
     context = build_schedule_context(scheduled_execution_time=datetime(2024, 6, 10, 6, tzinfo=UTC))
-    requests = ad_platforms_restatement_schedule(context)
+    # Dagster types calling a schedule as any schedule result; this schedule function returns a list.
+    requests = cast(list[RunRequest], ad_platforms_restatement_schedule(context))
     keys = [r.partition_key for r in requests]
     assert len(keys) == 28 and keys[0] == "2024-05-13" and keys[-1] == "2024-06-09"
     assert len({r.run_key for r in requests}) == 28

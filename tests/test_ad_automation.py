@@ -35,6 +35,7 @@ def test_unchanged_restatement_triggers_nothing_changed_one_triggers_refresh(dat
     metrics = build_meta_asset(retry_policy=None)
     assets = [metrics, campaign_rollup, eager_rollup]
     instance = DagsterInstance.ephemeral()
+    assert DAY is not None
     same = meta_page([meta_row("a1", DAY)], None, META_PATH)
     changed = meta_page([meta_row("a1", DAY, spend="99.00")], None, META_PATH)
 

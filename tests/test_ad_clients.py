@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from ad_platform_server import Answer, ReplayServer, google_row, meta_page, meta_row
@@ -19,11 +20,11 @@ TOKEN = "TEST-META-TOKEN"
 DAY = date(2024, 3, 1)
 
 
-def _meta(server: ReplayServer, **kwargs: object) -> MetaAdsResource:
+def _meta(server: ReplayServer, **kwargs: Any) -> MetaAdsResource:
     return MetaAdsResource(api_base_url=server.base_url, backoff_seconds=0.01, **kwargs)
 
 
-def _google(server: ReplayServer, **kwargs: object) -> GoogleAdsResource:
+def _google(server: ReplayServer, **kwargs: Any) -> GoogleAdsResource:
     return GoogleAdsResource(api_base_url=server.base_url, developer_token="DEV-TOKEN", backoff_seconds=0.01, **kwargs)
 
 

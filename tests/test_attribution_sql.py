@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
@@ -32,7 +33,7 @@ DAY = timedelta(days=1)
 
 
 @pytest.fixture
-def bi(databases) -> psycopg.Connection:
+def bi(databases) -> Iterator[psycopg.Connection]:
     conn = psycopg.connect(databases.bi_url)
     conn.execute("INSERT INTO organizations (id, name, slug) VALUES (%s, 'Acme', 'acme')", (ORG,))
     conn.commit()

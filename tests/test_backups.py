@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
+from dagster import ScheduleDefinition
+
 from hyperdash_pipeline.automation.backups import dump_database, pg_dump_binary, prune
 from hyperdash_pipeline.definitions import defs
 
@@ -45,6 +47,9 @@ def test_failed_dump_reports_without_password(tmp_path):
 
 
 def test_backup_schedules_follow_the_seed():
-    schedules = {s.name: s.cron_schedule for s in defs.schedules or []}
+    schedules: dict[str, str] = {}
+    for s in defs.schedules or []:
+        assert isinstance(s, ScheduleDefinition) and isinstance(s.cron_schedule, str)
+        schedules[s.name] = s.cron_schedule
     assert schedules["crm_backup_hourly"].split()[1] == "*"  # every hour
     assert schedules["bi_backup_daily"].split()[2:] == ["*", "*", "*"]  # once a day

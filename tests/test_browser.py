@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import psycopg
@@ -23,6 +24,9 @@ from hyperdash_pipeline.conventions import CORRELATION_REPORT_KEY
 from hyperdash_pipeline.report.build import write_report
 from hyperdash_pipeline.report.data import ReportParams
 from hyperdash_pipeline.settings import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -52,7 +56,7 @@ def screenshot_dir() -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[sync_api.Browser]:
+def browser() -> Iterator[Browser]:
     with sync_api.sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield instance
@@ -60,7 +64,7 @@ def browser() -> Iterator[sync_api.Browser]:
 
 
 @pytest.fixture
-def page(browser: sync_api.Browser) -> Iterator[sync_api.Page]:
+def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     yield context.new_page()
     context.close()
@@ -80,7 +84,7 @@ def _report_runs(ui: DevServer) -> list[dict[str, str]]:
     return [r for r in runs if {"path": CORRELATION_REPORT_KEY.path} in (r["assetSelection"] or [])]
 
 
-def test_materialize_the_report_from_the_ui(ui: DevServer, page: sync_api.Page) -> None:
+def test_materialize_the_report_from_the_ui(ui: DevServer, page: Page) -> None:
     asset_url = f"{ui.url}/assets/{CORRELATION_REPORT_KEY.to_user_string()}"
     page.goto(asset_url, timeout=UI_TIMEOUT_MS)
     page.get_by_role("button", name="Materialize").first.click(timeout=UI_TIMEOUT_MS)
@@ -111,7 +115,7 @@ def test_materialize_the_report_from_the_ui(ui: DevServer, page: sync_api.Page) 
     page.screenshot(path=screenshot_dir() / "report-asset.png", full_page=True)
 
 
-def _wait_until_loaded(page: sync_api.Page) -> None:
+def _wait_until_loaded(page: Page) -> None:
     """Nodes fill in their status after the graph draws; wait so the screenshot shows it."""
     deadline = time.monotonic() + 60
     while page.get_by_text("Loading...").count() and time.monotonic() < deadline:
@@ -119,7 +123,7 @@ def _wait_until_loaded(page: sync_api.Page) -> None:
     page.wait_for_timeout(500)
 
 
-def test_asset_graph_shows_every_group_and_asset(ui: DevServer, page: sync_api.Page) -> None:
+def test_asset_graph_shows_every_group_and_asset(ui: DevServer, page: Page) -> None:
     groups = assets_by_group()
     assert groups
     page.set_viewport_size({"width": 1400, "height": 2000})  # the longest group list fits without scrolling
@@ -147,7 +151,7 @@ def test_asset_graph_shows_every_group_and_asset(ui: DevServer, page: sync_api.P
         page.screenshot(path=PROJECT_ROOT / "docs" / "img" / "asset-graph.png")
 
 
-def test_report_charts_draw_in_the_browser(databases, tmp_path: Path, page: sync_api.Page) -> None:  # type: ignore[no-untyped-def]
+def test_report_charts_draw_in_the_browser(databases, tmp_path: Path, page: Page) -> None:
     with psycopg.connect(databases.bi_url, autocommit=True) as conn:
         seed_organization(conn, new_organization(conn, "acme"), "acme")
     result = write_report(databases.bi, ReportParams(), tmp_path)

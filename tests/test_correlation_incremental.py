@@ -56,7 +56,7 @@ def snapshot(conn: psycopg.Connection) -> dict[str, list[tuple]]:
             if c not in IGNORED
         ]
         query = f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}"  # test-only constant names
-        tables[table] = conn.execute(query).fetchall()  # type: ignore[arg-type]
+        tables[table] = conn.execute(query).fetchall()
     return tables
 
 

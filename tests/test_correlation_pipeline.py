@@ -8,7 +8,14 @@ from typing import Any
 import psycopg
 import pytest
 from correlation_seed import BiSeeder, ts
-from dagster import AssetKey, AssetSelection, materialize
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    MarkdownMetadataValue,
+    MetadataValue,
+    TableSchemaMetadataValue,
+    materialize,
+)
 
 from hyperdash_pipeline.attribution.assets import lead_attribution
 from hyperdash_pipeline.conventions import CREATIVE_INSIGHTS_KEY
@@ -35,6 +42,12 @@ def creatives(databases: Any) -> Any:
     return org
 
 
+def markdown(value: MetadataValue) -> str:
+    """The text of a markdown metadata value (previews and check violations are markdown tables)."""
+    assert isinstance(value, MarkdownMetadataValue)
+    return value.value
+
+
 def recommendations(url: str) -> dict[str, tuple[str, str]]:
     with psycopg.connect(url) as conn:
         return {
@@ -56,7 +69,9 @@ def test_recommendations_end_to_end(databases: Any, creatives: Any) -> None:
     }
     assert got["BAD"][1].startswith("hook rate 38.0% (top quartile) but 2 of 140 leads became customers")
     with psycopg.connect(databases.bi_url) as conn:
-        stamped = dict(conn.execute("SELECT ad_id, recommendation FROM analytics.creative_performance").fetchall())
+        stamped: dict[str, str] = dict(
+            conn.execute("SELECT ad_id, recommendation FROM analytics.creative_performance").fetchall()
+        )
     assert stamped == {ad: rec for ad, (rec, _) in got.items()}
     meta = result.asset_materializations_for_node("correlation_tables")
     insights_meta = next(m for m in meta if m.asset_key == CREATIVE_INSIGHTS_KEY).metadata
@@ -119,7 +134,7 @@ def test_insight_check_catches_a_call_on_a_small_sample(databases: Any, creative
     result = materialize(ASSETS, selection=checks_only, resources={"bi": databases.bi}, raise_on_error=False)
     (evaluation,) = result.get_asset_check_evaluations()
     assert not evaluation.passed
-    assert "call made below min_leads" in evaluation.metadata["first_violations"].value
+    assert "call made below min_leads" in markdown(evaluation.metadata["first_violations"])
 
 
 def test_definitions_load_with_the_correlation_concern() -> None:
@@ -157,10 +172,12 @@ def test_materialization_metadata(databases: Any, creatives: Any) -> None:
     by_key = {m.asset_key: m.metadata for m in result.asset_materializations_for_node("correlation_tables")}
     creative = by_key[AssetKey(["analytics", "creative_performance"])]
     assert creative["dagster/row_count"].value == 4
-    columns = [c.name for c in creative["dagster/column_schema"].schema.columns]
+    column_schema = creative["dagster/column_schema"]
+    assert isinstance(column_schema, TableSchemaMetadataValue)
+    columns = [c.name for c in column_schema.schema.columns]
     assert columns[:4] == ["organization_id", "source", "campaign_id", "ad_id"] and "recommendation" in columns
-    assert creative["preview"].value.startswith("Top 4 by real_roas:")
-    assert "| GOOD |" in creative["preview"].value
+    assert markdown(creative["preview"]).startswith("Top 4 by real_roas:")
+    assert "| GOOD |" in markdown(creative["preview"])
 
 
 def test_attributed_revenue_spend_check_is_per_model(databases: Any, creatives: Any) -> None:
@@ -171,4 +188,4 @@ def test_attributed_revenue_spend_check_is_per_model(databases: Any, creatives: 
     result = materialize(ASSETS, selection=selection, resources={"bi": databases.bi}, raise_on_error=False)
     (evaluation,) = result.get_asset_check_evaluations()
     assert not evaluation.passed
-    assert "| linear |" in evaluation.metadata["first_violations"].value
+    assert "| linear |" in markdown(evaluation.metadata["first_violations"])

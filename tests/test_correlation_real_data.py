@@ -104,7 +104,7 @@ def test_per_ad_metrics_match_pandas_on_real_facebook_data(databases: Any) -> No
     assert ((known["low"] <= known["rate"]) & (known["rate"] <= known["high"])).all()
 
     with psycopg.connect(databases.bi_url) as conn:
-        campaigns = dict(
+        campaigns: dict[str, float | None] = dict(
             conn.execute(
                 "SELECT campaign_id, cac::float8 FROM analytics.campaign_lead_quality WHERE organization_id = %s",
                 (org,),

@@ -33,15 +33,15 @@ def test_demo_end_to_end_on_a_fresh_home(home_dir):
 
         urls = _urls_in_use(command, env)
         with psycopg.connect(urls[CRM_URL_VAR]) as crm, psycopg.connect(urls[BI_URL_VAR]) as bi:
-            (crm_leads,) = crm.execute("SELECT count(*) FROM leads").fetchone()
-            (raw_leads,) = bi.execute("SELECT count(*) FROM crm_raw.leads").fetchone()
-            (attributed,) = bi.execute("SELECT count(*) FROM lead_attribution").fetchone()
-            (live,) = crm.execute("SELECT count(*) FROM leads WHERE deleted_at IS NULL").fetchone()
+            crm_leads = _count(crm, "SELECT count(*) FROM leads")
+            raw_leads = _count(bi, "SELECT count(*) FROM crm_raw.leads")
+            attributed = _count(bi, "SELECT count(*) FROM lead_attribution")
+            live = _count(crm, "SELECT count(*) FROM leads WHERE deleted_at IS NULL")
         assert crm_leads == 3000 and raw_leads == crm_leads
         assert attributed == live
 
         with psycopg.connect(libpq_url(urls[DAGSTER_URL_VAR])) as dagster:
-            (runs,) = dagster.execute("SELECT count(*) FROM runs WHERE status = 'SUCCESS'").fetchone()
+            runs = _count(dagster, "SELECT count(*) FROM runs WHERE status = 'SUCCESS'")
         assert runs >= 1, "the demo's runs must be recorded in the Dagster instance the UI reads"
     finally:
         subprocess.run([*command, "stop"], env=env, capture_output=True, timeout=120)
@@ -52,3 +52,10 @@ def _urls_in_use(command: list[str], env: dict[str, str]) -> dict[str, str]:
     out = subprocess.run([*command, "env"], env=env, capture_output=True, text=True, timeout=120, check=True).stdout
     pairs = (line.removeprefix("export ").split("=", 1) for line in out.splitlines() if line.startswith("export "))
     return {name: value.strip("'") for name, value in pairs}
+
+
+def _count(conn: psycopg.Connection, query: str) -> int:
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    (count,) = row
+    return count

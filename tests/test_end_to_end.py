@@ -11,7 +11,15 @@ import json
 from typing import Any
 
 import psycopg
-from dagster import DagsterInstance, SkipReason, build_sensor_context, evaluate_automation_conditions, materialize
+from dagster import (
+    AssetsDefinition,
+    DagsterInstance,
+    SensorResult,
+    SkipReason,
+    build_sensor_context,
+    evaluate_automation_conditions,
+    materialize,
+)
 from starlette.testclient import TestClient
 from test_webhook import create_source, lead
 
@@ -49,6 +57,7 @@ def test_posted_lead_reaches_crm_raw_and_lead_attribution(databases: Any, capsys
     tick = crm_changes_sensor(
         build_sensor_context(instance=instance, resources={"crm": databases.crm, "bi": databases.bi})
     )
+    assert isinstance(tick, SensorResult) and tick.run_requests is not None
     assert len(tick.run_requests) == 1, "a CRM write must make the sensor ask for a sync"
     request = tick.run_requests[0]
     sync = defs.resolve_job_def("crm_to_bi_sync").execute_in_process(instance=instance, tags=request.tags)
@@ -67,7 +76,7 @@ def test_posted_lead_reaches_crm_raw_and_lead_attribution(databases: Any, capsys
     requested = [
         key for key in defs.resolve_asset_graph().get_all_asset_keys() if automation.get_requested_partitions(key)
     ]
-    assets = [a for a in defs.assets or [] if hasattr(a, "keys")]
+    assets = [a for a in defs.assets or [] if isinstance(a, AssetsDefinition)]
     assert materialize(assets, selection=requested, instance=instance, resources=defs.resources).success
 
     row = _one_row(

@@ -20,7 +20,7 @@ from hyperdash_pipeline.ops.freshness import AD_METRICS_FRESHNESS, SYNC_FRESHNES
 
 
 @multi_asset(specs=[AssetSpec(crm_raw_key(t), group_name=GROUP_CRM_SYNC) for t in ("leads", "deals")])
-def crm_raw_tables():  # type: ignore[no-untyped-def]
+def crm_raw_tables():
     yield MaterializeResult(asset_key=crm_raw_key("leads"))
     yield MaterializeResult(asset_key=crm_raw_key("deals"))
 

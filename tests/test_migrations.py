@@ -145,7 +145,9 @@ def test_updated_at_trigger_bumps_on_update(databases):
             " VALUES (gen_random_uuid(), gen_random_uuid(), now() - interval '1 day', now() - interval '1 day')"
         )
         conn.execute("UPDATE leads SET status = 'contacted'")
-        (age,) = conn.execute("SELECT now() - updated_at FROM leads").fetchone()
+        row = conn.execute("SELECT now() - updated_at FROM leads").fetchone()
+    assert row is not None
+    (age,) = row
     assert age.total_seconds() < 60
 
 

@@ -42,7 +42,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "home"
 
 
-def run_asset(databases, config: dict | None = None):  # type: ignore[no-untyped-def]
+def run_asset(databases, config: dict | None = None):
     result = materialize(
         [correlation_report],
         resources={"bi": databases.bi},
@@ -54,7 +54,7 @@ def run_asset(databases, config: dict | None = None):  # type: ignore[no-untyped
 
 def test_report_on_a_fresh_bi_names_every_empty_table(databases, home: Path) -> None:
     mat = run_asset(databases)
-    path = Path(mat.metadata["report_path"].value)  # type: ignore[arg-type]
+    path = Path(mat.metadata["report_path"].value)
     assert path.parent == home / "reports" and path.is_file()
     html = path.read_text()
     for table in ("campaign_lead_quality", "creative_performance", "campaign_weekly", "campaign_attributed_revenue"):
@@ -62,7 +62,7 @@ def test_report_on_a_fresh_bi_names_every_empty_table(databases, home: Path) -> 
     assert "public.ai_creative_insights has no rows yet" in html
     assert "<svg" not in html
     assert mat.metadata["charts_drawn"].value == 0
-    assert "No scale or pause call yet" in mat.metadata["summary"].value  # type: ignore[operator]
+    assert "No scale or pause call yet" in mat.metadata["summary"].value
 
 
 def test_report_draws_every_chart_and_lists_findings(databases, home: Path) -> None:
@@ -70,7 +70,7 @@ def test_report_draws_every_chart_and_lists_findings(databases, home: Path) -> N
         org = new_organization(conn, "acme")
         seed_organization(conn, org, "acme")
     mat = run_asset(databases)
-    html = Path(mat.metadata["report_path"].value).read_text()  # type: ignore[arg-type]
+    html = Path(mat.metadata["report_path"].value).read_text()
 
     assert len(marks(html, "chart-cpl-vs-quality")) == 3  # one point per campaign
     assert len(marks(html, "chart-platform-vs-real-roas")) == 3
@@ -85,10 +85,10 @@ def test_report_draws_every_chart_and_lists_findings(databases, home: Path) -> N
     assert 'src="http' not in html and "<script" not in html  # self-contained: nothing fetched at view time
 
     summary = mat.metadata["summary"].value
-    assert "**Scale** `meta/acme-b/acme-b-ad1`" in summary  # type: ignore[operator]
-    assert "**Pause** `meta/acme-a/acme-a-adx`" in summary  # type: ignore[operator]
+    assert "**Scale** `meta/acme-b/acme-b-ad1`" in summary
+    assert "**Pause** `meta/acme-a/acme-a-adx`" in summary
     # acme-a: platform 3.5x vs real 1.8x is the widest gap of the three
-    assert "**Largest ROAS gap** `meta/acme-a`: platform reports 3.50x, CRM deals say 1.80x" in summary  # type: ignore[operator]
+    assert "**Largest ROAS gap** `meta/acme-a`: platform reports 3.50x, CRM deals say 1.80x" in summary
     assert mat.metadata["charts_drawn"].value == 5
     assert mat.metadata["findings"].value == 2
 
@@ -99,7 +99,7 @@ def test_report_for_one_organization_leaves_the_others_out(databases, home: Path
         seed_organization(conn, acme, "acme")
         seed_organization(conn, globex, "globex")
     mat = run_asset(databases, {"organization_id": globex})
-    path = Path(mat.metadata["report_path"].value)  # type: ignore[arg-type]
+    path = Path(mat.metadata["report_path"].value)
     html = path.read_text()
     assert globex in path.name
     assert "globex-a" in html and "acme-" not in html
@@ -110,7 +110,7 @@ def test_campaign_names_cannot_inject_markup(databases, home: Path) -> None:
     with psycopg.connect(databases.bi_url, autocommit=True) as conn:
         org = new_organization(conn, "acme")
         seed_organization(conn, org, '<script>alert("x")</script>')
-    html = Path(run_asset(databases).metadata["report_path"].value).read_text()  # type: ignore[arg-type]
+    html = Path(run_asset(databases).metadata["report_path"].value).read_text()
     assert "<script" not in html
     assert "&lt;script&gt;" in html
 
@@ -121,7 +121,7 @@ def test_a_table_of_another_shape_is_reported_not_fatal(databases, home: Path) -
         conn.execute("CREATE TABLE analytics.campaign_weekly (organization_id uuid, week date)")
         org = new_organization(conn, "acme")
         insert_rows(conn, "analytics.campaign_weekly", [{"organization_id": org, "week": "2026-10-05"}])
-    html = Path(run_asset(databases).metadata["report_path"].value).read_text()  # type: ignore[arg-type]
+    html = Path(run_asset(databases).metadata["report_path"].value).read_text()
     assert "analytics.campaign_weekly does not have the expected shape" in html
 
 
@@ -137,7 +137,7 @@ def test_cli_report_writes_the_file_and_prints_its_path(
     assert all(marks(Path(printed).read_text(), chart) for chart in CHART_IDS)
 
 
-def test_cli_report_rejects_a_malformed_organization(databases, home: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_cli_report_rejects_a_malformed_organization(databases, home: Path, monkeypatch, capsys) -> None:
     monkeypatch.setenv(DAGSTER_URL_VAR, databases.bi_url)
     assert main(["report", "--organization", "acme"]) == 2
     assert "--organization must be an organization id (a UUID)" in capsys.readouterr().err

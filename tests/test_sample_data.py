@@ -7,6 +7,7 @@ import statistics
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
+from typing import TypedDict
 
 import psycopg
 import pytest
@@ -21,6 +22,15 @@ from hyperdash_pipeline.settings import DAGSTER_URL_VAR
 TODAY = date(2026, 6, 30)
 DAYS = 90
 LEADS = 4_000
+
+
+class SeedRun(TypedDict):
+    """The `seed_sample_data` options a test repeats across runs."""
+
+    leads: int
+    seed: int
+    days: int
+    today: date
 
 
 @pytest.fixture
@@ -45,12 +55,14 @@ def seeded(databases):
 def _checksums(url: str, tables: tuple[str, ...]) -> dict[str, str]:
     with psycopg.connect(url) as conn:
         conn.execute("SET TimeZone = 'UTC'")
-        return {
-            table: conn.execute(
+        checksums: dict[str, str] = {}
+        for table in tables:
+            row = conn.execute(
                 f"SELECT count(*) || ':' || md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {table} t"
-            ).fetchone()[0]
-            for table in tables
-        }
+            ).fetchone()
+            assert row is not None
+            checksums[table] = row[0]
+        return checksums
 
 
 def _rows(url: str, query: str, params: tuple = ()) -> list[tuple]:
@@ -60,7 +72,7 @@ def _rows(url: str, query: str, params: tuple = ()) -> list[tuple]:
 
 
 def test_same_seed_gives_identical_tables_and_another_seed_differs(databases, other_databases):
-    kwargs = {"leads": 1_500, "seed": 11, "days": 60, "today": TODAY}
+    kwargs: SeedRun = {"leads": 1_500, "seed": 11, "days": 60, "today": TODAY}
     seed_sample_data(databases.crm_url, databases.bi_url, **kwargs)
     seed_sample_data(*other_databases, **kwargs)
     first = _checksums(databases.crm_url, CRM_TABLES) | _checksums(databases.bi_url, BI_SEEDED_TABLES)
@@ -74,7 +86,7 @@ def test_same_seed_gives_identical_tables_and_another_seed_differs(databases, ot
 
 
 def test_the_rows_do_not_depend_on_how_many_workers_generate_them(databases, other_databases):
-    kwargs = {"leads": 1_001, "seed": 5, "days": 30, "today": TODAY}
+    kwargs: SeedRun = {"leads": 1_001, "seed": 5, "days": 30, "today": TODAY}
     seed_sample_data(databases.crm_url, databases.bi_url, workers=1, **kwargs)
     seed_sample_data(*other_databases, workers=3, **kwargs)
     assert _checksums(databases.crm_url, CRM_TABLES) == _checksums(other_databases[0], CRM_TABLES)
@@ -384,7 +396,7 @@ def test_progress_hears_of_every_generated_range(databases):
 
 def test_more_ranges_than_sessions_give_the_same_rows(databases, other_databases, monkeypatch):
     """Sessions take range after range, each range in a session of its own: same rows as one range."""
-    kwargs = {"leads": 4_000, "seed": 5, "days": 30, "today": TODAY}
+    kwargs: SeedRun = {"leads": 4_000, "seed": 5, "days": 30, "today": TODAY}
     seed_sample_data(databases.crm_url, databases.bi_url, workers=1, **kwargs)
     monkeypatch.setattr(seed_module, "MIN_LEADS_PER_WORKER", 500)  # 4,000 leads -> 8 ranges on 2 sessions
     assert len(seed_module._lead_ranges(4_000, 2)) == 8

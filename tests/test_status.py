@@ -26,7 +26,7 @@ from hyperdash_pipeline.settings import DAGSTER_URL_VAR, HOME_VAR, psycopg2_url
 
 
 @pytest.fixture
-def instance_env(databases, pg_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:  # type: ignore[no-untyped-def]
+def instance_env(databases, pg_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """HYPERDASH_HOME in tmp_path and a fresh Dagster instance database, as `hyperdash status` sees them."""
     home = tmp_path / "home"
     name = f"hd_ui_dagster_{tmp_path.name}"[:60]

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import psycopg
 import pytest
+from psycopg.abc import Params
 from sync_data import insert_leads, populate
 
 from hyperdash_pipeline.conventions import CRM_TABLES
@@ -28,9 +29,9 @@ def crm_conn(databases, autocommit: bool = True) -> psycopg.Connection:
     return psycopg.connect(databases.crm_url, autocommit=autocommit)
 
 
-def bi_rows(databases, query: str, params: object = None) -> list[tuple]:
+def bi_rows(databases, query: str, params: Params | None = None) -> list[tuple]:
     with psycopg.connect(databases.bi_url) as conn:
-        return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(query, params).fetchall()
 
 
 def assert_exact_mirror(databases, tables=SYNCED_TABLES) -> None:

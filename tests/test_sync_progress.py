@@ -25,7 +25,7 @@ def test_progress_counts_the_rows_a_running_copy_has_taken(databases) -> None:
             with psycopg.connect(databases.bi_url, autocommit=True) as observer:
                 watcher.poll(observer)
     assert 0 < watcher.progress.done <= 50_000
-    line = watcher.progress.stream.getvalue()  # type: ignore[attr-defined]
+    line = watcher.progress.stream.getvalue()
     assert f"sync: {watcher.progress.done:,}/50,000" in line and "rows/s" in line
 
 
@@ -40,5 +40,7 @@ def test_sync_json_output_and_row_estimates(databases, capsys, home_dir, monkeyp
     assert out["run_id"]
     with psycopg.connect(databases.crm_url, autocommit=True) as conn:
         conn.execute("ANALYZE leads")
-        (count,) = conn.execute("SELECT count(*) FROM leads").fetchone()
+        row = conn.execute("SELECT count(*) FROM leads").fetchone()
+    assert row is not None
+    (count,) = row
     assert estimated_rows(databases.crm_url, ["leads"]) == count
