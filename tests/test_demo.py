@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, DAGSTER_URL_VAR, TEST_PG_URL_VAR, libpq_url
+from hyperdash_pipeline.transforms import scalar
 
 pytestmark = [
     pytest.mark.slow,
@@ -33,15 +34,15 @@ def test_demo_end_to_end_on_a_fresh_home(home_dir):
 
         urls = _urls_in_use(command, env)
         with psycopg.connect(urls[CRM_URL_VAR]) as crm, psycopg.connect(urls[BI_URL_VAR]) as bi:
-            crm_leads = _count(crm, "SELECT count(*) FROM leads")
-            raw_leads = _count(bi, "SELECT count(*) FROM crm_raw.leads")
-            attributed = _count(bi, "SELECT count(*) FROM lead_attribution")
-            live = _count(crm, "SELECT count(*) FROM leads WHERE deleted_at IS NULL")
+            crm_leads = scalar(crm, "SELECT count(*) FROM leads")
+            raw_leads = scalar(bi, "SELECT count(*) FROM crm_raw.leads")
+            attributed = scalar(bi, "SELECT count(*) FROM lead_attribution")
+            live = scalar(crm, "SELECT count(*) FROM leads WHERE deleted_at IS NULL")
         assert crm_leads == 3000 and raw_leads == crm_leads
         assert attributed == live
 
         with psycopg.connect(libpq_url(urls[DAGSTER_URL_VAR])) as dagster:
-            runs = _count(dagster, "SELECT count(*) FROM runs WHERE status = 'SUCCESS'")
+            runs = scalar(dagster, "SELECT count(*) FROM runs WHERE status = 'SUCCESS'")
         assert runs >= 1, "the demo's runs must be recorded in the Dagster instance the UI reads"
     finally:
         subprocess.run([*command, "stop"], env=env, capture_output=True, timeout=120)
@@ -52,10 +53,3 @@ def _urls_in_use(command: list[str], env: dict[str, str]) -> dict[str, str]:
     out = subprocess.run([*command, "env"], env=env, capture_output=True, text=True, timeout=120, check=True).stdout
     pairs = (line.removeprefix("export ").split("=", 1) for line in out.splitlines() if line.startswith("export "))
     return {name: value.strip("'") for name, value in pairs}
-
-
-def _count(conn: psycopg.Connection, query: str) -> int:
-    row = conn.execute(query).fetchone()
-    assert row is not None
-    (count,) = row
-    return count

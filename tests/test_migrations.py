@@ -10,6 +10,7 @@ import pytest
 
 from hyperdash_pipeline.migrate import MigrationError, apply_migrations
 from hyperdash_pipeline.settings import SQL_DIR
+from hyperdash_pipeline.transforms import scalar
 
 CRM_CONTRACT = {
     "leads": {
@@ -145,9 +146,7 @@ def test_updated_at_trigger_bumps_on_update(databases):
             " VALUES (gen_random_uuid(), gen_random_uuid(), now() - interval '1 day', now() - interval '1 day')"
         )
         conn.execute("UPDATE leads SET status = 'contacted'")
-        row = conn.execute("SELECT now() - updated_at FROM leads").fetchone()
-    assert row is not None
-    (age,) = row
+        age = scalar(conn, "SELECT now() - updated_at FROM leads")
     assert age.total_seconds() < 60
 
 

@@ -6,15 +6,14 @@ import pytest
 
 from hyperdash_pipeline.resources import DatabaseConnectionError, PostgresResource
 from hyperdash_pipeline.settings import psycopg2_url, redact
+from hyperdash_pipeline.transforms import scalar
 
 
 def test_connection_carries_application_name_and_timeouts(databases):
     resource = PostgresResource(url=databases.crm_url, application_name="hd-test-app", statement_timeout_ms=1234)
     with resource.connection() as conn:
-        name_row = conn.execute("SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()").fetchone()
-        timeout_row = conn.execute("SHOW statement_timeout").fetchone()
-    assert name_row is not None and timeout_row is not None
-    (name,), (timeout,) = name_row, timeout_row
+        name = scalar(conn, "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()")
+        timeout = scalar(conn, "SHOW statement_timeout")
     assert name == "hd-test-app"
     assert timeout == "1234ms"
 

@@ -18,6 +18,7 @@ from hyperdash_pipeline.sample_data import SampleDataError, seed_sample_data
 from hyperdash_pipeline.sample_data import seed as seed_module
 from hyperdash_pipeline.sample_data.seed import BI_SEEDED_TABLES, STAGING_SCHEMA
 from hyperdash_pipeline.settings import DAGSTER_URL_VAR
+from hyperdash_pipeline.transforms import scalar
 
 TODAY = date(2026, 6, 30)
 DAYS = 90
@@ -55,14 +56,8 @@ def seeded(databases):
 def _checksums(url: str, tables: tuple[str, ...]) -> dict[str, str]:
     with psycopg.connect(url) as conn:
         conn.execute("SET TimeZone = 'UTC'")
-        checksums: dict[str, str] = {}
-        for table in tables:
-            row = conn.execute(
-                f"SELECT count(*) || ':' || md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {table} t"
-            ).fetchone()
-            assert row is not None
-            checksums[table] = row[0]
-        return checksums
+        checksum = "SELECT count(*) || ':' || md5(string_agg(t::text, '|' ORDER BY t::text)) FROM {} t"
+        return {table: scalar(conn, checksum.format(table)) for table in tables}
 
 
 def _rows(url: str, query: str, params: tuple = ()) -> list[tuple]:

@@ -16,6 +16,7 @@ from sync_data import insert_leads, populate
 from test_sync_engine import assert_exact_mirror
 
 from hyperdash_pipeline.sync.engine import CRM_APPLICATION, run_sync
+from hyperdash_pipeline.transforms import scalar
 
 # The child prints once its imports are done, so the random delay measures time spent syncing.
 _CHILD = (
@@ -45,8 +46,13 @@ _RECEIPT_LOCK = "UPDATE leads SET attribution_synced = true WHERE id = (SELECT i
 
 def _unflagged(crm_url: str) -> int:
     with psycopg.connect(crm_url) as conn:
-        row = conn.execute("SELECT count(*) FROM leads WHERE NOT attribution_synced").fetchone()
-    return int(row[0]) if row else -1
+        return int(scalar(conn, "SELECT count(*) FROM leads WHERE NOT attribution_synced"))
+
+
+def _hold_receipt_lock(conn: psycopg.Connection) -> None:
+    """What a sync's receipt does to one lead, left open: its transaction holds that lead's row lock."""
+    conn.execute("SET LOCAL hyperdash.receipt = 'on'")
+    conn.execute(_RECEIPT_LOCK)
 
 
 def _synced_without_receipt(databases, leads: int) -> None:
@@ -58,8 +64,7 @@ def _synced_without_receipt(databases, leads: int) -> None:
 def test_a_run_waits_for_the_receipt_of_a_sync_that_died_mid_statement(databases) -> None:
     _synced_without_receipt(databases, 5)
     dead = psycopg.connect(databases.crm_url, application_name=CRM_APPLICATION)
-    dead.execute("SET LOCAL hyperdash.receipt = 'on'")
-    dead.execute(_RECEIPT_LOCK)
+    _hold_receipt_lock(dead)
     threading.Timer(1.0, dead.close).start()  # its backend ends: the lock goes, the update rolls back
 
     report = run_sync(databases.crm_url, databases.bi_url)
@@ -73,8 +78,7 @@ def test_a_run_waits_for_the_receipt_of_a_sync_that_died_mid_statement(databases
 def test_a_dead_sync_still_holding_locks_after_the_wait_is_named_and_repaired_later(databases) -> None:
     _synced_without_receipt(databases, 5)
     with psycopg.connect(databases.crm_url, application_name=CRM_APPLICATION) as dead:
-        dead.execute("SET LOCAL hyperdash.receipt = 'on'")
-        dead.execute(_RECEIPT_LOCK)
+        _hold_receipt_lock(dead)
         pid = dead.info.backend_pid
 
         report = run_sync(databases.crm_url, databases.bi_url, lock_wait_seconds=0.5)

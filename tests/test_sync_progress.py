@@ -11,6 +11,7 @@ from sync_data import populate
 from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.sync.engine import BI_APPLICATION
 from hyperdash_pipeline.sync.progress import CopyProgress, estimated_rows
+from hyperdash_pipeline.transforms import scalar
 
 
 def test_progress_counts_the_rows_a_running_copy_has_taken(databases) -> None:
@@ -40,7 +41,5 @@ def test_sync_json_output_and_row_estimates(databases, capsys, home_dir, monkeyp
     assert out["run_id"]
     with psycopg.connect(databases.crm_url, autocommit=True) as conn:
         conn.execute("ANALYZE leads")
-        row = conn.execute("SELECT count(*) FROM leads").fetchone()
-    assert row is not None
-    (count,) = row
+        count = scalar(conn, "SELECT count(*) FROM leads")
     assert estimated_rows(databases.crm_url, ["leads"]) == count
