@@ -1,4 +1,4 @@
-"""Pure-Python reference of the attribution contract (MISSION.md): path building and the five models.
+"""Pure-Python reference of the attribution contract (docs/contracts.md): path building and the five models.
 
 The pipeline computes credits set-based in SQL (sql/transforms/attribution/attribution_credits.sql);
 this module states the same rules plainly so property tests can check them and cross-check the SQL.

@@ -71,7 +71,7 @@ class LeadAttributionStats:
 
 @dataclass(frozen=True)
 class CreditSettings:
-    """The attribution knobs (MISSION.md): lookback, time-decay half-life, collapsing, models."""
+    """The attribution knobs (docs/contracts.md#attribution-contract): lookback, half-life, collapsing, models."""
 
     lookback_days: int = 30
     half_life_days: float = 7.0

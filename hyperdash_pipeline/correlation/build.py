@@ -20,7 +20,7 @@ TRANSFORMS = "transforms/correlation"
 # Rows of correlation_base: per (org, source, campaign, ad), or per (org, source, campaign, week).
 GRAIN_CREATIVE = "creative"
 GRAIN_WEEK = "week"
-# The models of analytics.attribution_credits (a column each in its storage, MISSION.md attribution contract).
+# The models of analytics.attribution_credits (a column each in its storage, docs/contracts.md#attribution-contract).
 ATTRIBUTION_MODELS = ["first_touch", "last_touch", "linear", "position_based", "time_decay"]
 COHORT_AGE = sql.SQL("(now() AT TIME ZONE 'UTC')::date - week_start")
 # Rows of the campaigns the refresh rebuilds (hyperdash_pipeline.correlation.refresh leaves them in _cr_campaigns).

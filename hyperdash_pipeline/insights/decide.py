@@ -1,6 +1,6 @@
 """The creative recommendation rule: pure functions over counts, no database, unit-testable.
 
-The rule (MISSION.md "Recommendations": no call on a tiny sample):
+The rule (docs/contracts.md#recommendations: no call on a tiny sample):
 - insufficient_data: fewer than `min_leads` live attributed leads;
 - pause: the upper bound of the creative's lead-to-customer interval is below the account's rate
   AND its cost per customer is worse (no customer at all for its spend, or a CAC above the account's);

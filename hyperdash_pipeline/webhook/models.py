@@ -37,7 +37,7 @@ _MIN_PHONE_DIGITS = 6
 
 
 class Touchpoint(BaseModel):
-    """One step of the lead's journey (MISSION.md): only `timestamp` is required."""
+    """One step of the lead's journey (docs/contracts.md#touchpoints-and-channels): only `timestamp` is required."""
 
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 

@@ -1,4 +1,4 @@
--- Multi-touch attribution credits (MISSION.md attribution contract), set-based, run step by step in one
+-- Multi-touch attribution credits (docs/contracts.md#attribution-contract), set-based, run step by step in one
 -- transaction by hyperdash_pipeline.attribution.refresh. Stored one row per lead x touch with every model's
 -- credit in its own column (analytics.attribution_touch_credits, migration 0205); the contract relation is
 -- the view analytics.attribution_credits. A model not configured gets NULL (the view leaves it out).

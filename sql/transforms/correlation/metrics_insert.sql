@@ -1,4 +1,4 @@
--- Insert the metric contract (MISSION.md) grouped by {keys} from the {grain} rows of correlation_base
+-- Insert the metric contract (docs/contracts.md#metric-contract) grouped by {keys} from the {grain} rows of correlation_base
 -- into {target}.
 -- Ratio of sums, never an average of ratios: every ratio divides two sums taken over the whole group,
 -- and is NULL when its denominator is 0.
