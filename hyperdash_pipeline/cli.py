@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
-from hyperdash_pipeline import demo
-from hyperdash_pipeline.attribution.cli import register as register_attribution
-from hyperdash_pipeline.embedded import EmbeddedServerError, export_database_urls, stop_embedded
-from hyperdash_pipeline.ingestion.cli import register as register_ingestion
-from hyperdash_pipeline.migrate import MigrationError, migrate_all
-from hyperdash_pipeline.ops.cli import register as register_ops
-from hyperdash_pipeline.resources import DatabaseConnectionError
-from hyperdash_pipeline.sample_data.cli import register as _register_sample_data
 from hyperdash_pipeline.settings import hyperdash_home, redact
-from hyperdash_pipeline.sync.cli import register as register_sync
-from hyperdash_pipeline.webhook.cli import register as register_webhook
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    from hyperdash_pipeline.embedded import export_database_urls
+    from hyperdash_pipeline.migrate import migrate_all
+
     urls = export_database_urls()
     for report in migrate_all(urls.crm, urls.bi, existing_crm=args.existing_crm):
         applied = ", ".join(report.applied) or "nothing pending"
@@ -30,6 +25,8 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
+    from hyperdash_pipeline.embedded import stop_embedded
+
     home = hyperdash_home()
     if stop_embedded(home):
         print(f"stopped the embedded PostgreSQL under {home}")
@@ -39,6 +36,8 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _env(args: argparse.Namespace) -> int:
+    from hyperdash_pipeline.embedded import export_database_urls
+
     urls = export_database_urls()
     for name, value in urls.as_environ().items():
         print(f"export {name}='{value}'")
@@ -57,35 +56,76 @@ def _register_foundation(sub: argparse._SubParsersAction) -> None:
     sub.add_parser("env", help="print the database URLs in use as shell exports").set_defaults(handler=_env)
 
 
-REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
-    _register_foundation,
-    demo.register,
-    _register_sample_data,
-    register_sync,
-    register_ingestion,
-    register_webhook,
-    register_attribution,
-    register_ops,
+class Registrar(NamedTuple):
+    """Where the sub-commands of one concern are registered: `module:function`, and the commands it adds."""
+
+    target: str
+    commands: tuple[str, ...]
+
+    def load(self) -> Callable[[argparse._SubParsersAction], None]:
+        module, function = self.target.split(":")
+        return getattr(importlib.import_module(module), function)
+
+
+# The command table, in help order. A command imports only its own concern's module, so `hyperdash sync`
+# does not pay for loading attribution, ingestion or the whole Dagster Definitions (tests hold the
+# `commands` equal to what each registrar adds).
+REGISTRARS: list[Registrar] = [
+    Registrar("hyperdash_pipeline.cli:_register_foundation", ("migrate", "stop", "env")),
+    Registrar("hyperdash_pipeline.demo:register", ("demo",)),
+    Registrar("hyperdash_pipeline.sample_data.cli:register", ("seed",)),
+    Registrar("hyperdash_pipeline.sync.cli:register", ("sync",)),
+    Registrar("hyperdash_pipeline.ingestion.cli:register", ("import-ads", "import-fx", "add-integration")),
+    Registrar("hyperdash_pipeline.webhook.cli:register", ("webhook", "webhook-secret")),
+    Registrar("hyperdash_pipeline.attribution.cli:register", ("attribute",)),
+    Registrar("hyperdash_pipeline.ops.cli:register", ("dev", "status", "report")),
+]
+
+# Errors every command reports as one line (exit 2): (module, class). A module never imported cannot have
+# raised its error, so main() looks them up in sys.modules instead of importing them.
+_REPORTED_ERRORS = [
+    ("hyperdash_pipeline.embedded", "EmbeddedServerError"),
+    ("hyperdash_pipeline.migrate", "MigrationError"),
+    ("hyperdash_pipeline.resources", "DatabaseConnectionError"),
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _registrars_for(argv: Sequence[str]) -> list[Registrar]:
+    """Only the registrar of the command in `argv`; all of them for help, errors or a command not in the table."""
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    owners = [r for r in REGISTRARS if command in r.commands]
+    return owners or REGISTRARS
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or with `argv` only of the command it names (a faster start)."""
     parser = argparse.ArgumentParser(prog="hyperdash", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for register in REGISTRARS:
-        register(sub)
+    for registrar in REGISTRARS if argv is None else _registrars_for(argv):
+        registrar.load()(sub)
     return parser
 
 
+def _is_reported_error(exc: BaseException) -> bool:
+    for module, name in _REPORTED_ERRORS:
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(exc, getattr(loaded, name)):
+            return True
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(arguments).parse_args(arguments)
     try:
         return int(args.handler(args))
-    except (EmbeddedServerError, MigrationError, DatabaseConnectionError) as exc:
-        print(f"hyperdash {args.command}: {redact(str(exc))}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if not _is_reported_error(exc):
+            raise
+        print(f"hyperdash {args.command}: {redact(str(exc))}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

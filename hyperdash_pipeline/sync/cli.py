@@ -1,4 +1,9 @@
-"""`hyperdash sync [--full] [--table NAME]`: the crm_to_bi_sync job, run in-process on the real instance."""
+"""`hyperdash sync [--full] [--table NAME]`: the crm_to_bi_sync job, run in-process on the real instance.
+
+A run costs about a second of Dagster before any row moves (imports, the instance, its event writes), so
+the command first asks the CRM, as the sensor does, whether anything is pending: when BI is caught up it
+says so and launches no run, without loading Dagster at all. `--always` runs the job anyway.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,20 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from hyperdash_pipeline.conventions import CRM_TABLES, crm_raw_key
 from hyperdash_pipeline.dagster_home import prepare_dagster_home
 from hyperdash_pipeline.embedded import export_database_urls
 from hyperdash_pipeline.ops.output import add_json_flag, print_json
 from hyperdash_pipeline.settings import redact
+from hyperdash_pipeline.sync.engine import SYNCED_TABLES
+from hyperdash_pipeline.sync.markers import pending_work
 from hyperdash_pipeline.sync.progress import CopyProgress, estimated_rows
 
-if TYPE_CHECKING:  # Dagster loads in the handler only, so other commands start fast
-    from dagster import AssetMaterialization
+if TYPE_CHECKING:  # Dagster loads only when a run is launched, so a caught-up check starts fast
+    from dagster import AssetMaterialization, DagsterInstance, JobDefinition
+
+# Held storage connections for the run's ~50 event writes instead of a new connection per query
+# (dagster-postgres defaults to NullPool): dagster-webserver's pool, without its statement timeout.
+_STORAGE_POOL = {"statement_timeout": 0, "pool_recycle": 3600, "max_overflow": 4}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,9 +37,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--table",
         action="append",
-        choices=CRM_TABLES,
+        choices=SYNCED_TABLES,
         metavar="NAME",
-        help=f"only this table (repeatable; one of {', '.join(CRM_TABLES)}); default: all",
+        help=f"only this table (repeatable; one of {', '.join(SYNCED_TABLES)}); default: all",
+    )
+    parser.add_argument(
+        "--always",
+        action="store_true",
+        help="launch the run even when BI is caught up (by default a caught-up sync launches no run)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     add_json_flag(parser)
@@ -38,16 +53,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _sync(args: argparse.Namespace) -> int:
     urls = export_database_urls()
+    tables = args.table or list(SYNCED_TABLES)
+    if not (args.full or args.always) and not pending_work(urls.crm, urls.bi, tables):
+        return _report_caught_up(tables, as_json=args.json)
     from dagster import DagsterInstance
 
-    from hyperdash_pipeline.definitions import build_definitions
-    from hyperdash_pipeline.sync.definitions import SYNC_JOB_NAME, SYNC_OP_NAME, SYNC_RUN_TAGS
+    from hyperdash_pipeline.conventions import crm_raw_key
+    from hyperdash_pipeline.sync.definitions import SYNC_OP_NAME, SYNC_RUN_TAGS
 
-    tables = args.table or list(CRM_TABLES)
-    job = build_definitions().resolve_job_def(SYNC_JOB_NAME)
+    job = _sync_job()
     prepare_dagster_home()
     total = estimated_rows(urls.crm, tables) if args.full else None
     with DagsterInstance.get() as instance, _progress(urls.bi, total, quiet=args.quiet or args.json):
+        _hold_storage_connections(instance)
         result = job.execute_in_process(
             run_config={
                 "ops": {SYNC_OP_NAME: {"config": {"full_refresh": args.full}}},
@@ -71,6 +89,32 @@ def _sync(args: argparse.Namespace) -> int:
     _print_summary(rows)
     print(f"run {result.run_id}")
     return 0
+
+
+def _report_caught_up(tables: Sequence[str], *, as_json: bool) -> int:
+    if as_json:
+        print_json({"run_id": None, "caught_up": True, "tables": list(tables)})
+        return 0
+    print(
+        f"BI crm_raw is caught up with the CRM ({', '.join(tables)}): no changed rows, deletes or receipts "
+        "since the last sync, so no run was launched (`hyperdash sync --always` runs it anyway)"
+    )
+    return 0
+
+
+def _sync_job() -> JobDefinition:
+    """The sync job with its resources, without loading the other concerns' Definitions."""
+    from dagster import Definitions
+
+    from hyperdash_pipeline.resources import bi_resource, crm_resource
+    from hyperdash_pipeline.sync.definitions import SYNC_JOB_NAME, defs
+
+    resources = Definitions(resources={"crm": crm_resource(), "bi": bi_resource()})
+    return Definitions.merge(resources, defs).resolve_job_def(SYNC_JOB_NAME)
+
+
+def _hold_storage_connections(instance: DagsterInstance) -> None:
+    instance.optimize_for_webserver(**_STORAGE_POOL)
 
 
 def _progress(bi_url: str, total: int | None, *, quiet: bool) -> AbstractContextManager[object]:

@@ -39,23 +39,61 @@ def change_markers(crm_url: str, bi_url: str, tables: Sequence[str] = SYNCED_TAB
     The counts are index range scans over the not-yet-mirrored tail, so a poll stays cheap once the
     mirror is caught up; a late commit with an old stamp raises the count though not the newest stamp.
     """
+    return _markers(crm_url, _sync_state(bi_url), tables)
+
+
+def pending_work(crm_url: str, bi_url: str, tables: Sequence[str] = SYNCED_TABLES) -> list[str]:
+    """Why a sync of `tables` would do anything, in words; empty when BI is caught up with the CRM.
+
+    A run is due when a table has rows or tombstones beyond its watermarks (all of them before its first
+    sync; an empty table has nothing to mirror), or when leads have CRM receipts still to set: the receipt
+    watermark trails the rows watermark after a crash between the BI commit and the receipt, or when a
+    writer's lock made a receipt skip a lead.
+    """
+    state = _sync_state(bi_url)
+    reasons = []
+    leads = state.get("leads", _NO_STATE)
+    if "leads" in tables and leads.rows is not None and leads.receipt != leads.rows:
+        reasons.append("leads: CRM receipts pending")
+    for marker in _markers(crm_url, state, tables):
+        if marker.pending:
+            reasons.append(f"{marker.table}: {marker.pending_rows} changed, {marker.pending_deletes} deleted")
+    return reasons
+
+
+@dataclass(frozen=True)
+class _Watermarks:
+    rows: datetime | None
+    tombstones: datetime | None
+    receipt: datetime | None
+
+
+_NO_STATE = _Watermarks(None, None, None)
+
+
+def _sync_state(bi_url: str) -> dict[str, _Watermarks]:
     with closing(psycopg.connect(libpq_url(bi_url), autocommit=True)) as bi_conn:
-        state = {
-            row[0]: (row[1], row[2])
-            for row in bi_conn.execute("SELECT table_name, rows_watermark, tombstones_watermark FROM sync_state")
+        return {
+            row[0]: _Watermarks(row[1], row[2], row[3])
+            for row in bi_conn.execute(
+                "SELECT table_name, rows_watermark, tombstones_watermark, receipt_watermark FROM sync_state"
+            )
         }
+
+
+def _markers(crm_url: str, state: dict[str, _Watermarks], tables: Sequence[str]) -> list[TableMarker]:
     query = read_sql("transforms/sync/change_markers.sql")
     markers = []
     with closing(psycopg.connect(libpq_url(crm_url), autocommit=True, application_name="hyperdash-sensor")) as crm:
         crm.execute("SET statement_timeout = '10s'")
         for table in tables:
-            rows_mark, tombstones_mark = state.get(table, (None, None))
+            marks = state.get(table, _NO_STATE)
             row = crm.execute(
                 sql.SQL(query).format(table=sql.Identifier("public", table)),
                 {
                     "table_name": table,
-                    "rows_watermark": rows_mark or _NEVER,
-                    "tombstones_watermark": tombstones_mark or _NEVER,
+                    "rows_watermark": marks.rows or _NEVER,
+                    "tombstones_watermark": marks.tombstones or _NEVER,
                 },
             ).fetchone()
             assert row is not None  # scalar subqueries always return one row
