@@ -169,3 +169,19 @@ def test_caught_up_means_a_run_would_change_nothing(databases, steps: list[str])
     changed = any(t.moved for t in report.tables.values()) or report.tables["leads"].attribution_flagged > 0
     assert (changed or _state(bi) != before) == bool(pending), (steps, pending)
     assert pending_work(crm, bi) == []
+
+
+def test_a_full_sync_receipt_finds_a_lead_imported_behind_the_watermark_and_only_it(databases) -> None:
+    crm, bi = databases.crm_url, databases.bi_url
+    populate(crm, 8)
+    run_sync(crm, bi)
+    with psycopg.connect(crm, autocommit=True) as conn:
+        insert_leads(conn, 1, updated_at="2020-01-01T00:00:00Z")  # an import with an old stamp
+
+    first = run_sync(crm, bi, tables=["leads"], full=True)
+    again = run_sync(crm, bi, tables=["leads"], full=True)
+
+    assert (first.tables["leads"].attribution_flagged, again.tables["leads"].attribution_flagged) == (1, 0)
+    with psycopg.connect(crm) as conn:
+        assert conn.execute("SELECT bool_and(attribution_synced) FROM leads").fetchone() == (True,)
+    assert pending_work(crm, bi) == []

@@ -505,12 +505,18 @@ def _mark_attribution_synced(
     Only leads stamped since the receipt watermark are read, so a run's receipt costs what that run
     moved, not the size of `leads`; the receipt watermark then advances to the committed rows
     watermark, or only to the oldest lead a writer's lock made it skip. `from_the_start` (a full sync)
-    re-checks every lead.
+    re-checks every lead: one sequential scan finds the oldest unflagged one, the batches start there (on a
+    CRM whose receipts are all set, that scan is the whole receipt).
     """
     assert state.rows_watermark is not None  # callers skip the receipt before the first sync
     watermark = state.rows_watermark
     resume = None if from_the_start else state.receipt_watermark
-    since = _minus(resume, overlap) or datetime.min.replace(tzinfo=UTC)
+    if from_the_start:  # start at the oldest unflagged lead found by one scan, not at the beginning of time
+        since = _oldest_unflagged_anywhere(crm_conn, watermark)
+        if since is None:
+            return _finish_receipt(bi_conn, watermark, resume, 0)
+    else:
+        since = _minus(resume, overlap) or datetime.min.replace(tzinfo=UTC)
     query = read_sql("transforms/sync/mark_attribution_synced.sql")
     total, start = 0, since
     while True:
@@ -523,11 +529,27 @@ def _mark_attribution_synced(
         if done < batch_size or newest is None:
             break
         start = newest
-    left = _scalar(crm_conn, read_sql("transforms/sync/oldest_unflagged.sql"), {"from": since, "watermark": watermark})
-    receipt_watermark = left if isinstance(left, datetime) else watermark
+    left: object
+    if from_the_start:
+        left = _oldest_unflagged_anywhere(crm_conn, watermark)
+    else:
+        receipt_range = {"from": since, "watermark": watermark}
+        left = _scalar(crm_conn, read_sql("transforms/sync/oldest_unflagged.sql"), receipt_range)
+    return _finish_receipt(bi_conn, left if isinstance(left, datetime) else watermark, resume, total)
+
+
+def _oldest_unflagged_anywhere(crm_conn: psycopg.Connection, watermark: datetime) -> datetime | None:
+    left = _scalar(crm_conn, read_sql("transforms/sync/oldest_unflagged_anywhere.sql"), {"watermark": watermark})
+    return left if isinstance(left, datetime) else None
+
+
+def _finish_receipt(
+    bi_conn: psycopg.Connection, receipt_watermark: datetime, resume: datetime | None, flagged: int
+) -> int:
+    """Save where the next receipt resumes (when it moved) and return how many leads this one flagged."""
     if receipt_watermark != resume:  # a run that moved nothing writes nothing
         _save_receipt_watermark(bi_conn, receipt_watermark)
-    return total
+    return flagged
 
 
 def _prune_tombstones(crm_conn: psycopg.Connection, reports: Iterable[TableReport], keep: timedelta) -> None:
