@@ -155,11 +155,13 @@ def crm_raw_sync(
     context.log.info("\n" + report.summary())
     for warning in report.warnings:
         context.log.warning(warning)
-    columns = _mirror_columns(bi, tables)
+    with bi.connection() as conn:  # one connection for every table's columns and row count
+        columns = _mirror_columns(conn, tables)
+        counts = {table: _row_count(conn, table) for table in tables}
     for table in tables:
         result = report.tables[table]
         yield MaterializeResult(
-            asset_key=crm_raw_key(table), metadata=_metadata(result, report, _row_count(bi, table), columns[table])
+            asset_key=crm_raw_key(table), metadata=_metadata(result, report, counts[table], columns[table])
         )
         if any(key.asset_key == crm_raw_key(table) for key in context.selected_asset_check_keys):
             yield AssetCheckResult(
@@ -217,24 +219,22 @@ def _metadata(result: TableReport, report: SyncReport, row_count: int, schema: T
     return metadata
 
 
-def _row_count(bi: PostgresResource, table: str) -> int:
-    with bi.connection() as conn:
-        row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(MIRROR_SCHEMA, table))).fetchone()
-        return int(row[0]) if row else 0
+def _row_count(conn: psycopg.Connection, table: str) -> int:
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(MIRROR_SCHEMA, table))).fetchone()
+    return int(row[0]) if row else 0
 
 
-def _mirror_columns(bi: PostgresResource, tables: list[str]) -> dict[str, TableSchema]:
+def _mirror_columns(conn: psycopg.Connection, tables: list[str]) -> dict[str, TableSchema]:
     query = read_sql("transforms/sync/mirror_columns.sql")
-    with bi.connection() as conn:
-        return {
-            table: TableSchema(
-                columns=[
-                    TableColumn(name, type_)
-                    for name, type_ in conn.execute(query, {"table": f"{MIRROR_SCHEMA}.{table}"}).fetchall()
-                ]
-            )
-            for table in tables
-        }
+    return {
+        table: TableSchema(
+            columns=[
+                TableColumn(name, type_)
+                for name, type_ in conn.execute(query, {"table": f"{MIRROR_SCHEMA}.{table}"}).fetchall()
+            ]
+        )
+        for table in tables
+    }
 
 
 crm_to_bi_sync = define_asset_job(
