@@ -23,6 +23,8 @@ class TableMarker:
     newest: datetime | None
     pending_rows: int
     pending_deletes: int
+    oldest_pending_seconds: float | None = None
+    """Age of the oldest change BI has not mirrored yet (CRM clock, never negative); None when caught up."""
 
     @property
     def pending(self) -> bool:
@@ -59,7 +61,8 @@ def change_markers(crm_url: str, bi_url: str, tables: Sequence[str] = SYNCED_TAB
                 },
             ).fetchone()
             assert row is not None  # scalar subqueries always return one row
-            markers.append(TableMarker(table, row[0], int(row[1]), int(row[2])))
+            oldest = None if row[3] is None else max(float(row[3]), 0.0)
+            markers.append(TableMarker(table, row[0], int(row[1]), int(row[2]), oldest))
     return markers
 
 
