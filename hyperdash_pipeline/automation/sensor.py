@@ -9,7 +9,8 @@ no default sensor beside it.
 Its runs use the in-process executor (the Definitions' default executor, which the implicit asset
 job of automation runs takes): one run worker process executes the whole requested chain
 (lead_attribution, credits, Markov, correlation, report) instead of one subprocess per step, each
-re-importing Dagster and the Definitions. On two cores that was most of a run's wall time.
+re-importing Dagster and the Definitions. Jobs that name no executor (the sync, the backups) take it
+too; each of those is one step anyway.
 """
 
 from dagster import (
