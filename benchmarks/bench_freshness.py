@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import io
 import json
+import math
 import os
 import random
 import signal
@@ -231,7 +232,7 @@ def wait_for_all(bi_url: str, leads: list[Lead], timeout: float = ARRIVAL_TIMEOU
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of a small sample."""
     ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))]
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 def post_spread(base: str, org: tuple[str, str], bi_url: str, count: int, seconds: float, seed: int) -> list[Lead]:
