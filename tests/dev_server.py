@@ -82,15 +82,21 @@ def _environ(proc: psutil.Process) -> str:
         return ""
 
 
-def dev_environment(home: Path) -> dict[str, str]:
+def dev_environment(home: Path, database_urls: dict[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment without its database URLs (so the embedded server under `home` serves them),
+    or with exactly `database_urls` (variable -> URL) instead."""
     env = {k: v for k, v in os.environ.items() if k not in (CRM_URL_VAR, BI_URL_VAR, DAGSTER_URL_VAR, "DAGSTER_HOME")}
     env[HOME_VAR] = str(home)
+    env.update(database_urls or {})
     return env
 
 
 @contextmanager
-def running_dev_server(home: Path, *, ignore_sigint: bool = True) -> Iterator[DevServer]:
-    """`hyperdash dev` on the embedded database under `home`; always stopped (and its server) at the end."""
+def running_dev_server(
+    home: Path, *, ignore_sigint: bool = True, database_urls: dict[str, str] | None = None
+) -> Iterator[DevServer]:
+    """`hyperdash dev` on the embedded database under `home` (or on `database_urls`); always stopped (and
+    its server) at the end."""
     home.mkdir(parents=True, exist_ok=True)
     home.chmod(0o755)  # the embedded server runs as an unprivileged user when we are root
     port = free_port()
@@ -98,7 +104,7 @@ def running_dev_server(home: Path, *, ignore_sigint: bool = True) -> Iterator[De
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "hyperdash_pipeline.cli", "dev", "--port", str(port)],
-            env=dev_environment(home),
+            env=dev_environment(home, database_urls),
             stdout=out,
             stderr=subprocess.STDOUT,
             preexec_fn=_ignore_sigint if ignore_sigint else None,

@@ -1,8 +1,10 @@
-"""The seed's first data flow, end to end: landing page -> webhook -> CRM -> sensor -> sync -> BI attribution.
+"""The seed's first data flow, step by step in one process: webhook -> CRM -> sensor -> sync -> BI attribution.
 
 A signed lead is posted to the real webhook app; the real `crm_changes_sensor` ticks and asks for a run;
-the `crm_to_bi_sync` job it names runs; the automation conditions then ask for the attribution assets,
-which run as the daemon would run them. The lead ends up in crm_raw.leads and in lead_attribution.
+the `crm_to_bi_sync` job it names runs; the automation conditions, evaluated directly, then ask for the
+attribution assets. This pins each link (the sensor's request and its no-duplicate cursor, what the
+conditions ask for after a sync); it cannot see whether the daemon runs them. The proof that a lead
+reaches the analytics tables by itself is tests/test_automation_daemon.py (the real webserver and daemon).
 """
 
 from __future__ import annotations

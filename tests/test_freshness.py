@@ -64,3 +64,32 @@ def test_policies_follow_the_asset_groups() -> None:
 def test_windows_match_the_schedules() -> None:
     assert SYNC_FRESHNESS.fail_window.to_timedelta() == timedelta(hours=2)
     assert AD_METRICS_FRESHNESS.fail_window.to_timedelta() == timedelta(hours=36)
+
+
+def test_a_caught_up_quiet_mirror_is_refreshed_by_every_sync_so_the_ui_never_calls_it_stale(databases) -> None:
+    """The UI's freshness is the age of an asset's last materialization. A sync with nothing to move still
+    materializes every mirror (0 rows), and the hourly schedule runs one well inside the warn window, so a
+    quiet table that is caught up never turns WARN; only a sync that stops running does."""
+    from dagster import DagsterInstance
+
+    from hyperdash_pipeline.conventions import CRM_TABLES
+    from hyperdash_pipeline.definitions import defs
+    from hyperdash_pipeline.sync.definitions import SYNC_JOB_NAME, hourly_crm_sync
+
+    instance = DagsterInstance.ephemeral()
+    job = defs.resolve_job_def(SYNC_JOB_NAME)
+    assert job.execute_in_process(instance=instance).success
+
+    def last_materialized() -> dict[str, float]:
+        events = {table: instance.get_latest_materialization_event(crm_raw_key(table)) for table in CRM_TABLES}
+        return {table: event.timestamp for table, event in events.items() if event is not None}
+
+    before = last_materialized()
+    assert set(before) == set(CRM_TABLES)
+    quiet = job.execute_in_process(instance=instance)  # nothing changed in the CRM since
+    assert quiet.success
+    after = last_materialized()
+    assert all(after[table] > before[table] for table in CRM_TABLES), "a no-op sync resets every mirror's age"
+    assert hourly_crm_sync.cron_schedule == "0 * * * *" and hourly_crm_sync.default_status.value == "RUNNING"
+    warn = SYNC_FRESHNESS.warn_window
+    assert warn is not None and warn.to_timedelta() > timedelta(hours=1), "one hourly sync fits in the warn window"

@@ -22,6 +22,7 @@ from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.dagster_home import prepare_dagster_home
 from hyperdash_pipeline.ops.status import collect_status, render_text
 from hyperdash_pipeline.report.assets import correlation_report
+from hyperdash_pipeline.resources import PostgresResource
 from hyperdash_pipeline.settings import DAGSTER_URL_VAR, HOME_VAR, psycopg2_url
 
 
@@ -55,35 +56,71 @@ def leads_exist() -> AssetCheckResult:
 
 
 def create_sync_state(bi_url: str) -> None:
-    """Two tables as the sync leaves them: leads complete up to 2 hours ago, deals up to 5 minutes ago."""
+    """Three tables as the sync leaves them: leads last moved rows 2 hours ago, deals 5 minutes ago,
+    contacts 10 minutes ago (each mirrored up to its watermark)."""
     with psycopg.connect(bi_url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO sync_state (table_name, rows_watermark, horizon, rows_inserted, synced_at) VALUES"
             " ('leads', now() - interval '3 hours', now() - interval '2 hours', 10, now() - interval '2 hours'),"
-            " ('deals', now() - interval '6 minutes', now() - interval '5 minutes', 4, now() - interval '5 minutes')"
+            " ('deals', now() - interval '6 minutes', now() - interval '5 minutes', 4, now() - interval '5 minutes'),"
+            " ('contacts', now() - interval '10 minutes', now() - interval '10 minutes', 1,"
+            "  now() - interval '10 minutes')"
         )
+
+
+def write_contacts_not_yet_synced(crm_url: str) -> None:
+    """A contact changed 90 s ago (after the contacts watermark), and one mirrored long ago, deleted now."""
+    with psycopg.connect(crm_url, autocommit=True) as conn:
+        org = "00000000-0000-0000-0000-000000000001"
+        conn.execute(
+            "INSERT INTO contacts (organization_id, name, updated_at) VALUES"
+            " (%(org)s, 'changed 90 s ago', now() - interval '90 seconds'),"
+            " (%(org)s, 'mirrored an hour ago', now() - interval '1 hour')",
+            {"org": org},
+        )
+        conn.execute("DELETE FROM contacts WHERE name = 'mirrored an hour ago'")
 
 
 def test_status_reads_runs_failing_checks_and_sync_lag(databases, instance_env: Path) -> None:
     create_sync_state(databases.bi_url)
+    write_contacts_not_yet_synced(databases.crm_url)
     with DagsterInstance.get() as instance:
         result = materialize(
             [leads_copy, leads_have_an_organization, leads_exist], instance=instance, raise_on_error=False
         )
         assert result.success  # a failed ERROR-severity check fails no run: only status shows it
         defs = Definitions(assets=[leads_copy], asset_checks=[leads_have_an_organization, leads_exist])
-        status = collect_status(instance, databases.bi, defs, run_limit=5)
+        status = collect_status(instance, databases.crm, databases.bi, defs, run_limit=5)
 
     assert [(run.status, run.assets) for run in status.runs] == [("SUCCESS", ["leads_copy"])]
     assert [(fc.asset, fc.check, fc.severity, fc.description) for fc in status.failing_checks] == [
         ("leads_copy", "leads_have_an_organization", "ERROR", "3 leads without organization")
     ]
-    lags = {lag.table: lag.lag_seconds for lag in status.sync}
-    assert set(lags) == {"leads", "deals"}
-    assert lags["leads"] == pytest.approx(2 * 3600, abs=60)  # from last_synced_at, not the watermark
-    assert lags["deals"] == pytest.approx(300, abs=60)
+    lags = {lag.table: lag for lag in status.sync}
+    assert set(lags) == {"leads", "deals", "contacts"}
+    # Nothing changed in the CRM since leads were last synced 2 hours ago: caught up, not 2 hours behind.
+    assert (lags["leads"].lag_seconds, lags["leads"].pending_rows) == (0.0, 0)
+    assert lags["deals"].lag_seconds == 0.0
+    # The oldest change BI lacks is the contact written 90 s ago; the deletion waits beside it.
+    assert lags["contacts"].lag_seconds == pytest.approx(90, abs=30)
+    assert (lags["contacts"].pending_rows, lags["contacts"].pending_deletes) == (1, 1)
     text = render_text(status)
-    assert "leads" in text and "2:00:" in text and "3 leads without organization" in text
+    leads_line = next(line for line in text.splitlines() if line.strip().startswith("leads "))
+    assert "caught up" in leads_line and "behind" not in leads_line and "last synced" in leads_line
+    contacts_line = next(line for line in text.splitlines() if line.strip().startswith("contacts "))
+    assert "0:01:" in contacts_line and "behind (1 changed, 1 deleted waiting" in contacts_line
+    assert "3 leads without organization" in text
+
+
+def test_status_says_the_lag_is_unknown_when_the_crm_cannot_be_read(databases, instance_env: Path) -> None:
+    create_sync_state(databases.bi_url)
+    unreachable = PostgresResource(url=databases.crm_url.rsplit("/", 1)[0] + "/no_such_crm_database")
+    with DagsterInstance.get() as instance:
+        status = collect_status(instance, unreachable, databases.bi, Definitions(), run_limit=1)
+    assert status.sync_note and status.sync_note.startswith("the CRM could not be read, lag unknown")
+    assert "no_such_crm_database" in status.sync_note
+    assert {lag.table: lag.lag_seconds for lag in status.sync} == {"leads": None, "deals": None, "contacts": None}
+    assert "unknown" in render_text(status)
 
 
 def test_status_cli_on_a_fresh_pipeline_says_nothing_ran(
@@ -107,5 +144,9 @@ def test_status_json_lists_a_report_run_for_scripts(
     assert data["runs"][0]["assets"] == ["reporting/correlation_report"]
     assert data["runs"][0]["status"] == "SUCCESS"
     assert data["failing_checks"] == []
-    assert {row["table"] for row in data["sync"]} == {"leads", "deals"}
-    assert {row["table"]: row["state"]["rows_inserted"] for row in data["sync"]} == {"leads": 10, "deals": 4}
+    assert {row["table"]: row["state"]["rows_inserted"] for row in data["sync"]} == {
+        "leads": 10,
+        "deals": 4,
+        "contacts": 1,
+    }
+    assert {row["table"]: row["lag_seconds"] for row in data["sync"]} == {"leads": 0, "deals": 0, "contacts": 0}

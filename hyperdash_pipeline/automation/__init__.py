@@ -1,5 +1,9 @@
-"""Automation that is not tied to one concern: database backups on the seed's cadence."""
+"""Automation that is not tied to one concern: the automation condition sensor, database backups."""
 
-from hyperdash_pipeline.automation.backups import defs
+from dagster import Definitions
+
+from hyperdash_pipeline.automation import backups, sensor
+
+defs = Definitions.merge(backups.defs, sensor.defs)
 
 __all__ = ["defs"]

@@ -21,12 +21,17 @@ def eager_despite_unmaterialized_days() -> AutomationCondition:
 
 
 def refresh_when_ad_metrics_change() -> AutomationCondition:
-    """The above, firing on changed upstream data versions instead of on any new materialization."""
+    """The above, firing on changed upstream data versions instead of on any new materialization.
+
+    A dependency requested on the same tick counts as changed (as in eager()): the whole chain below
+    a sync (lead_attribution, credits, correlation, report) goes into one run on one tick, instead of
+    one run per level, each waiting for the next tick after the previous finished.
+    """
     return eager_despite_unmaterialized_days().replace(
         "any_deps_updated",
-        AutomationCondition.any_deps_match(AutomationCondition.data_version_changed()).with_label(
-            "any_deps_data_changed"
-        ),
+        AutomationCondition.any_deps_match(
+            AutomationCondition.data_version_changed() | AutomationCondition.will_be_requested()
+        ).with_label("any_deps_data_changed"),
     )
 
 

@@ -1,7 +1,9 @@
 """`hyperdash status`: how far behind the CRM each synced table is, the last runs, the failing checks.
 
-Sync lag comes from the BI `sync_state` table the incremental sync keeps (one row per CRM table,
-sql/bi/0101_sync_state.sql).
+Lag is the age of the oldest CRM change BI has not mirrored yet, zero when BI is caught up: the
+sensor's change markers (hyperdash_pipeline.sync.markers) read against the watermarks of the BI
+`sync_state` table (one row per CRM table, sql/bi/0101_sync_state.sql). The time of the last sync
+that moved rows is shown beside it; a quiet, caught-up table is never "behind".
 """
 
 from __future__ import annotations
@@ -20,13 +22,17 @@ from hyperdash_pipeline.dagster_home import prepare_dagster_home
 from hyperdash_pipeline.embedded import export_database_urls
 from hyperdash_pipeline.ops.output import add_json_flag, format_duration, print_json
 from hyperdash_pipeline.resources import PostgresResource
+from hyperdash_pipeline.settings import redact
+from hyperdash_pipeline.sync.markers import TableMarker, change_markers
 
 
 @dataclass(frozen=True)
 class SyncLag:
     table: str
     last_synced_at: datetime | None
-    lag_seconds: float | None
+    lag_seconds: float | None  # age of the oldest CRM change not in BI; 0 caught up; None: CRM unreadable
+    pending_rows: int | None
+    pending_deletes: int | None
     state: dict[str, Any]  # the whole row, for whoever wants the watermark itself
 
 
@@ -60,23 +66,40 @@ class Status:
 
 
 SYNC_STATE_QUERY = """
-SELECT table_name, synced_at, now() - coalesce(horizon, synced_at) AS lag, to_jsonb(s) AS state
+SELECT table_name, synced_at, to_jsonb(s) AS state
 FROM public.sync_state AS s
 ORDER BY table_name
 """
 
 
-def read_sync_lag(conn: psycopg.Connection) -> tuple[list[SyncLag], str | None]:
-    """Per synced table: when a run last moved rows, and how old the newest point BI is complete up to
-    (the sync's upper bound, `horizon`) is. A quiet CRM lets this grow; the sensor syncs within a minute
-    of any write, so a large lag with recent CRM writes is the thing to look into."""
+def read_sync_lag(conn: psycopg.Connection, crm_url: str, bi_url: str) -> tuple[list[SyncLag], str | None]:
+    """Per synced table: how old the oldest CRM change BI has not mirrored yet is (0 when caught up),
+    and when a run last moved rows. The CRM is read with the sensor's change markers (index probes);
+    when it cannot be read the lag is unknown and the note says why, the rest of the status still shows."""
     if conn.execute("SELECT to_regclass('public.sync_state')").fetchone() == (None,):
         return [], "BI has no sync_state table: run `hyperdash migrate`"
-    lags = [
-        SyncLag(table=name, last_synced_at=at, lag_seconds=lag.total_seconds() if lag else None, state=state)
-        for name, at, lag, state in conn.execute(SYNC_STATE_QUERY).fetchall()
-    ]
-    note = None if lags else "no table has been synced yet (materialize the crm_raw assets or run `hyperdash sync`)"
+    rows = conn.execute(SYNC_STATE_QUERY).fetchall()
+    if not rows:
+        return [], "no table has been synced yet (materialize the crm_raw assets or run `hyperdash sync`)"
+    markers: dict[str, TableMarker] = {}
+    note = None
+    try:
+        markers = {m.table: m for m in change_markers(crm_url, bi_url, [row[0] for row in rows])}
+    except psycopg.Error as exc:
+        note = f"the CRM could not be read, lag unknown: {redact(str(exc).strip())}"
+    lags = []
+    for name, at, state in rows:
+        marker = markers.get(name)
+        lags.append(
+            SyncLag(
+                table=name,
+                last_synced_at=at,
+                lag_seconds=None if marker is None else marker.oldest_pending_seconds or 0.0,
+                pending_rows=None if marker is None else marker.pending_rows,
+                pending_deletes=None if marker is None else marker.pending_deletes,
+                state=state,
+            )
+        )
     return lags, note
 
 
@@ -132,9 +155,11 @@ def failing_checks(instance: DagsterInstance, check_keys: Sequence[AssetCheckKey
     return failing
 
 
-def collect_status(instance: DagsterInstance, bi: PostgresResource, defs: Definitions, run_limit: int) -> Status:
+def collect_status(
+    instance: DagsterInstance, crm: PostgresResource, bi: PostgresResource, defs: Definitions, run_limit: int
+) -> Status:
     with bi.connection(autocommit=True) as conn:
-        sync, note = read_sync_lag(conn)
+        sync, note = read_sync_lag(conn, crm.url, bi.url)
     check_keys = list(defs.resolve_asset_graph().asset_check_keys)
     return Status(
         sync=sync,
@@ -150,9 +175,7 @@ def render_text(status: Status) -> str:
     if status.sync_note:
         lines.append(f"  {status.sync_note}")
     for lag in status.sync:
-        behind = format_duration(lag.lag_seconds) if lag.lag_seconds is not None else "unknown"
-        at = f"{lag.last_synced_at:%Y-%m-%d %H:%M:%S %Z}" if lag.last_synced_at else "never"
-        lines.append(f"  {lag.table:<24} {behind:>10} behind (last synced {at})")
+        lines.append(f"  {lag.table:<24} {_describe_lag(lag)}")
     lines.append("Last runs:")
     if not status.runs:
         lines.append("  none yet")
@@ -168,14 +191,25 @@ def render_text(status: Status) -> str:
     return "\n".join(lines)
 
 
+def _describe_lag(lag: SyncLag) -> str:
+    at = f"{lag.last_synced_at:%Y-%m-%d %H:%M:%S %Z}" if lag.last_synced_at else "never"
+    if lag.lag_seconds is None:
+        return f"{'unknown':>10}        (last synced {at})"
+    if not lag.pending_rows and not lag.pending_deletes:
+        return f"{'caught up':>10}        (last synced {at})"
+    waiting = f"{lag.pending_rows} changed, {lag.pending_deletes} deleted waiting"
+    return f"{format_duration(lag.lag_seconds):>10} behind ({waiting}; last synced {at})"
+
+
 def status_command(args: argparse.Namespace) -> int:
     from hyperdash_pipeline.definitions import defs  # loaded here: `hyperdash --help` stays fast
 
     urls = export_database_urls()
     prepare_dagster_home()
+    crm = PostgresResource(url=urls.crm, application_name="hyperdash-status")
     bi = PostgresResource(url=urls.bi, application_name="hyperdash-status")
     with DagsterInstance.get() as instance:
-        status = collect_status(instance, bi, defs, args.runs)
+        status = collect_status(instance, crm, bi, defs, args.runs)
     if args.json:
         print_json(status)
     else:

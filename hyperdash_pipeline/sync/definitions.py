@@ -37,6 +37,7 @@ from dagster import (
 from psycopg import sql
 from pydantic import Field
 
+from hyperdash_pipeline.automation.intervals import crm_poll_seconds
 from hyperdash_pipeline.conventions import (
     CRM_TABLES,
     GROUP_CRM_SYNC,
@@ -251,7 +252,7 @@ crm_to_bi_sync = define_asset_job(
 @sensor(
     name="crm_changes_sensor",
     job=crm_to_bi_sync,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=crm_poll_seconds(),
     default_status=DefaultSensorStatus.RUNNING,
     description="Polls the CRM's change markers (newest updated_at, rows and tombstones beyond BI's "
     "watermarks) and launches the sync once per distinct change state.",

@@ -23,6 +23,8 @@ class TableMarker:
     newest: datetime | None
     pending_rows: int
     pending_deletes: int
+    oldest_pending_seconds: float | None = None
+    """Age of the oldest change BI has not mirrored yet (CRM clock, never negative); None when caught up."""
 
     @property
     def pending(self) -> bool:
@@ -97,7 +99,8 @@ def _markers(crm_url: str, state: dict[str, _Watermarks], tables: Sequence[str])
                 },
             ).fetchone()
             assert row is not None  # scalar subqueries always return one row
-            markers.append(TableMarker(table, row[0], int(row[1]), int(row[2])))
+            oldest = None if row[3] is None else max(float(row[3]), 0.0)
+            markers.append(TableMarker(table, row[0], int(row[1]), int(row[2]), oldest))
     return markers
 
 
