@@ -185,7 +185,7 @@ def _check_adoptable(conn: psycopg.Connection) -> None:
             "this CRM cannot be adopted yet: "
             + "; ".join(problems)
             + ". The pipeline reads these from the CRM's own data and no migration can invent them: "
-            "add them (or a view of that name over your table) and run `hyperdash migrate --existing-crm` again."
+            "add them to those tables and run `hyperdash migrate --existing-crm` again."
         )
 
 

@@ -6,7 +6,8 @@ Before a table moves, its CRM columns (from the CRM's catalog) are compared with
   the rows BI already holds, from the same CRM snapshot as the run's rows;
 - a column the mirror has and the CRM no longer has stays, NULL from then on (reported in the metadata);
 - a type that widens safely (integer -> bigint, varchar(n) -> text, more numeric precision) is widened in
-  place; any other type change rebuilds the table: emptied, column retyped, re-copied whole, with a message.
+  place; a mirror type already wider that reads the CRM's values as they are (text for varchar(n)) stays;
+  any other type change rebuilds the table: emptied, column retyped, re-copied whole, with a message.
 
 Binary COPY needs the types equal on both sides, which is why a type is never left different.
 Only the columns the analytics read are required; a missing one is an error naming the migration that adds it.
@@ -134,7 +135,7 @@ def plan_mirror(crm_conn: psycopg.Connection, bi_conn: psycopg.Connection, table
             plan.nullable.append(column)
         if source is None:
             plan.dropped.append(column)
-        elif source.type != column.type:
+        elif source.type != column.type and not reads_as_is(source.type, column.type):
             (plan.widened if widens_safely(column.type, source.type) else plan.retyped).append((column, source))
     return plan
 
@@ -171,6 +172,12 @@ def widens_safely(old: str, new: str) -> bool:
         new_precision, new_scale = int(new_numeric.group(1)), int(new_numeric.group(2))
         return new_scale == old_scale and new_precision >= old_precision
     return False
+
+
+def reads_as_is(crm_type: str, mirror_type: str) -> bool:
+    """True when the mirror's type is already wider and binary COPY carries the CRM's values into it as they
+    are (varchar and numeric share their wire format with text and wider numerics; integers do not)."""
+    return crm_type not in _INTEGERS and widens_safely(crm_type, mirror_type)
 
 
 def apply_plan(bi_conn: psycopg.Connection, plan: MirrorPlan) -> None:
