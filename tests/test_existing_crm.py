@@ -19,7 +19,7 @@ from hyperdash_pipeline.correlation.assets import campaign_attributed_revenue, c
 from hyperdash_pipeline.migrate import MigrationError, apply_migrations, migrate_all
 from hyperdash_pipeline.resources import PostgresResource
 from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, DAGSTER_URL_VAR, SQL_DIR, psycopg2_url
-from hyperdash_pipeline.sync.engine import SYNCED_TABLES, mirror_fingerprints
+from hyperdash_pipeline.sync.engine import SYNCED_TABLES, mirror_fingerprints, run_sync
 
 EARLIER_TRACK = Path(__file__).parent / "fixtures" / "crm_existing_v1"
 CRM_TABLES = ("pipelines", *SYNCED_TABLES)
@@ -186,3 +186,35 @@ def test_existing_crm_end_to_end_from_adoption_to_the_report(foreign: Pair, tmp_
     assert sum(customers.values()) == 50
     report_path = _hyperdash(foreign, tmp_path, "report").strip()
     assert Path(report_path).read_text().count("<svg") >= 1
+
+
+def test_incremental_sync_of_a_foreign_crm_moves_updates_inserts_and_deletes_of_every_key_type(foreign: Pair) -> None:
+    migrate_all(foreign.crm_url, foreign.bi_url, existing_crm=True)
+    first = run_sync(foreign.crm_url, foreign.bi_url)
+    assert {name: report.inserted for name, report in first.tables.items()} == {
+        "contacts": 500,
+        "leads": 1000,
+        "deals": 100,
+        "tasks": 20,
+        "notes": 20,
+        "activities": 20,
+    }
+    with psycopg.connect(foreign.crm_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM notes WHERE id IN (1, 2)")  # bigint key
+        conn.execute("DELETE FROM tasks WHERE id = 'T-3'")  # text key
+        conn.execute("DELETE FROM activities WHERE id = md5('foreign-activity-4')::uuid")  # uuid key
+        conn.execute("UPDATE leads SET status = 'won' WHERE name = 'Lead 900'")  # the adoption's trigger stamps it
+        conn.execute("""UPDATE notes SET "Created By" = 'manager' WHERE id = 5""")
+
+    second = run_sync(foreign.crm_url, foreign.bi_url)
+
+    moved = {name: (r.mode, r.inserted, r.updated, r.deleted) for name, r in second.tables.items() if r.moved}
+    assert moved == {
+        "leads": ("incremental", 0, 1, 0),
+        "notes": ("incremental", 0, 1, 2),
+        "tasks": ("incremental", 0, 0, 1),
+        "activities": ("incremental", 0, 0, 1),
+    }
+    for table in SYNCED_TABLES:
+        source, mirror = mirror_fingerprints(foreign.crm_url, foreign.bi_url, table)
+        assert source == mirror, f"crm_raw.{table} differs from the CRM's {table}"
