@@ -59,6 +59,35 @@ def test_a_column_added_with_a_default_reaches_old_and_new_rows_without_a_full_r
     assert source == mirror
 
 
+def test_a_column_added_with_one_value_everywhere_is_filled_without_rewriting_a_mirror_row(databases: Any) -> None:
+    synced_once(databases)
+    rows = "SELECT id, ctid, _synced_at FROM crm_raw.leads ORDER BY id"
+    before = mirrored(databases, rows)
+    with crm(databases) as conn:
+        conn.execute("ALTER TABLE leads ADD COLUMN score integer NOT NULL DEFAULT 7, ADD COLUMN memo text")
+
+    leads = run_sync(databases.crm_url, databases.bi_url, tables=["leads"]).tables["leads"]
+
+    assert leads.schema_changes == [
+        "crm_raw.leads.score integer added from the CRM and filled (one value on every row, no rewrite)",
+        "crm_raw.leads.memo text added from the CRM and filled (one value on every row, no rewrite)",
+    ]
+    assert mirrored(databases, rows) == before, "no mirror row was rewritten"
+    assert mirrored(databases, "SELECT score, memo, count(*) FROM crm_raw.leads GROUP BY 1, 2") == [(7, None, 30)]
+    with psycopg.connect(databases.bi_url) as bi:
+        default = bi.execute(
+            "SELECT column_default FROM information_schema.columns WHERE table_schema = 'crm_raw'"
+            " AND table_name = 'leads' AND column_name = 'score'"
+        ).fetchone()
+    assert default == (None,), "the mirror keeps no default of its own"
+    with crm(databases) as conn:
+        insert_leads(conn, 2)
+        conn.execute("UPDATE leads SET score = 9 WHERE name = 'Lead 1'")
+    run_sync(databases.crm_url, databases.bi_url, tables=["leads"])
+    source, mirror = mirror_fingerprints(databases.crm_url, databases.bi_url, "leads")
+    assert source == mirror
+
+
 def test_a_column_added_without_a_default_is_null_for_old_rows_and_set_for_new_ones(databases: Any) -> None:
     synced_once(databases)
     with crm(databases) as conn:

@@ -338,6 +338,9 @@ def _sync_table(
     target = sql.Identifier(MIRROR_SCHEMA, table)
     with bi_conn.transaction():
         state = _load_state(bi_conn, table, for_update=True)
+        refill = not (full or plan.rebuild) and state.rows_watermark is not None
+        if refill and plan.added:
+            schema.find_constant_columns(crm_conn, plan, horizon.upper_bound)
         schema.apply_plan(bi_conn, plan)
         for message in plan.messages():
             log.warning(message)
@@ -346,7 +349,7 @@ def _sync_table(
         if full or first_copy:
             report = _copy_whole_table(crm_conn, bi_conn, table, columns, horizon, truncate=full)
         else:
-            if plan.added:
+            if plan.to_backfill():
                 _backfill_added_columns(crm_conn, bi_conn, plan, horizon)
             report = _copy_changes(crm_conn, bi_conn, table, columns, horizon, state, overlap)
         report.lag_seconds = horizon.held_seconds

@@ -80,6 +80,9 @@ class MirrorPlan:
     retyped: list[tuple[Column, Column]] = field(default_factory=list)  # not safe: the table is rebuilt
     dropped: list[Column] = field(default_factory=list)  # in the mirror, gone from the CRM
     nullable: list[Column] = field(default_factory=list)  # NOT NULL in the mirror, nullable in the CRM
+    # Added columns whose value is the same on every CRM row BI may hold (a column added with a default): the
+    # mirror adds them with that value as a default, metadata-only, and they need no backfill. None: all NULL.
+    constant: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def changes_mirror(self) -> bool:
@@ -98,9 +101,16 @@ class MirrorPlan:
         gone = {c.name for c in self.dropped}
         return tuple(name for name in self.mirror_names() if name not in gone)
 
+    def to_backfill(self) -> list[Column]:
+        return [c for c in self.added if c.name not in self.constant]
+
     def messages(self) -> list[str]:
         target = f"{MIRROR_SCHEMA}.{self.table}"
-        lines = [f"{target}.{c.name} {c.type} added from the CRM and backfilled" for c in self.added]
+        lines = [
+            f"{target}.{c.name} {c.type} added from the CRM and "
+            + ("backfilled" if c.name not in self.constant else "filled (one value on every row, no rewrite)")
+            for c in self.added
+        ]
         lines += [f"{target}.{old.name} widened in place: {old.type} -> {new.type}" for old, new in self.widened]
         lines += [f"{target}.{c.name} made nullable (nullable or gone in the CRM)" for c in self.nullable]
         lines += [
@@ -194,7 +204,37 @@ def apply_plan(bi_conn: psycopg.Connection, plan: MirrorPlan) -> None:
             sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {} USING NULL").format(target, _name(old), _type(new))
         )
     for column in plan.added:
-        bi_conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(target, _name(column), _type(column)))
+        add = sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(target, _name(column), _type(column))
+        value = plan.constant.get(column.name)
+        if value is None:
+            bi_conn.execute(add)
+            continue
+        # A constant default given with ADD COLUMN is metadata-only: the rows already there read it unchanged.
+        # It is dropped at once: the mirror has no defaults, every value comes from the CRM.
+        bi_conn.execute(sql.SQL("{} DEFAULT {}::{}").format(add, sql.Literal(value), _type(column)))
+        bi_conn.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP DEFAULT").format(target, _name(column)))
+
+
+def find_constant_columns(crm_conn: psycopg.Connection, plan: MirrorPlan, upper_bound: object) -> None:
+    """Fill `plan.constant` with the added columns that hold one value (or only NULL) on every CRM row stamped
+    below the upper bound, read in the run's snapshot: two index-free probes that stop at the first difference,
+    against a backfill that rewrites every mirror row."""
+    source = sql.Identifier("public", plan.table)
+    for column in plan.added:
+        text = sql.SQL("{}::text").format(_name(column))
+        first = crm_conn.execute(
+            sql.SQL("SELECT {} FROM {} WHERE updated_at < %s LIMIT 1").format(text, source), [upper_bound]
+        ).fetchone()
+        if first is None:
+            continue  # no rows: nothing to backfill either way
+        differs = crm_conn.execute(
+            sql.SQL("SELECT EXISTS (SELECT FROM {} WHERE updated_at < %s AND {} IS DISTINCT FROM %s)").format(
+                source, text
+            ),
+            [upper_bound, first[0]],
+        ).fetchone()
+        if differs == (False,):
+            plan.constant[column.name] = first[0]
 
 
 def _name(column: Column) -> sql.Identifier:
@@ -208,7 +248,7 @@ def _type(column: Column) -> sql.SQL:
 
 def backfill_query(plan: MirrorPlan, upper_bound: object) -> sql.Composed:
     """The CRM rows' id and added columns, for the rows BI may already hold (stamped below the upper bound)."""
-    columns = sql.SQL(", ").join(_name(c) for c in plan.added)
+    columns = sql.SQL(", ").join(_name(c) for c in plan.to_backfill())
     return sql.SQL("COPY (SELECT id, {} FROM {} WHERE updated_at < {}) TO STDOUT (FORMAT binary)").format(
         columns, sql.Identifier("public", plan.table), sql.Literal(upper_bound)
     )
@@ -217,7 +257,7 @@ def backfill_query(plan: MirrorPlan, upper_bound: object) -> sql.Composed:
 def backfill_update(plan: MirrorPlan, stage: sql.Identifier) -> sql.Composed:
     """Copy the staged values of the added columns onto the mirror rows; rows whose values are all NULL
     already read right and are not rewritten."""
-    names = [_name(c) for c in plan.added]
+    names = [_name(c) for c in plan.to_backfill()]
     stage_columns = [sql.SQL("s.{}").format(n) for n in names]
     return sql.SQL(
         "UPDATE {target} AS t SET ({columns}, _synced_at) = ROW({stage_columns}, now()) FROM {stage} AS s "
@@ -232,7 +272,7 @@ def backfill_update(plan: MirrorPlan, stage: sql.Identifier) -> sql.Composed:
 
 
 def stage_definition(plan: MirrorPlan, stage: sql.Identifier) -> sql.Composed:
-    columns = [Column("id", next(c.type for c in plan.crm if c.name == "id")), *plan.added]
+    columns = [Column("id", next(c.type for c in plan.crm if c.name == "id")), *plan.to_backfill()]
     return sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
         stage, sql.SQL(", ").join(sql.SQL("{} {}").format(_name(c), _type(c)) for c in columns)
     )
