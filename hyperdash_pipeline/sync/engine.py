@@ -338,8 +338,8 @@ def _sync_table(
     target = sql.Identifier(MIRROR_SCHEMA, table)
     with bi_conn.transaction():
         state = _load_state(bi_conn, table, for_update=True)
-        refill = not (full or plan.rebuild) and state.rows_watermark is not None
-        if refill and plan.added:
+        keeps_its_rows = not (full or plan.rebuild) and state.rows_watermark is not None
+        if keeps_its_rows and plan.added:
             schema.find_constant_columns(crm_conn, plan, horizon.upper_bound)
         schema.apply_plan(bi_conn, plan)
         for message in plan.messages():
