@@ -49,7 +49,7 @@ def _register_foundation(sub: argparse._SubParsersAction) -> None:
     migrate.add_argument(
         "--existing-crm",
         action="store_true",
-        help="the CRM already has its own leads table: only add the attribution columns (sql/crm_existing)",
+        help="the CRM already has its own tables: adopt them once (sql/crm_adopt), then apply sql/crm like on any CRM",
     )
     migrate.set_defaults(handler=_migrate)
     sub.add_parser("stop", help="stop the embedded PostgreSQL server").set_defaults(handler=_stop)

@@ -4,6 +4,10 @@ yoyo runs the plain `.sql` files under `sql/crm/` and `sql/bi/`, each in its own
 records them in `_yoyo_migration`. yoyo does not notice a file edited after it was applied, so we
 keep a sha256 of every applied file in `hyperdash_migration_checksums` and refuse to go on when one
 no longer matches: an applied migration is history, and a change belongs in a new file.
+
+An existing CRM (`--existing-crm`) has one migration history with a new one: `sql/crm_adopt/` gives its own
+tables what `sql/crm/0001` would have created, 0001 is recorded as applied, and every later `sql/crm`
+migration then applies to it like to any other CRM.
 """
 
 from __future__ import annotations
@@ -18,6 +22,23 @@ from yoyo import get_backend, read_migrations
 from hyperdash_pipeline.settings import SQL_DIR, libpq_url, redact
 
 CHECKSUM_TABLE = "hyperdash_migration_checksums"
+ADOPTION_SCRIPT = SQL_DIR / "crm_adopt" / "adopt_existing_crm.sql"
+CRM_CORE_MIGRATION = "0001_core_tables"
+# The CRM tables the pipeline reads; an existing CRM must have all six (docs/contracts.md).
+CRM_TABLES = ("contacts", "leads", "deals", "tasks", "notes", "activities")
+# The columns adoption cannot add for you (the CRM's own data): each table needs them before adoption.
+ADOPTION_NEEDS = {table: ("id", "organization_id") for table in CRM_TABLES} | {
+    "leads": ("id", "organization_id", "created_at"),
+    "deals": ("id", "organization_id", "lead_id"),
+    "contacts": ("id", "organization_id", "email", "created_at"),  # the webhook finds contacts by e-mail (0601, 0602)
+}
+# An existing CRM adopted before the single history (files sql/crm_existing/0001-0003 of earlier releases)
+# already holds what these sql/crm migrations create: they are recorded as applied, not run again.
+_EARLIER_ADOPTION = {
+    "0001_add_attribution_columns": CRM_CORE_MIGRATION,
+    "0002_sync_support": "0101_sync_support",
+    "0003_receipt_hot_updates": "0102_receipt_hot_updates",
+}
 
 
 class MigrationError(RuntimeError):
@@ -74,11 +95,7 @@ def apply_migrations(url: str, folder: Path, database: str) -> MigrationReport:
     files = {path.stem: path for path in sorted(folder.glob("*.sql"))}
     if not files:
         raise MigrationError(f"no migration files in {folder}: the installation is incomplete (reinstall the package)")
-    try:
-        conn = psycopg.connect(libpq_url(url), autocommit=True, application_name="hyperdash-migrate")
-    except psycopg.OperationalError as exc:
-        raise MigrationError(f"cannot reach the {database} database at {redact(url)}: {redact(str(exc))}") from None
-    with conn:
+    with _connect(url, database) as conn:
         _ensure_checksum_table(conn)
         _verify_applied_unchanged(conn, files, database)
         backend = get_backend(_yoyo_url(url))
@@ -100,10 +117,90 @@ def apply_migrations(url: str, folder: Path, database: str) -> MigrationReport:
 
 
 def migrate_all(crm_url: str, bi_url: str, *, existing_crm: bool = False) -> list[MigrationReport]:
-    """Bring both databases up to date. With `existing_crm`, the CRM gets only the additive
-    migration for a CRM that already has its own `leads` table (the seed's "Migração Futura")."""
-    crm_folder = SQL_DIR / ("crm_existing" if existing_crm else "crm")
+    """Bring both databases up to date. With `existing_crm`, a CRM that already has its own tables is
+    adopted first (once); either way the CRM then gets every pending `sql/crm` migration."""
+    adopt_existing_crm(crm_url, requested=existing_crm)
     return [
-        apply_migrations(crm_url, crm_folder, "CRM"),
+        apply_migrations(crm_url, SQL_DIR / "crm", "CRM"),
         apply_migrations(bi_url, SQL_DIR / "bi", "BI"),
     ]
+
+
+def adopt_existing_crm(url: str, *, requested: bool) -> bool:
+    """Make an existing CRM's history the same as a new CRM's; True when it adopted it now.
+
+    Nothing happens when `sql/crm/0001` is already recorded (a new CRM, or one adopted before). A CRM adopted
+    by the earlier `sql/crm_existing` track is adopted without being asked: its later migrations could never
+    apply otherwise. A CRM with its own `leads` table and no history needs `--existing-crm`: without it,
+    0001 would fail on "relation already exists", so the error says so first.
+    """
+    with _connect(url, "CRM") as conn:
+        history = _yoyo_history(conn)
+        if CRM_CORE_MIGRATION in history:
+            return False
+        earlier = [old for old in _EARLIER_ADOPTION if old in history]
+        if not requested and not earlier:
+            if _has_table(conn, "leads"):
+                raise MigrationError(
+                    "the CRM already has its own leads table but no hyperdash migration history: "
+                    "run `hyperdash migrate --existing-crm` once to adopt it (sql/crm_adopt/)"
+                )
+            return False
+        _check_adoptable(conn)
+        with conn.transaction():
+            conn.execute(ADOPTION_SCRIPT.read_text())
+    _mark_applied(url, {CRM_CORE_MIGRATION, *(_EARLIER_ADOPTION[old] for old in earlier)})
+    return True
+
+
+def _connect(url: str, database: str) -> psycopg.Connection:
+    try:
+        return psycopg.connect(libpq_url(url), autocommit=True, application_name="hyperdash-migrate")
+    except psycopg.OperationalError as exc:
+        raise MigrationError(f"cannot reach the {database} database at {redact(url)}: {redact(str(exc))}") from None
+
+
+def _yoyo_history(conn: psycopg.Connection) -> set[str]:
+    if not _has_table(conn, "_yoyo_migration"):
+        return set()
+    return {row[0] for row in conn.execute("SELECT migration_id FROM _yoyo_migration").fetchall()}
+
+
+def _has_table(conn: psycopg.Connection, table: str) -> bool:
+    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", [f"public.{table}"]).fetchone() == (True,)
+
+
+def _check_adoptable(conn: psycopg.Connection) -> None:
+    """Name every table or column adoption needs and the CRM lacks, with what to do, before changing anything."""
+    query = "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped"
+    problems = []
+    for table, needed in ADOPTION_NEEDS.items():
+        present = {row[0] for row in conn.execute(query, [f"public.{table}"]).fetchall()}
+        if not present:
+            problems.append(f"table public.{table} is missing")
+        else:
+            problems.extend(f"{table}.{column} is missing" for column in needed if column not in present)
+    if problems:
+        raise MigrationError(
+            "this CRM cannot be adopted yet: "
+            + "; ".join(problems)
+            + ". The pipeline reads these from the CRM's own data and no migration can invent them: "
+            "add them to those tables and run `hyperdash migrate --existing-crm` again."
+        )
+
+
+def _mark_applied(url: str, migration_ids: set[str]) -> None:
+    """Record `migration_ids` of sql/crm as applied in yoyo's history (and their checksums) without running them."""
+    folder = SQL_DIR / "crm"
+    files = {path.stem: path for path in sorted(folder.glob("*.sql"))}
+    backend = get_backend(_yoyo_url(url))
+    try:
+        migrations = read_migrations(str(folder))
+        with backend.lock():
+            chosen = migrations.filter(lambda m: m.id in migration_ids)
+            backend.mark_migrations(backend.to_apply(chosen))
+    finally:
+        backend.connection.close()
+    with _connect(url, "CRM") as conn:
+        _ensure_checksum_table(conn)
+        _record_checksums(conn, files, migration_ids)

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from hyperdash_pipeline.migrate import MigrationError, apply_migrations
+from hyperdash_pipeline.migrate import MigrationError, adopt_existing_crm, apply_migrations
 from hyperdash_pipeline.settings import SQL_DIR
 from hyperdash_pipeline.transforms import scalar
 
@@ -176,8 +176,15 @@ def _tables(url: str) -> set[str]:
 
 def test_existing_crm_migration_keeps_rows(empty_database):
     with psycopg.connect(empty_database, autocommit=True) as conn:
-        conn.execute("CREATE TABLE leads (id uuid PRIMARY KEY, organization_id uuid, name text, email text)")
-        for table in ("contacts", "deals", "tasks", "notes", "activities"):  # the rest of an existing CRM
+        conn.execute(
+            "CREATE TABLE leads (id uuid PRIMARY KEY, organization_id uuid, name text, email text,"
+            " created_at timestamptz DEFAULT now())"
+        )
+        conn.execute(
+            "CREATE TABLE contacts (id uuid PRIMARY KEY, organization_id uuid, email text, created_at timestamptz)"
+        )
+        conn.execute("CREATE TABLE deals (id uuid PRIMARY KEY, organization_id uuid, lead_id uuid)")
+        for table in ("tasks", "notes", "activities"):  # the rest of an existing CRM
             conn.execute(f"CREATE TABLE {table} (id uuid PRIMARY KEY, organization_id uuid)")
         conn.execute(
             "INSERT INTO leads SELECT gen_random_uuid(), gen_random_uuid(), 'lead ' || i, i || '@example.com'"
@@ -185,7 +192,8 @@ def test_existing_crm_migration_keeps_rows(empty_database):
         )
         before = conn.execute("SELECT md5(string_agg(id::text || name || email, ',' ORDER BY id)) FROM leads")
         checksum = before.fetchone()
-    apply_migrations(empty_database, SQL_DIR / "crm_existing", "CRM")
+    assert adopt_existing_crm(empty_database, requested=True)
+    apply_migrations(empty_database, SQL_DIR / "crm", "CRM")
     with psycopg.connect(empty_database) as conn:
         after = conn.execute("SELECT md5(string_agg(id::text || name || email, ',' ORDER BY id)) FROM leads")
         assert after.fetchone() == checksum

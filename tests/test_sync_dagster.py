@@ -148,14 +148,15 @@ def test_cli_sync_runs_the_job_on_the_instance_and_prints_what_moved(
     assert_exact_mirror(databases)
 
 
-def test_a_schema_mismatch_fails_the_run_at_once_with_the_fix(databases) -> None:
-    with psycopg.connect(databases.bi_url, autocommit=True) as bi:
-        bi.execute("ALTER TABLE crm_raw.notes ALTER COLUMN body TYPE varchar(50)")
+def test_a_missing_required_column_fails_the_run_at_once_with_the_fix(databases) -> None:
+    with psycopg.connect(databases.crm_url, autocommit=True) as crm:
+        crm.execute("ALTER TABLE leads DROP COLUMN campaign_id")
 
-    result = _materialize(databases, selection=[crm_raw_key("notes")], raise_on_error=False)
+    result = _materialize(databases, selection=[crm_raw_key("leads")], raise_on_error=False)
 
     assert not result.success
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     error = failure.step_failure_data.error
-    assert error is not None and "crm_raw.notes.body" in error.message and "hyperdash migrate" in error.message
+    assert error is not None and "leads.campaign_id is missing" in error.message
+    assert "hyperdash migrate --existing-crm" in error.message
     assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]

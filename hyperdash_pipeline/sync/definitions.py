@@ -217,6 +217,9 @@ def _metadata(result: TableReport, report: SyncReport, row_count: int, schema: T
     if result.table == "leads":
         metadata["attribution_synced_flagged"] = result.attribution_flagged
     metadata["crm_tombstones_pruned"] = result.tombstones_pruned
+    metadata["columns_dropped_in_crm"] = MetadataValue.text(", ".join(result.columns_dropped_in_crm) or "none")
+    if result.schema_changes:
+        metadata["schema_changes"] = MetadataValue.md("\n".join(f"- {change}" for change in result.schema_changes))
     return metadata
 
 

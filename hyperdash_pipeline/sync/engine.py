@@ -21,6 +21,7 @@ import psycopg
 from psycopg import IsolationLevel, sql
 
 from hyperdash_pipeline.settings import libpq_url, read_sql, redact
+from hyperdash_pipeline.sync import schema
 from hyperdash_pipeline.sync.horizon import (
     Horizon,
     SyncError,
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 # The same tuple as conventions.CRM_TABLES (a test holds them equal). The engine does not import the
 # Dagster-facing modules so that a bare `python -c "...run_sync(...)"` starts in a fraction of a second.
 SYNCED_TABLES = ("contacts", "leads", "deals", "tasks", "notes", "activities")
-MIRROR_SCHEMA = "crm_raw"
+MIRROR_SCHEMA = schema.MIRROR_SCHEMA
 LOCK_NAME = "hyperdash/crm_to_bi_sync"
 CRM_APPLICATION = "hyperdash-sync/crm"
 EXPLAIN_APPLICATION = "hyperdash-sync/explain"
@@ -72,6 +73,8 @@ class TableReport:
     lag_seconds: float = 0.0
     attribution_flagged: int = 0
     tombstones_pruned: int = 0
+    schema_changes: list[str] = field(default_factory=list)  # what this run changed in the mirror's shape
+    columns_dropped_in_crm: list[str] = field(default_factory=list)  # kept in BI, NULL from then on
 
     @property
     def moved(self) -> int:
@@ -97,10 +100,24 @@ class SyncReport:
 
 @dataclass(frozen=True)
 class _Columns:
-    names: tuple[str, ...]
+    names: tuple[str, ...]  # the mirror's (the upsert writes them all)
+    copied: tuple[str, ...]  # the CRM's among them, in the same order (what is read and COPYed)
+    id_type: str  # the primary key's type, the CRM's and the mirror's
 
     def identifiers(self, prefix: str | None = None) -> sql.Composable:
-        return sql.SQL(", ").join(sql.Identifier(*([prefix] if prefix else []), n) for n in self.names)
+        return _identifiers(self.names, prefix)
+
+    def copied_identifiers(self) -> sql.Composable:
+        return _identifiers(self.copied)
+
+    @classmethod
+    def of(cls, plan: schema.MirrorPlan) -> _Columns:
+        id_type = next(c.type for c in plan.crm if c.name == "id")
+        return cls(plan.mirror_names(), plan.copied_names(), id_type)
+
+
+def _identifiers(names: Iterable[str], prefix: str | None = None) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(*([prefix] if prefix else []), n) for n in names)
 
 
 @dataclass(frozen=True)
@@ -245,20 +262,11 @@ def _wait_for_dead_syncs(crm_conn: psycopg.Connection, wait_seconds: float) -> s
         time.sleep(0.1)
 
 
-def _mirror_columns(bi_conn: psycopg.Connection, crm_conn: psycopg.Connection, table: str) -> _Columns:
-    query = read_sql("transforms/sync/mirror_columns.sql")
-    mirror = bi_conn.execute(query, {"table": f"{MIRROR_SCHEMA}.{table}"}).fetchall()
-    source: dict[str, str] = dict(crm_conn.execute(query, {"table": f"public.{table}"}).fetchall())
-    if not mirror:
-        raise SyncError(f"BI has no {MIRROR_SCHEMA}.{table}: run `hyperdash migrate`")
-    for name, type_ in mirror:
-        if source.get(name) != type_:
-            found = source.get(name, "missing")
-            raise SyncError(
-                f"{MIRROR_SCHEMA}.{table}.{name} is {type_} in BI but {found} in the CRM's {table}: "
-                "bring both schemas to the same migration (`hyperdash migrate`)"
-            )
-    return _Columns(tuple(name for name, _ in mirror))
+def _plan_mirror(bi_conn: psycopg.Connection, crm_conn: psycopg.Connection, table: str) -> schema.MirrorPlan:
+    try:
+        return schema.plan_mirror(crm_conn, bi_conn, table)
+    except schema.SchemaError as exc:
+        raise SyncError(str(exc)) from None
 
 
 def _changed_rows(table: str, columns: _Columns, lower: datetime | None, upper: datetime) -> sql.Composed:
@@ -267,7 +275,7 @@ def _changed_rows(table: str, columns: _Columns, lower: datetime | None, upper: 
         sql.SQL("{} AS {}").format(_MIRROR_VALUE_OVERRIDES[(table, n)], sql.Identifier(n))
         if (table, n) in _MIRROR_VALUE_OVERRIDES
         else sql.Identifier(n)
-        for n in columns.names
+        for n in columns.copied
     )
     where = sql.SQL("updated_at < {}").format(sql.Literal(upper))
     if lower is not None:
@@ -288,18 +296,22 @@ def explain_next_read(crm_url: str, bi_url: str, table: str) -> str:
         closing(connect(bi_url, BI_APPLICATION, 60_000, 30_000)) as bi_conn,
         closing(connect(crm_url, EXPLAIN_APPLICATION, 60_000, 5_000)) as crm_conn,
     ):
-        columns = _mirror_columns(bi_conn, crm_conn, table)
+        columns = _Columns.of(_plan_mirror(bi_conn, crm_conn, table))
         watermark = _load_state(bi_conn, table).rows_watermark
         upper = read_horizon(crm_conn).upper_bound
         query = sql.SQL("EXPLAIN {}").format(_changed_rows(table, columns, watermark, upper))
         return "\n".join(str(row[0]) for row in crm_conn.execute(query))
 
 
-def _tombstone_query(table: str, lower: datetime | None, upper: datetime) -> sql.Composed:
+def _tombstone_query(table: str, id_type: str, lower: datetime | None, upper: datetime) -> sql.Composed:
+    """The table's tombstones, their id (text in the CRM, any key type) cast back to the key's type."""
     where = sql.SQL("table_name = {} AND deleted_at < {}").format(sql.Literal(table), sql.Literal(upper))
     if lower is not None:
         where = sql.SQL("{} AND deleted_at > {}").format(where, sql.Literal(lower))
-    return sql.SQL("COPY (SELECT id, deleted_at FROM sync_tombstones WHERE {}) TO STDOUT (FORMAT binary)").format(where)
+    return sql.SQL("COPY (SELECT id::{}, deleted_at FROM sync_tombstones WHERE {}) TO STDOUT (FORMAT binary)").format(
+        sql.SQL(id_type),  # format_type() output from the catalog
+        where,
+    )
 
 
 def _sync_table(
@@ -311,24 +323,38 @@ def _sync_table(
     overlap: timedelta,
 ) -> TableReport:
     state = _load_state(bi_conn, table)
-    if not full and not _has_pending(crm_conn, table, state, horizon, overlap):
+    plan = _plan_mirror(bi_conn, crm_conn, table)
+    dropped = [c.name for c in plan.dropped]
+    if not full and not plan.changes_mirror and not _has_pending(crm_conn, table, state, horizon, overlap):
         return TableReport(
             table,
             "incremental",
             watermark=state.rows_watermark,
             tombstones_watermark=state.tombstones_watermark,
             lag_seconds=horizon.held_seconds,
+            columns_dropped_in_crm=dropped,
         )
-    columns = _mirror_columns(bi_conn, crm_conn, table)
+    columns = _Columns.of(plan)
     target = sql.Identifier(MIRROR_SCHEMA, table)
     with bi_conn.transaction():
         state = _load_state(bi_conn, table, for_update=True)
+        keeps_its_rows = not (full or plan.rebuild) and state.rows_watermark is not None
+        if keeps_its_rows and plan.added:
+            schema.find_constant_columns(crm_conn, plan, horizon.upper_bound)
+        schema.apply_plan(bi_conn, plan)
+        for message in plan.messages():
+            log.warning(message)
+        full = full or plan.rebuild
         first_copy = state.rows_watermark is None and not _has_rows(bi_conn, target)
         if full or first_copy:
             report = _copy_whole_table(crm_conn, bi_conn, table, columns, horizon, truncate=full)
         else:
+            if plan.to_backfill():
+                _backfill_added_columns(crm_conn, bi_conn, plan, horizon)
             report = _copy_changes(crm_conn, bi_conn, table, columns, horizon, state, overlap)
         report.lag_seconds = horizon.held_seconds
+        report.schema_changes = plan.messages()
+        report.columns_dropped_in_crm = dropped
         unchanged = (report.watermark, report.tombstones_watermark) == (
             state.rows_watermark,
             state.tombstones_watermark,
@@ -336,6 +362,24 @@ def _sync_table(
         if report.moved or not unchanged or full:
             _save_state(bi_conn, report, horizon, full)
     return report
+
+
+def _backfill_added_columns(
+    crm_conn: psycopg.Connection, bi_conn: psycopg.Connection, plan: schema.MirrorPlan, horizon: Horizon
+) -> None:
+    """Bring the values of columns just added to the mirror onto the rows it already holds: one COPY of the
+    CRM's ids and those columns only, not a re-copy of the table."""
+    stage = sql.Identifier("_hd_sync_backfill")
+    bi_conn.execute(schema.stage_definition(plan, stage))
+    staged = stream_copy(
+        crm_conn,
+        schema.backfill_query(plan, horizon.upper_bound),
+        bi_conn,
+        sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(stage),
+    )
+    if staged:
+        bi_conn.execute(sql.SQL("ANALYZE {}").format(stage))
+        bi_conn.execute(schema.backfill_update(plan, stage))
 
 
 def _load_state(bi_conn: psycopg.Connection, table: str, for_update: bool = False) -> _State:
@@ -374,7 +418,7 @@ def _copy_whole_table(
     target = sql.Identifier(MIRROR_SCHEMA, table)
     if truncate:
         bi_conn.execute(sql.SQL("TRUNCATE {}").format(target))
-    copy_in = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(target, columns.identifiers())
+    copy_in = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(target, columns.copied_identifiers())
     copied = stream_copy(crm_conn, _source_query(table, columns, None, horizon.upper_bound), bi_conn, copy_in)
     watermark = _scalar(
         crm_conn,
@@ -411,18 +455,23 @@ def _copy_changes(
             stage, columns.identifiers(), target
         )
     )
-    bi_conn.execute(sql.SQL("CREATE TEMP TABLE {} (id uuid, deleted_at timestamptz) ON COMMIT DROP").format(tombstones))
+    bi_conn.execute(
+        sql.SQL("CREATE TEMP TABLE {} (id {}, deleted_at timestamptz) ON COMMIT DROP").format(
+            tombstones,
+            sql.SQL(columns.id_type),  # format_type() output from the catalog
+        )
+    )
     rows_from = _minus(state.rows_watermark, overlap)
     staged = stream_copy(
         crm_conn,
         _source_query(table, columns, rows_from, horizon.upper_bound),
         bi_conn,
-        sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(stage),
+        sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(stage, columns.copied_identifiers()),
     )
     tombstones_from = _minus(state.tombstones_watermark, overlap)
     deletes = stream_copy(
         crm_conn,
-        _tombstone_query(table, tombstones_from, horizon.upper_bound),
+        _tombstone_query(table, columns.id_type, tombstones_from, horizon.upper_bound),
         bi_conn,
         sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(tombstones),
     )
@@ -583,16 +632,18 @@ def _latest(current: datetime | None, candidate: object) -> datetime | None:
 
 
 def mirror_fingerprints(crm_url: str, bi_url: str, table: str) -> tuple[tuple[int, str], tuple[int, str]]:
-    """(row count, md5 of all rows' content) of a CRM table and of its BI mirror, over the mirror's columns.
+    """(row count, md5 of all rows' content) of a CRM table and of its BI mirror, over the columns both have.
 
     Verification only (tests, benchmarks): it reads both tables whole.
     """
     with closing(psycopg.connect(libpq_url(bi_url), autocommit=True)) as bi_conn:
         query = read_sql("transforms/sync/mirror_columns.sql")
-        columns = [name for name, _ in bi_conn.execute(query, {"table": f"{MIRROR_SCHEMA}.{table}"}).fetchall()]
+        mirrored = [name for name, _ in bi_conn.execute(query, {"table": f"{MIRROR_SCHEMA}.{table}"}).fetchall()]
+        with closing(psycopg.connect(libpq_url(crm_url), autocommit=True)) as crm_conn:
+            in_crm = {name for name, _ in crm_conn.execute(query, {"table": f"public.{table}"}).fetchall()}
+            columns = [name for name in mirrored if name in in_crm]  # a column dropped in the CRM is not compared
+            source = _fingerprint(crm_conn, sql.Identifier("public", table), columns)
         mirror = _fingerprint(bi_conn, sql.Identifier(MIRROR_SCHEMA, table), columns)
-    with closing(psycopg.connect(libpq_url(crm_url), autocommit=True)) as crm_conn:
-        source = _fingerprint(crm_conn, sql.Identifier("public", table), columns)
     return source, mirror
 
 

@@ -1,1 +1,0 @@
-../crm/0101_sync_support.sql

@@ -1,1 +1,0 @@
-../crm/0102_receipt_hot_updates.sql
