@@ -213,6 +213,10 @@ def _metadata(result: TableReport, report: SyncReport, row_count: int, schema: T
     if result.table == "leads":
         metadata["attribution_synced_flagged"] = result.attribution_flagged
     metadata["crm_tombstones_pruned"] = result.tombstones_pruned
+    if result.repair:
+        metadata["repair"] = result.repair  # why this incremental run re-copied the table (docs/sync.md)
+    if report.crm_generation is not None:
+        metadata["crm_generation"] = report.crm_generation
     return metadata
 
 

@@ -178,7 +178,8 @@ def run_sync(
         leads = report.tables.get("leads")
         if mark_attribution_synced and leads is not None and leads.watermark is not None:
             state = _load_state(bi_conn, "leads")
-            leads.attribution_flagged = _mark_attribution_synced(crm_conn, bi_conn, state, overlap, from_the_start=full)
+            recopied = leads.mode == "full"  # a full copy (or a repair) re-checks every lead
+            leads.attribution_flagged = _mark_attribution_synced(crm_conn, bi_conn, state, overlap, recopied)
         keep = overlap + timedelta(days=tombstone_retention_days)
         _prune_tombstones(crm_conn, report.tables.values(), keep, record=identity.tracked)
     report.seconds = time.monotonic() - started

@@ -13,6 +13,7 @@ from psycopg import sql
 
 from hyperdash_pipeline.settings import libpq_url, read_sql
 from hyperdash_pipeline.sync.engine import SYNCED_TABLES
+from hyperdash_pipeline.sync.generation import read_crm_identity, recorded_identity
 
 _NEVER = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
 
@@ -23,14 +24,17 @@ class TableMarker:
     newest: datetime | None
     pending_rows: int
     pending_deletes: int
+    crm_went_back: bool = False  # the CRM's sync generation is below BI's: the sync must repair BI
 
     @property
     def pending(self) -> bool:
-        return self.pending_rows + self.pending_deletes > 0
+        return self.pending_rows + self.pending_deletes > 0 or self.crm_went_back
 
     def token(self) -> str:
         newest = self.newest.isoformat() if self.newest else "-"
-        return f"{self.table}:{newest}:{self.pending_rows}:{self.pending_deletes}"
+        return f"{self.table}:{newest}:{self.pending_rows}:{self.pending_deletes}" + (
+            ":back" if self.crm_went_back else ""
+        )
 
 
 def change_markers(crm_url: str, bi_url: str, tables: Sequence[str] = SYNCED_TABLES) -> list[TableMarker]:
@@ -44,10 +48,13 @@ def change_markers(crm_url: str, bi_url: str, tables: Sequence[str] = SYNCED_TAB
             row[0]: (row[1], row[2])
             for row in bi_conn.execute("SELECT table_name, rows_watermark, tombstones_watermark FROM sync_state")
         }
+        bi_generation, _ = recorded_identity(bi_conn)
     query = read_sql("transforms/sync/change_markers.sql")
     markers = []
     with closing(psycopg.connect(libpq_url(crm_url), autocommit=True, application_name="hyperdash-sensor")) as crm:
         crm.execute("SET statement_timeout = '10s'")
+        crm_generation = read_crm_identity(crm).generation
+        went_back = crm_generation is not None and bi_generation is not None and crm_generation < bi_generation
         for table in tables:
             rows_mark, tombstones_mark = state.get(table, (None, None))
             row = crm.execute(
@@ -59,7 +66,7 @@ def change_markers(crm_url: str, bi_url: str, tables: Sequence[str] = SYNCED_TAB
                 },
             ).fetchone()
             assert row is not None  # scalar subqueries always return one row
-            markers.append(TableMarker(table, row[0], int(row[1]), int(row[2])))
+            markers.append(TableMarker(table, row[0], int(row[1]), int(row[2]), went_back))
     return markers
 
 
