@@ -1,0 +1,140 @@
+"""Faults in the middle of a job: every backend of the CRM and BI databases is terminated (as a server restart
+or a failover would) while the sync is writing; afterwards the rerun (Dagster's retry policy, without a person)
+leaves BI exactly equal to the CRM, and a reader never saw a half-written table."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+
+import psycopg
+import pytest
+from dagster import materialize
+from sync_data import populate
+from test_sync_engine import assert_exact_mirror
+
+from hyperdash_pipeline.sync import run_sync
+from hyperdash_pipeline.sync.definitions import crm_raw_sync
+
+# A slow row trigger on one mirror table holds the sync inside its write long enough to be hit reliably.
+_SLOW = """
+CREATE FUNCTION test_slow_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$;
+CREATE TRIGGER test_slow BEFORE INSERT OR UPDATE ON crm_raw.notes FOR EACH ROW EXECUTE FUNCTION test_slow_row();
+"""
+
+
+def _execute(url: str, statement: str) -> list[tuple]:
+    with closing(psycopg.connect(url, autocommit=True)) as conn:
+        cursor = conn.execute(statement)
+        return cursor.fetchall() if cursor.description else []
+
+
+def _database(url: str) -> str:
+    return url.rsplit("/", 1)[1].split("?")[0]
+
+
+@contextmanager
+def terminate_all_backends_mid_write(databases) -> Iterator[threading.Event]:
+    """Once a sync statement has been writing crm_raw.notes for 0.3 s, terminate every backend of both
+    databases (the sync's and everyone else's). The event is set when that happened."""
+    fired, stop = threading.Event(), threading.Event()
+    names = [_database(databases.crm_url), _database(databases.bi_url)]
+
+    def watch() -> None:
+        with closing(psycopg.connect(databases.bi_url, autocommit=True)) as conn:
+            while not stop.is_set():
+                busy = conn.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'hyperdash-sync/%%' "
+                    "AND state = 'active' AND query ILIKE '%%crm_raw%%notes%%' "
+                    "AND clock_timestamp() - query_start > interval '0.3 s'"
+                ).fetchone()
+                if busy:
+                    conn.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = ANY(%s) AND pid <> pg_backend_pid()",
+                        [names],
+                    )
+                    fired.set()
+                    return
+                time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield fired
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+@contextmanager
+def reader_counts(url: str, table: str) -> Iterator[list[int]]:
+    """Counts a reader sees while the block runs (each read in its own statement)."""
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                with closing(psycopg.connect(url, autocommit=True)) as conn:
+                    while not stop.is_set():
+                        seen.append(int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]))  # type: ignore[index]
+                        time.sleep(0.02)
+            except psycopg.OperationalError:
+                time.sleep(0.05)  # terminated with everyone else: reconnect
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def synced(databases):
+    populate(databases.crm_url, 1500)
+    run_sync(databases.crm_url, databases.bi_url)
+    _execute(databases.bi_url, _SLOW)
+    return databases
+
+
+def _change_crm(url: str) -> None:
+    _execute(url, "UPDATE notes SET body = body || ' (edited)' WHERE id IN (SELECT id FROM notes LIMIT 600)")
+    _execute(url, "DELETE FROM leads WHERE id IN (SELECT id FROM leads ORDER BY id LIMIT 20)")
+    populate(url, 300, org="00000000-0000-0000-0000-0000000000b2")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("full", [True, False], ids=["full sync", "incremental sync"])
+def test_a_sync_whose_backends_are_terminated_mid_write_is_exact_after_the_rerun(synced, full: bool) -> None:
+    _change_crm(synced.crm_url)
+    before = int(_execute(synced.bi_url, "SELECT count(*) FROM crm_raw.notes")[0][0])
+    with (
+        reader_counts(synced.bi_url, "crm_raw.notes") as seen,
+        terminate_all_backends_mid_write(synced) as fired,
+        pytest.raises(psycopg.OperationalError),
+    ):
+        run_sync(synced.crm_url, synced.bi_url, full=full)
+    assert fired.is_set()
+    assert int(_execute(synced.bi_url, "SELECT count(*) FROM crm_raw.notes")[0][0]) == before, "nothing half-done"
+    run_sync(synced.crm_url, synced.bi_url)
+    after = int(_execute(synced.bi_url, "SELECT count(*) FROM crm_raw.notes")[0][0])
+    assert set(seen) <= {before, after}, "a reader saw a half-written crm_raw.notes"
+    assert_exact_mirror(synced)
+
+
+@pytest.mark.slow
+def test_dagster_retries_a_sync_whose_backends_were_terminated_and_ends_exact(synced) -> None:
+    _change_crm(synced.crm_url)
+    with terminate_all_backends_mid_write(synced) as fired:
+        result = materialize([crm_raw_sync], resources={"crm": synced.crm, "bi": synced.bi})
+    assert fired.is_set()
+    assert result.success
+    retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(retried) == 1
+    assert_exact_mirror(synced)
