@@ -15,6 +15,7 @@ from dagster import materialize
 from sync_data import populate
 from test_sync_engine import assert_exact_mirror
 
+from hyperdash_pipeline.attribution.refresh import refresh_lead_attribution
 from hyperdash_pipeline.sync import run_sync
 from hyperdash_pipeline.sync.definitions import crm_raw_sync
 
@@ -37,9 +38,11 @@ def _database(url: str) -> str:
 
 
 @contextmanager
-def terminate_all_backends_mid_write(databases) -> Iterator[threading.Event]:
-    """Once a sync statement has been writing crm_raw.notes for 0.3 s, terminate every backend of both
-    databases (the sync's and everyone else's). The event is set when that happened."""
+def terminate_all_backends_mid_write(
+    databases, application: str = "hyperdash-sync/%", query: str = "%crm_raw%notes%"
+) -> Iterator[threading.Event]:
+    """Once a statement of `application` matching `query` has been running for 0.3 s, terminate every backend
+    of both databases (the job's and everyone else's). The event is set when that happened."""
     fired, stop = threading.Event(), threading.Event()
     names = [_database(databases.crm_url), _database(databases.bi_url)]
 
@@ -47,9 +50,9 @@ def terminate_all_backends_mid_write(databases) -> Iterator[threading.Event]:
         with closing(psycopg.connect(databases.bi_url, autocommit=True)) as conn:
             while not stop.is_set():
                 busy = conn.execute(
-                    "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'hyperdash-sync/%%' "
-                    "AND state = 'active' AND query ILIKE '%%crm_raw%%notes%%' "
-                    "AND clock_timestamp() - query_start > interval '0.3 s'"
+                    "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE %s AND state = 'active' "
+                    "AND query ILIKE %s AND clock_timestamp() - query_start > interval '0.3 s'",
+                    [application, query],
                 ).fetchone()
                 if busy:
                     conn.execute(
@@ -138,3 +141,44 @@ def test_dagster_retries_a_sync_whose_backends_were_terminated_and_ends_exact(sy
     retried = [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     assert len(retried) == 1
     assert_exact_mirror(synced)
+
+
+def _attribution_content(url: str) -> tuple[int, str]:
+    """lead_attribution without its surrogate id and insert time: what a clean rebuild must reproduce."""
+    row = _execute(
+        url,
+        "SELECT count(*), md5(coalesce(string_agg((to_jsonb(t) - 'id' - 'created_at')::text, '|' "
+        "ORDER BY lead_id), '')) FROM lead_attribution t",
+    )[0]
+    return int(row[0]), str(row[1])
+
+
+def _full_attribution(url: str, application: str = "hyperdash-test/attribution") -> None:
+    with closing(psycopg.connect(url, application_name=application)) as conn:
+        refresh_lead_attribution(conn, full=True)
+
+
+@pytest.mark.slow
+def test_an_attribution_full_rebuild_cut_by_terminated_backends_keeps_the_old_table_then_rebuilds_exactly(
+    synced,
+) -> None:
+    _full_attribution(synced.bi_url)
+    old = _attribution_content(synced.bi_url)
+    _change_crm(synced.crm_url)
+    run_sync(synced.crm_url, synced.bi_url)
+    _execute(
+        synced.bi_url,
+        "CREATE TRIGGER test_slow BEFORE INSERT ON lead_attribution FOR EACH ROW EXECUTE FUNCTION test_slow_row()",
+    )
+    with (
+        terminate_all_backends_mid_write(synced, "hyperdash-test/attribution", "%lead_attribution%") as fired,
+        pytest.raises(psycopg.OperationalError),
+    ):
+        _full_attribution(synced.bi_url)
+    assert fired.is_set()
+    assert _attribution_content(synced.bi_url) == old, "a reader still sees the whole previous table"
+    _full_attribution(synced.bi_url)  # the rerun
+    rerun = _attribution_content(synced.bi_url)
+    assert rerun != old
+    _full_attribution(synced.bi_url, "hyperdash-test/clean")
+    assert _attribution_content(synced.bi_url) == rerun, "the rerun equals a clean rebuild"
