@@ -15,7 +15,9 @@ from dagster import materialize
 from sync_data import populate
 from test_sync_engine import assert_exact_mirror
 
-from hyperdash_pipeline.attribution.refresh import refresh_lead_attribution
+from hyperdash_pipeline.attribution.refresh import refresh_attribution_credits, refresh_lead_attribution
+from hyperdash_pipeline.correlation.refresh import correlation_transaction, refresh_correlation
+from hyperdash_pipeline.insights.decide import DecisionRule
 from hyperdash_pipeline.sync import run_sync
 from hyperdash_pipeline.sync.definitions import crm_raw_sync
 
@@ -182,3 +184,55 @@ def test_an_attribution_full_rebuild_cut_by_terminated_backends_keeps_the_old_ta
     assert rerun != old
     _full_attribution(synced.bi_url, "hyperdash-test/clean")
     assert _attribution_content(synced.bi_url) == rerun, "the rerun equals a clean rebuild"
+
+
+def _correlation_content(url: str) -> list[tuple]:
+    """The three correlation tables without their build times: what a clean rebuild must reproduce."""
+    return [
+        tuple(
+            _execute(
+                url,
+                f"SELECT count(*), md5(coalesce(string_agg((to_jsonb(t) - 'built_at')::text, '|' "
+                f"ORDER BY (to_jsonb(t) - 'built_at')::text), '')) FROM analytics.{table} t",
+            )[0]
+        )
+        for table in ("campaign_lead_quality", "creative_performance", "campaign_weekly")
+    ]
+
+
+def _full_correlation(url: str, application: str = "hyperdash-test/correlation") -> None:
+    with closing(psycopg.connect(url, application_name=application)) as conn:
+        with correlation_transaction(conn):
+            refresh_correlation(conn, DecisionRule(min_leads=3, confidence=0.95), full=True)
+        conn.commit()
+
+
+@pytest.mark.slow
+def test_a_correlation_refresh_cut_by_terminated_backends_keeps_the_old_tables_then_rebuilds_exactly(synced) -> None:
+    with closing(psycopg.connect(synced.bi_url)) as conn:
+        refresh_lead_attribution(conn, full=True)
+        refresh_attribution_credits(conn, full=True)
+    _full_correlation(synced.bi_url)
+    old = _correlation_content(synced.bi_url)
+    _change_crm(synced.crm_url)
+    run_sync(synced.crm_url, synced.bi_url)
+    with closing(psycopg.connect(synced.bi_url)) as conn:
+        refresh_lead_attribution(conn)
+        refresh_attribution_credits(conn)
+    _execute(
+        synced.bi_url,
+        "CREATE TRIGGER test_slow BEFORE INSERT ON analytics.creative_performance "
+        "FOR EACH ROW EXECUTE FUNCTION test_slow_row()",
+    )
+    with (
+        terminate_all_backends_mid_write(synced, "hyperdash-test/correlation", "%creative_performance%") as fired,
+        pytest.raises(psycopg.OperationalError),
+    ):
+        _full_correlation(synced.bi_url)
+    assert fired.is_set()
+    assert _correlation_content(synced.bi_url) == old, "a reader still sees the previous tables, whole"
+    _full_correlation(synced.bi_url)  # the rerun
+    rerun = _correlation_content(synced.bi_url)
+    assert rerun != old
+    _full_correlation(synced.bi_url, "hyperdash-test/clean")
+    assert _correlation_content(synced.bi_url) == rerun, "the rerun equals a clean rebuild"
