@@ -12,6 +12,7 @@ from contextlib import closing, contextmanager
 import psycopg
 import pytest
 from dagster import materialize
+from psycopg.conninfo import conninfo_to_dict
 from sync_data import populate
 from test_sync_engine import assert_exact_mirror
 
@@ -36,7 +37,7 @@ def _execute(url: str, statement: str) -> list[tuple]:
 
 
 def _database(url: str) -> str:
-    return url.rsplit("/", 1)[1].split("?")[0]
+    return str(conninfo_to_dict(url)["dbname"])
 
 
 @contextmanager
@@ -52,9 +53,10 @@ def terminate_all_backends_mid_write(
         with closing(psycopg.connect(databases.bi_url, autocommit=True)) as conn:
             while not stop.is_set():
                 busy = conn.execute(
-                    "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE %s AND state = 'active' "
-                    "AND query ILIKE %s AND clock_timestamp() - query_start > interval '0.3 s'",
-                    [application, query],
+                    "SELECT 1 FROM pg_stat_activity WHERE datname = ANY(%s) AND application_name LIKE %s "
+                    "AND state = 'active' AND query ILIKE %s AND clock_timestamp() - query_start > interval '0.3 s' "
+                    "AND pid <> pg_backend_pid()",
+                    [names, application, query],
                 ).fetchone()
                 if busy:
                     conn.execute(
@@ -236,3 +238,40 @@ def test_a_correlation_refresh_cut_by_terminated_backends_keeps_the_old_tables_t
     assert rerun != old
     _full_correlation(synced.bi_url, "hyperdash-test/clean")
     assert _correlation_content(synced.bi_url) == rerun, "the rerun equals a clean rebuild"
+
+
+def _meta_day(bi_url: str) -> list[tuple]:
+    return _execute(bi_url, "SELECT ad_id, spend::text FROM campaign_metrics WHERE source = 'meta' ORDER BY ad_id")
+
+
+@pytest.mark.slow
+def test_an_ad_metrics_load_cut_by_terminated_backends_keeps_the_day_then_loads_it_exactly(databases) -> None:
+    from ad_platform_server import Answer, ReplayServer, meta_page, meta_row
+
+    from hyperdash_pipeline.ingestion.assets import build_meta_asset
+    from hyperdash_pipeline.ingestion.meta import MetaAdsResource
+
+    path, token, day = "/v25.0/act_111/insights", "TEST-META-TOKEN", "2024-03-01"
+    org = _execute(databases.bi_url, "INSERT INTO organizations (name, slug, reporting_currency) "
+                   "VALUES ('Acme', 'acme', 'BRL') RETURNING id")[0][0]  # fmt: skip
+    _execute(databases.bi_url, f"INSERT INTO integrations (organization_id, provider, account_id) "
+             f"VALUES ('{org}', 'meta', 'act_111')")  # fmt: skip
+    asset = build_meta_asset(retry_policy=None)
+
+    def answer(spend: str) -> Answer:
+        rows = [meta_row(f"ad{i:03d}", day, spend=spend) for i in range(400)]
+        return Answer(200, meta_page(rows, None, path))
+
+    with ReplayServer() as server:
+        server.add(path, answer("1.00"), answer("2.00"), answer("2.00"))
+        resources = {"bi": databases.bi, "meta_ads": MetaAdsResource(api_base_url=server.base_url, access_token=token)}
+        assert materialize([asset], partition_key=day, resources=resources).success
+        first = _meta_day(databases.bi_url)
+        assert len(first) == 400 and {spend for _, spend in first} == {"1.00"}
+        _execute(databases.bi_url, _SLOW.replace("crm_raw.notes", "campaign_metrics"))
+        with terminate_all_backends_mid_write(databases, "%", "%campaign_metrics%") as fired:
+            cut = materialize([asset], partition_key=day, resources=resources, raise_on_error=False)
+        assert fired.is_set() and not cut.success
+        assert _meta_day(databases.bi_url) == first, "the day is either the old load or the new one, whole"
+        assert materialize([asset], partition_key=day, resources=resources).success  # the rerun
+    assert _meta_day(databases.bi_url) == [(ad, "2.00") for ad, _ in first]
