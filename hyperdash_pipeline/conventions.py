@@ -10,6 +10,7 @@ GROUP_AD_PLATFORMS = "ad_platforms"
 GROUP_ATTRIBUTION = "attribution"
 GROUP_CORRELATION = "correlation"
 GROUP_REPORTING = "reporting"
+GROUP_BACKUPS = "backups"
 
 OWNERS = ["team:data-engineering"]
 POSTGRES_KINDS = {"postgres"}
@@ -38,3 +39,5 @@ CAMPAIGN_WEEKLY_KEY = AssetKey(["analytics", "campaign_weekly"])
 CAMPAIGN_ATTRIBUTED_REVENUE_KEY = AssetKey(["analytics", "campaign_attributed_revenue"])
 CREATIVE_INSIGHTS_KEY = AssetKey(["ai_creative_insights"])
 CORRELATION_REPORT_KEY = AssetKey(["reporting", "correlation_report"])
+BACKUP_CRM_KEY = AssetKey(["backups", "crm"])
+BACKUP_BI_KEY = AssetKey(["backups", "bi"])

@@ -20,7 +20,10 @@ __all__ = ["SyncAlreadyRunning", "SyncError", "SyncReport", "TableReport", "defs
 
 def __getattr__(name: str) -> Any:
     if name == "defs":
-        from hyperdash_pipeline.sync.definitions import defs
+        from dagster import Definitions
 
-        return defs
+        from hyperdash_pipeline.sync.definitions import defs
+        from hyperdash_pipeline.sync.reconcile_job import defs as reconcile_defs
+
+        return Definitions.merge(defs, reconcile_defs)
     raise AttributeError(name)

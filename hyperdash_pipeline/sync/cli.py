@@ -49,6 +49,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     add_json_flag(parser)
     parser.set_defaults(handler=_sync)
+    check = sub.add_parser("reconcile", help="compare BI's crm_raw with the CRM by id range and repair what differs")
+    check.add_argument("--no-repair", action="store_true", help="only report the differing id ranges")
+    check.add_argument("--table", action="append", choices=CRM_TABLES, metavar="NAME", help="only this table")
+    check.set_defaults(handler=_reconcile)
+
+
+def _reconcile(args: argparse.Namespace) -> int:
+    from hyperdash_pipeline.sync.reconcile import reconcile
+
+    urls = export_database_urls()
+    report = reconcile(urls.crm, urls.bi, args.table, repair=not args.no_repair)
+    print(report.summary())
+    return 1 if args.no_repair and not all(t.matched for t in report.tables.values()) else 0
 
 
 def _sync(args: argparse.Namespace) -> int:

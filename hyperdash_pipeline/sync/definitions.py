@@ -220,6 +220,10 @@ def _metadata(result: TableReport, report: SyncReport, row_count: int, schema: T
     metadata["columns_dropped_in_crm"] = MetadataValue.text(", ".join(result.columns_dropped_in_crm) or "none")
     if result.schema_changes:
         metadata["schema_changes"] = MetadataValue.md("\n".join(f"- {change}" for change in result.schema_changes))
+    if result.repair:
+        metadata["repair"] = result.repair  # why this incremental run re-copied the table (docs/sync.md)
+    if report.crm_generation is not None:
+        metadata["crm_generation"] = report.crm_generation
     return metadata
 
 

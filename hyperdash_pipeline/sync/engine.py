@@ -22,6 +22,13 @@ from psycopg import IsolationLevel, sql
 
 from hyperdash_pipeline.settings import libpq_url, read_sql, redact
 from hyperdash_pipeline.sync import schema
+from hyperdash_pipeline.sync.generation import (
+    CrmIdentity,
+    bump_generation,
+    read_crm_identity,
+    recorded_identity,
+    time_travel_reason,
+)
 from hyperdash_pipeline.sync.horizon import (
     Horizon,
     SyncError,
@@ -41,6 +48,7 @@ LOCK_NAME = "hyperdash/crm_to_bi_sync"
 CRM_APPLICATION = "hyperdash-sync/crm"
 EXPLAIN_APPLICATION = "hyperdash-sync/explain"
 BI_APPLICATION = "hyperdash-sync/bi"
+GENERATION_APPLICATION = "hyperdash-sync/generation"
 
 # How often a backend of the sync checks, while running a statement, that its client is still there
 # (PostgreSQL 14+, Linux/macOS/BSD). When a sync process is killed, its CRM and BI backends end within this
@@ -75,6 +83,7 @@ class TableReport:
     tombstones_pruned: int = 0
     schema_changes: list[str] = field(default_factory=list)  # what this run changed in the mirror's shape
     columns_dropped_in_crm: list[str] = field(default_factory=list)  # kept in BI, NULL from then on
+    repair: str | None = None  # why an incremental run re-copied this table whole
 
     @property
     def moved(self) -> int:
@@ -87,6 +96,8 @@ class SyncReport:
     tables: dict[str, TableReport] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    time_travel: str | None = None  # set when the CRM went back in time and BI was re-copied from it
+    crm_generation: int | None = None
 
     def summary(self) -> str:
         lines = [f"{'table':<12}{'mode':<13}{'inserted':>10}{'updated':>10}{'deleted':>10}  watermark"]
@@ -94,6 +105,7 @@ class SyncReport:
             mark = r.watermark.isoformat() if r.watermark else "-"
             lines.append(f"{r.table:<12}{r.mode:<13}{r.inserted:>10}{r.updated:>10}{r.deleted:>10}  {mark}")
         lines.append(f"upper bound {self.horizon.upper_bound.isoformat()}, {self.seconds:.2f} s")
+        lines.extend(f"REPAIRED {r.table}: {r.repair}" for r in self.tables.values() if r.repair)
         lines.extend(f"WARNING: {w}" for w in self.warnings)
         return "\n".join(lines)
 
@@ -165,15 +177,28 @@ def run_sync(
         crm_conn.isolation_level = IsolationLevel.REPEATABLE_READ
         crm_conn.read_only = True
         with crm_conn.transaction():
+            identity = read_crm_identity(crm_conn)  # the first statement: it takes the snapshot
+            report.time_travel = _check_time_travel(bi_conn, identity)
+            if report.time_travel:
+                log.warning(report.time_travel)
+                report.warnings.append(report.time_travel)
+                names = list(SYNCED_TABLES)  # every table is suspect, whatever was selected
+            generation = _RunGeneration(crm_url, bi_conn, identity)
             for name in names:
-                report.tables[name] = _sync_table(crm_conn, bi_conn, name, horizon, full, overlap)
+                repair = report.time_travel or _pruned_past(crm_conn, bi_conn, name, identity)
+                table = _sync_table(crm_conn, bi_conn, name, horizon, full or repair is not None, overlap, generation)
+                table.repair = repair
+                report.tables[name] = table
+            report.crm_generation = generation.bumped
         crm_conn.isolation_level = None
         crm_conn.read_only = None
         leads = report.tables.get("leads")
         if mark_attribution_synced and leads is not None and leads.watermark is not None:
             state = _load_state(bi_conn, "leads")
-            leads.attribution_flagged = _mark_attribution_synced(crm_conn, bi_conn, state, overlap, from_the_start=full)
-        _prune_tombstones(crm_conn, report.tables.values(), overlap + timedelta(days=tombstone_retention_days))
+            recopied = leads.mode == "full"  # a full copy (or a repair) re-checks every lead
+            leads.attribution_flagged = _mark_attribution_synced(crm_conn, bi_conn, state, overlap, recopied)
+        keep = overlap + timedelta(days=tombstone_retention_days)
+        _prune_tombstones(crm_conn, report.tables.values(), keep, record=identity.tracked)
     report.seconds = time.monotonic() - started
     return report
 
@@ -321,6 +346,7 @@ def _sync_table(
     horizon: Horizon,
     full: bool,
     overlap: timedelta,
+    generation: _RunGeneration,
 ) -> TableReport:
     state = _load_state(bi_conn, table)
     plan = _plan_mirror(bi_conn, crm_conn, table)
@@ -336,6 +362,7 @@ def _sync_table(
         )
     columns = _Columns.of(plan)
     target = sql.Identifier(MIRROR_SCHEMA, table)
+    generation.bump()  # before this run's first BI commit
     with bi_conn.transaction():
         state = _load_state(bi_conn, table, for_update=True)
         keeps_its_rows = not (full or plan.rebuild) and state.rows_watermark is not None
@@ -348,6 +375,7 @@ def _sync_table(
         first_copy = state.rows_watermark is None and not _has_rows(bi_conn, target)
         if full or first_copy:
             report = _copy_whole_table(crm_conn, bi_conn, table, columns, horizon, truncate=full)
+            report.tombstones_watermark = _latest(report.tombstones_watermark, _pruned_before(crm_conn, table))
         else:
             if plan.to_backfill():
                 _backfill_added_columns(crm_conn, bi_conn, plan, horizon)
@@ -360,7 +388,7 @@ def _sync_table(
             state.tombstones_watermark,
         )
         if report.moved or not unchanged or full:
-            _save_state(bi_conn, report, horizon, full)
+            _save_state(bi_conn, report, horizon, full, generation)
     return report
 
 
@@ -380,6 +408,60 @@ def _backfill_added_columns(
     if staged:
         bi_conn.execute(sql.SQL("ANALYZE {}").format(stage))
         bi_conn.execute(schema.backfill_update(plan, stage))
+
+
+def _check_time_travel(bi_conn: psycopg.Connection, identity: CrmIdentity) -> str | None:
+    bi_generation, bi_systems = recorded_identity(bi_conn)
+    return time_travel_reason(identity, bi_generation, bi_systems)
+
+
+class _RunGeneration:
+    """The CRM generation this run syncs under: bumped above anything BI recorded, once, after the run's
+    snapshot and before its first BI commit (a run that moves nothing writes nothing, in the CRM too)."""
+
+    def __init__(self, crm_url: str, bi_conn: psycopg.Connection, identity: CrmIdentity) -> None:
+        self._crm_url, self._bi_conn, self.identity = crm_url, bi_conn, identity
+        self.bumped: int | None = None
+
+    def bump(self) -> None:
+        if self.bumped is not None or not self.identity.tracked:
+            return
+        bi_generation, _ = recorded_identity(self._bi_conn)
+        current = max(self.identity.generation or 0, bi_generation or 0)
+        try:
+            self.bumped = bump_generation(self._crm_url, GENERATION_APPLICATION, current + 1)
+        except psycopg.OperationalError as exc:
+            raise SyncConnectionError(f"cannot write the CRM's sync generation: {redact(str(exc)).strip()}") from None
+
+
+def _pruned_before(crm_conn: psycopg.Connection, table: str) -> datetime | None:
+    if crm_conn.execute("SELECT to_regclass('sync_tombstones_pruned') IS NOT NULL").fetchone() != (True,):
+        return None
+    value = _scalar(crm_conn, "SELECT pruned_before FROM sync_tombstones_pruned WHERE table_name = %s", [table])
+    return value if isinstance(value, datetime) else None
+
+
+def _pruned_past(
+    crm_conn: psycopg.Connection, bi_conn: psycopg.Connection, table: str, identity: CrmIdentity
+) -> str | None:
+    """Why `table` needs a full re-copy because the CRM pruned tombstones BI never applied (None: it does not).
+
+    Happens when BI was restored from a dump older than the tombstone retention: the deletes in between are
+    gone from the CRM, so only a re-copy removes those rows."""
+    if not identity.tracked:
+        return None
+    state = _load_state(bi_conn, table)
+    pruned = _pruned_before(crm_conn, table)
+    if state.rows_watermark is None or pruned is None:
+        return None
+    applied = state.tombstones_watermark
+    if applied is not None and applied >= pruned:
+        return None
+    return (
+        f"BI applied {table} deletes only up to {applied.isoformat() if applied else 'none'} but the CRM pruned "
+        f"its tombstones up to {pruned.isoformat()} (BI restored from a backup older than the tombstone "
+        "retention?): re-copied whole"
+    )
 
 
 def _load_state(bi_conn: psycopg.Connection, table: str, for_update: bool = False) -> _State:
@@ -506,7 +588,9 @@ def _upsert(
     return int(row[0]), int(row[1])
 
 
-def _save_state(bi_conn: psycopg.Connection, report: TableReport, horizon: Horizon, full: bool) -> None:
+def _save_state(
+    bi_conn: psycopg.Connection, report: TableReport, horizon: Horizon, full: bool, generation: _RunGeneration
+) -> None:
     bi_conn.execute(
         read_sql("transforms/sync/save_state.sql"),
         {
@@ -518,6 +602,8 @@ def _save_state(bi_conn: psycopg.Connection, report: TableReport, horizon: Horiz
             "updated": report.updated,
             "deleted": report.deleted,
             "full": full,
+            "crm_generation": generation.bumped,
+            "crm_system_identifier": generation.identity.system_identifier,
         },
     )
 
@@ -601,13 +687,22 @@ def _finish_receipt(
     return flagged
 
 
-def _prune_tombstones(crm_conn: psycopg.Connection, reports: Iterable[TableReport], keep: timedelta) -> None:
-    """Delete the CRM tombstones each table's committed tombstones watermark left `keep` behind."""
-    query = read_sql("transforms/sync/prune_tombstones.sql")
+def _prune_tombstones(
+    crm_conn: psycopg.Connection, reports: Iterable[TableReport], keep: timedelta, record: bool
+) -> None:
+    """Delete the CRM tombstones each table's committed tombstones watermark left `keep` behind.
+
+    `record`: also remember in the CRM how far each table was pruned (sync_tombstones_pruned), so a BI
+    restored from an older backup is noticed (see _pruned_past)."""
+    name = "prune_tombstones_recorded" if record else "prune_tombstones"
+    query = read_sql(f"transforms/sync/{name}.sql")
     for report in reports:
         if report.tombstones_watermark is not None:
             params = {"table_name": report.table, "before": report.tombstones_watermark - keep}
-            report.tombstones_pruned = crm_conn.execute(query, params).rowcount
+            if record:
+                report.tombstones_pruned = int(_scalar(crm_conn, query, params) or 0)  # type: ignore[call-overload]
+            else:
+                report.tombstones_pruned = crm_conn.execute(query, params).rowcount
 
 
 def _save_receipt_watermark(bi_conn: psycopg.Connection, receipt_watermark: datetime) -> None:

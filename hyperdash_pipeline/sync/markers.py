@@ -13,6 +13,7 @@ from psycopg import sql
 
 from hyperdash_pipeline.settings import libpq_url, read_sql
 from hyperdash_pipeline.sync.engine import SYNCED_TABLES
+from hyperdash_pipeline.sync.generation import read_crm_identity, recorded_identity
 
 _NEVER = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
 
@@ -25,14 +26,17 @@ class TableMarker:
     pending_deletes: int
     oldest_pending_seconds: float | None = None
     """Age of the oldest change BI has not mirrored yet (CRM clock, never negative); None when caught up."""
+    crm_went_back: bool = False  # the CRM's sync generation is below BI's: the sync must repair BI
 
     @property
     def pending(self) -> bool:
-        return self.pending_rows + self.pending_deletes > 0
+        return self.pending_rows + self.pending_deletes > 0 or self.crm_went_back
 
     def token(self) -> str:
         newest = self.newest.isoformat() if self.newest else "-"
-        return f"{self.table}:{newest}:{self.pending_rows}:{self.pending_deletes}"
+        return f"{self.table}:{newest}:{self.pending_rows}:{self.pending_deletes}" + (
+            ":back" if self.crm_went_back else ""
+        )
 
 
 def change_markers(crm_url: str, bi_url: str, tables: Sequence[str] = SYNCED_TABLES) -> list[TableMarker]:
@@ -41,7 +45,8 @@ def change_markers(crm_url: str, bi_url: str, tables: Sequence[str] = SYNCED_TAB
     The counts are index range scans over the not-yet-mirrored tail, so a poll stays cheap once the
     mirror is caught up; a late commit with an old stamp raises the count though not the newest stamp.
     """
-    return _markers(crm_url, _sync_state(bi_url), tables)
+    state, bi_generation = _sync_state(bi_url)
+    return _markers(crm_url, state, bi_generation, tables)
 
 
 def pending_work(crm_url: str, bi_url: str, tables: Sequence[str] = SYNCED_TABLES) -> list[str]:
@@ -52,13 +57,15 @@ def pending_work(crm_url: str, bi_url: str, tables: Sequence[str] = SYNCED_TABLE
     watermark trails the rows watermark after a crash between the BI commit and the receipt, or when a
     writer's lock made a receipt skip a lead.
     """
-    state = _sync_state(bi_url)
+    state, bi_generation = _sync_state(bi_url)
     reasons = []
     leads = state.get("leads", _NO_STATE)
     if "leads" in tables and leads.rows is not None and leads.receipt != leads.rows:
         reasons.append("leads: CRM receipts pending")
-    for marker in _markers(crm_url, state, tables):
-        if marker.pending:
+    for marker in _markers(crm_url, state, bi_generation, tables):
+        if marker.crm_went_back:
+            reasons.append(f"{marker.table}: the CRM went back in time (older sync generation than BI's)")
+        elif marker.pending:
             reasons.append(f"{marker.table}: {marker.pending_rows} changed, {marker.pending_deletes} deleted")
     return reasons
 
@@ -73,21 +80,28 @@ class _Watermarks:
 _NO_STATE = _Watermarks(None, None, None)
 
 
-def _sync_state(bi_url: str) -> dict[str, _Watermarks]:
+def _sync_state(bi_url: str) -> tuple[dict[str, _Watermarks], int | None]:
+    """BI's watermarks per table, and the CRM sync generation BI last recorded."""
     with closing(psycopg.connect(libpq_url(bi_url), autocommit=True)) as bi_conn:
-        return {
+        state = {
             row[0]: _Watermarks(row[1], row[2], row[3])
             for row in bi_conn.execute(
                 "SELECT table_name, rows_watermark, tombstones_watermark, receipt_watermark FROM sync_state"
             )
         }
+        bi_generation, _ = recorded_identity(bi_conn)
+    return state, bi_generation
 
 
-def _markers(crm_url: str, state: dict[str, _Watermarks], tables: Sequence[str]) -> list[TableMarker]:
+def _markers(
+    crm_url: str, state: dict[str, _Watermarks], bi_generation: int | None, tables: Sequence[str]
+) -> list[TableMarker]:
     query = read_sql("transforms/sync/change_markers.sql")
     markers = []
     with closing(psycopg.connect(libpq_url(crm_url), autocommit=True, application_name="hyperdash-sensor")) as crm:
         crm.execute("SET statement_timeout = '10s'")
+        crm_generation = read_crm_identity(crm).generation
+        went_back = crm_generation is not None and bi_generation is not None and crm_generation < bi_generation
         for table in tables:
             marks = state.get(table, _NO_STATE)
             row = crm.execute(
@@ -100,7 +114,7 @@ def _markers(crm_url: str, state: dict[str, _Watermarks], tables: Sequence[str])
             ).fetchone()
             assert row is not None  # scalar subqueries always return one row
             oldest = None if row[3] is None else max(float(row[3]), 0.0)
-            markers.append(TableMarker(table, row[0], int(row[1]), int(row[2]), oldest))
+            markers.append(TableMarker(table, row[0], int(row[1]), int(row[2]), oldest, went_back))
     return markers
 
 

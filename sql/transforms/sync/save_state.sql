@@ -1,11 +1,13 @@
 -- Record a table's new watermarks, in the same BI transaction as the rows they describe.
 INSERT INTO sync_state AS s (
     table_name, rows_watermark, tombstones_watermark, horizon,
-    rows_inserted, rows_updated, rows_deleted, full_refreshed_at, synced_at
+    rows_inserted, rows_updated, rows_deleted, full_refreshed_at, synced_at,
+    crm_generation, crm_system_identifier
 )
 VALUES (
     %(table_name)s, %(rows_watermark)s, %(tombstones_watermark)s, %(horizon)s,
-    %(inserted)s, %(updated)s, %(deleted)s, CASE WHEN %(full)s THEN now() END, now()
+    %(inserted)s, %(updated)s, %(deleted)s, CASE WHEN %(full)s THEN now() END, now(),
+    %(crm_generation)s, %(crm_system_identifier)s
 )
 ON CONFLICT (table_name) DO UPDATE SET
     rows_watermark       = EXCLUDED.rows_watermark,
@@ -15,4 +17,6 @@ ON CONFLICT (table_name) DO UPDATE SET
     rows_updated         = EXCLUDED.rows_updated,
     rows_deleted         = EXCLUDED.rows_deleted,
     full_refreshed_at    = coalesce(EXCLUDED.full_refreshed_at, s.full_refreshed_at),
-    synced_at            = EXCLUDED.synced_at
+    synced_at            = EXCLUDED.synced_at,
+    crm_generation       = coalesce(EXCLUDED.crm_generation, s.crm_generation),
+    crm_system_identifier = coalesce(EXCLUDED.crm_system_identifier, s.crm_system_identifier)
