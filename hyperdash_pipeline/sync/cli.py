@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_sync)
     check = sub.add_parser("reconcile", help="compare BI's crm_raw with the CRM by id range and repair what differs")
     check.add_argument("--no-repair", action="store_true", help="only report the differing id ranges")
-    check.add_argument("--table", action="append", choices=CRM_TABLES, metavar="NAME", help="only this table")
+    check.add_argument("--table", action="append", choices=SYNCED_TABLES, metavar="NAME", help="only this table")
     check.set_defaults(handler=_reconcile)
 
 
