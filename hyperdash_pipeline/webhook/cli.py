@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib.util
 import os
 import re
 import sys
@@ -14,7 +16,7 @@ from hyperdash_pipeline.embedded import export_database_urls
 from hyperdash_pipeline.resources import PostgresResource
 from hyperdash_pipeline.settings import CRM_URL_VAR, read_sql
 from hyperdash_pipeline.webhook import logs
-from hyperdash_pipeline.webhook.config import LOG_LEVEL_VAR, WebhookConfig, WebhookConfigError
+from hyperdash_pipeline.webhook.config import LOG_LEVEL_VAR, WEBHOOK_URL_VAR, WebhookConfig, WebhookConfigError
 from hyperdash_pipeline.webhook.signing import new_secret, secret_key
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -42,17 +44,26 @@ def _fail(command: str, message: str) -> int:
     return 2
 
 
+def _http_protocol(choice: str) -> type[asyncio.Protocol]:
+    """uvicorn's protocol for `choice` with a header deadline (webhook/protocol.py); auto prefers httptools."""
+    from hyperdash_pipeline.webhook.protocol import PROTOCOLS
+
+    if choice == "auto":
+        choice = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return PROTOCOLS[choice]
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    url = _crm_url()
-    os.environ[CRM_URL_VAR] = url
+    url = os.environ.get(WEBHOOK_URL_VAR) or _crm_url()
+    os.environ[CRM_URL_VAR] = os.environ.get(CRM_URL_VAR) or url
     os.environ[LOG_LEVEL_VAR] = args.log_level.upper()
     try:
         config = WebhookConfig.from_env()
     except WebhookConfigError as exc:
         return _fail("webhook", str(exc))
-    if not _check_migrated(url):
+    if not _check_migrated(config.crm_url):
         return _fail("webhook", _NOT_MIGRATED)
     uvicorn.run(
         APP_FACTORY,
@@ -61,7 +72,9 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         loop=args.loop,
-        http=args.http,
+        http=_http_protocol(args.http),
+        limit_concurrency=config.max_connections,
+        timeout_keep_alive=5,
         log_config=logs.log_config(config.log_level),
         access_log=False,
         server_header=False,

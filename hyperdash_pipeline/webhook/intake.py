@@ -33,6 +33,10 @@ class Rejection(Exception):
     code: str
     message: str
     fields: list[dict[str, str]] = field(default_factory=list)
+    retry_after: int | None = None  # seconds, sent as Retry-After (429, 503)
+
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
