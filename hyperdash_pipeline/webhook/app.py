@@ -214,11 +214,11 @@ _DECOY_KEY = secrets.token_bytes(32)
 def _database_rejection(exc: psycopg.Error, context: dict[str, Any]) -> Rejection:
     """Any other database error as a JSON answer with the status that tells the sender what to do."""
     context["sqlstate"] = exc.sqlstate
-    if isinstance(exc, psycopg.DataError):  # a value validation let through; the CRM is the last line
-        context["error"] = "invalid_lead"
-        return Rejection(422, "invalid_lead", "the CRM refused a value of this lead")
     if isinstance(exc, psycopg.errors.ForeignKeyViolation):  # its source was deleted after the last reload
         return _UNAUTHORIZED
+    if isinstance(exc, (psycopg.DataError, psycopg.IntegrityError)):  # a value validation let through
+        context["error"] = "invalid_lead"
+        return Rejection(422, "invalid_lead", "the CRM refused a value of this lead")
     context["error"] = "crm_error"
     return Rejection(
         500, "crm_error", "the CRM refused the write; the operator has been told", retry_after=RETRY_AFTER_SECONDS
