@@ -32,11 +32,11 @@ class _HeaderDeadline:
     scope: Any
     cycle: Any
     _header_timer: asyncio.TimerHandle | None = None
-    _waiting_scope: Any = None
+    _scope_before: Any = None
 
     def _arm_header_deadline(self) -> None:
         self._disarm_header_deadline()
-        self._waiting_scope = self.scope  # headers are complete once the protocol builds a new scope
+        self._scope_before = self.scope
         self._header_timer = self.loop.call_later(header_timeout(), self._header_deadline_passed)
 
     def _disarm_header_deadline(self) -> None:
@@ -44,54 +44,42 @@ class _HeaderDeadline:
             self._header_timer.cancel()
             self._header_timer = None
 
-    def _check_headers_arrived(self) -> None:
-        if self._header_timer is not None and self.scope is not self._waiting_scope:
-            self._disarm_header_deadline()
-
     def _header_deadline_passed(self) -> None:
-        """Close unless a request arrived meanwhile or one is still being answered (a pipelined one)."""
+        """Close unless a request is being answered (a pipelined one whose headers came with the last)."""
         self._header_timer = None
         answering = self.cycle is not None and not self.cycle.response_complete
-        if self.scope is self._waiting_scope and not answering and not self.transport.is_closing():
+        if not answering and not self.transport.is_closing():
             self.transport.close()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._arm_header_deadline()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        if not self.transport.is_closing():
+            self._arm_header_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_deadline()
+        super().connection_lost(exc)  # type: ignore[misc]
 
 
 class DeadlineH11Protocol(_HeaderDeadline, H11Protocol):
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm_header_deadline()
+    """h11 builds a new scope when a request's headers are complete."""
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        self._check_headers_arrived()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm_header_deadline()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_header_deadline()
-        super().connection_lost(exc)
+        if self.scope is not self._scope_before:
+            self._disarm_header_deadline()
 
 
 class DeadlineHttpToolsProtocol(_HeaderDeadline, HttpToolsProtocol):
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm_header_deadline()
+    """httptools calls on_headers_complete (its scope is built at the first byte, too early to tell)."""
 
-    def data_received(self, data: bytes) -> None:
-        super().data_received(data)
-        self._check_headers_arrived()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm_header_deadline()
-
-    def connection_lost(self, exc: Exception | None) -> None:
+    def on_headers_complete(self) -> None:
         self._disarm_header_deadline()
-        super().connection_lost(exc)
+        super().on_headers_complete()
 
 
 PROTOCOLS: dict[str, type[asyncio.Protocol]] = {"h11": DeadlineH11Protocol, "httptools": DeadlineHttpToolsProtocol}
