@@ -16,12 +16,12 @@ from typing import Any
 import psycopg
 import pytest
 from starlette.testclient import TestClient
+from tcp_proxy import PgProxy
+from test_webhook import JSON, Org, counts, create_source, crm_rows, lead
 
 from hyperdash_pipeline.webhook.app import create_app
 from hyperdash_pipeline.webhook.config import WebhookConfig
 from hyperdash_pipeline.webhook.signing import signed_headers
-from tests.tcp_proxy import PgProxy
-from tests.test_webhook import JSON, Org, counts, create_source, crm_rows, lead
 
 
 @pytest.fixture
@@ -64,8 +64,7 @@ def test_forged_posts_get_one_answer_without_the_database(databases: Any, org: O
         assert genuine.status_code == 503 and genuine.headers["retry-after"] == "5"
         assert genuine.json()["error"]["code"] == "crm_unavailable"
         assert counts(databases.crm_url) == (0, 0, 0)
-        accepted: list[int] = []
-        wait_for(lambda: accepted.append(post(client, org, lead(org)).status_code) or accepted[-1] == 201)
+        wait_for(lambda: post(client, org, lead(org)).status_code == 201)  # the CRM's return is noticed
     assert counts(databases.crm_url) == (1, 1, 1)
 
 

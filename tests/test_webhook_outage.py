@@ -25,11 +25,11 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from tcp_proxy import PgProxy
+from test_webhook import JSON, Org, create_source, lead
+from test_webhook_server import _free_port, _wait_ready
 
 from hyperdash_pipeline.webhook.signing import signed_headers
-from tests.tcp_proxy import PgProxy
-from tests.test_webhook import JSON, Org, create_source, lead
-from tests.test_webhook_server import _free_port, _wait_ready
 
 pytestmark = pytest.mark.slow
 DEADLINE_SECONDS = 2
