@@ -14,6 +14,7 @@ from hyperdash_pipeline.migrate import MigrationError, migrate_all
 from hyperdash_pipeline.ops.cli import register as register_ops
 from hyperdash_pipeline.resources import DatabaseConnectionError
 from hyperdash_pipeline.sample_data.cli import register as _register_sample_data
+from hyperdash_pipeline.security.cli import register as register_roles
 from hyperdash_pipeline.settings import hyperdash_home, redact
 from hyperdash_pipeline.sync.cli import register as register_sync
 from hyperdash_pipeline.webhook.cli import register as register_webhook
@@ -66,6 +67,7 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     register_webhook,
     register_attribution,
     register_ops,
+    register_roles,
 ]
 
 
