@@ -336,10 +336,10 @@ def test_timestamp_tolerance_is_inclusive_to_the_second(offset: int, accepted: b
 
 def test_replayed_request_is_refused(databases: Any, client: TestClient, org: Org) -> None:
     body = json.dumps(lead(org)).encode()
-    headers = signed_headers(org.secret, body, content_type=JSON, idempotency_key="k1")
+    headers = signed_headers(org.secret, body, content_type=JSON, idempotency_key="k1", version=1)
     first = client.post("/webhooks/leads", content=body, headers=headers)
     replay = client.post("/webhooks/leads", content=body, headers=headers)
-    # An attacker who swaps the (unsigned) Idempotency-Key is still caught by the signature.
+    # v1 does not sign the Idempotency-Key: an attacker who swaps it is still caught by the stored signature.
     replay_new_key = client.post("/webhooks/leads", content=body, headers={**headers, "idempotency-key": "k2"})
     assert (first.status_code, replay.status_code, replay_new_key.status_code) == (201, 409, 409)
     assert replay.json()["error"]["code"] == "replayed_request"

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -28,6 +29,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from hyperdash_pipeline.security.secrets import Keyring
 from hyperdash_pipeline.webhook import intake, logs
 from hyperdash_pipeline.webhook.config import WebhookConfig
 from hyperdash_pipeline.webhook.intake import Rejection
@@ -51,17 +53,28 @@ _UNAUTHORIZED = Rejection(401, "unauthorized", "the organization is unknown or t
 _UNAVAILABLE = Rejection(
     503, "crm_unavailable", "the CRM is not answering; retry later", retry_after=RETRY_AFTER_SECONDS
 )
+_V1_RETIRED = Rejection(401, "signature_version_retired", "v1 signatures are retired: sign with v2 (docs/webhook.md)")
 # Errors that say the CRM could not be reached or did not answer, not that this lead is wrong.
 _CRM_AWAY = (psycopg.OperationalError, PoolTimeout, WriteRetry)
+
+
+@dataclass(frozen=True)
+class Signed:
+    """What a request's headers claim: its timestamp, signature and version, and the Idempotency-Key it signs."""
+
+    timestamp: str
+    signature: bytes
+    version: int
+    idempotency_key: str | None
 
 
 class LeadIntake:
     """The POST handler, holding the pool, the sources, the rate limits and the spool the lifespan opens."""
 
-    def __init__(self, config: WebhookConfig) -> None:
+    def __init__(self, config: WebhookConfig, keyring: Keyring) -> None:
         self.config = config
         self.pool = make_pool(config.crm_url, config.pool_size)
-        self.sources = SourceRegistry(self.pool, config.source_cache_seconds)
+        self.sources = SourceRegistry(self.pool, config.source_cache_seconds, keyring)
         self.writer = LeadWriter(self.pool, max_batch=config.max_batch, max_inflight=max(1, config.pool_size - 1))
         self.org_limits = RateLimiter(config.org_rate, config.org_burst)
         self.client_limits = RateLimiter(config.client_rate, config.client_burst)
@@ -99,10 +112,17 @@ class LeadIntake:
         media = intake.media_type(request.headers.get("content-type"))
         raw = await self._read_body(request)
         context["bytes"] = len(raw)
-        timestamp, signature = intake.signature_headers(request.headers, time.time(), self.config.tolerance_seconds)
+        timestamp, (version, signature) = intake.signature_headers(
+            request.headers, time.time(), self.config.tolerance_seconds
+        )
+        if version == 1 and dt.date.today() > self.config.v1_signatures_until:
+            raise Rejection(
+                401, "signature_version_retired", "v1 signatures are retired: sign with v2 (docs/webhook.md)"
+            )
         key = intake.idempotency_key(request.headers, raw)
         data = intake.parse_body(media, raw)
-        source = self._authenticate(intake.organization_key(data), timestamp, raw, signature)
+        signed = Signed(timestamp, signature, version, request.headers.get(intake.IDEMPOTENCY_HEADER))
+        source = self._authenticate(intake.organization_key(data), signed, raw)
         context["organization_id"] = str(source.organization_id)
         self._limit(self.org_limits, context["organization_id"], "organization")
         lead = intake.validate_lead(data)
@@ -130,14 +150,22 @@ class LeadIntake:
             seconds = self.config.body_timeout_seconds
             raise Rejection(408, "body_timeout", f"the body did not arrive within {seconds}s") from None
 
-    def _authenticate(self, name: str, timestamp: str, raw: bytes, signature: bytes) -> Source:
+    def _authenticate(self, name: str, signed: Signed, raw: bytes) -> Source:
         """The source whose key signed this body; one answer for an unknown name and a wrong signature."""
         if not self.sources.loaded:  # never reached the CRM since start: nobody can be verified yet
             raise _UNAVAILABLE
         source = self.sources.get(name)
         keys = source.keys(dt.datetime.now(dt.UTC)) if source is not None else (_DECOY_KEY,)
         # An unknown name still costs one HMAC, so timing does not tell it from a known one.
-        if not verify(keys, timestamp, raw, signature) or source is None:
+        valid = verify(
+            keys,
+            signed.timestamp,
+            raw,
+            signed.signature,
+            version=signed.version,
+            idempotency_key=signed.idempotency_key,
+        )
+        if not valid or source is None:
             raise _UNAUTHORIZED
         return source
 
@@ -243,10 +271,10 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     return json_response(500, body, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
-def create_app(config: WebhookConfig | None = None) -> Starlette:
-    """The application; uvicorn calls this factory in each worker (config from the environment)."""
+def create_app(config: WebhookConfig | None = None, keyring: Keyring | None = None) -> Starlette:
+    """The application; uvicorn calls this factory in each worker (config and key from the environment)."""
     config = config or WebhookConfig.from_env()
-    handler = LeadIntake(config)
+    handler = LeadIntake(config, keyring or Keyring.from_env())
     document = orjson.dumps(openapi_document())
 
     async def openapi(request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ BODY_TIMEOUT_VAR = "HYPERDASH_WEBHOOK_BODY_TIMEOUT_SECONDS"
 SPOOL_VAR = "HYPERDASH_WEBHOOK_SPOOL"
 SOURCES_RELOAD_VAR = "HYPERDASH_WEBHOOK_SOURCES_RELOAD_SECONDS"
 HEADER_TIMEOUT_VAR = "HYPERDASH_WEBHOOK_HEADER_TIMEOUT_SECONDS"
+V1_UNTIL_VAR = "HYPERDASH_WEBHOOK_V1_UNTIL"
+V1_UNTIL_DEFAULT = dt.date(2027, 6, 30)  # the end of v1's deprecation window (docs/webhook.md#signatures)
 MAX_CONNECTIONS_VAR = "HYPERDASH_WEBHOOK_MAX_CONNECTIONS"
 
 
@@ -41,6 +44,16 @@ def _int_env(name: str, default: int, minimum: int, maximum: int) -> int:
     return value
 
 
+def _date_env(name: str, default: dt.date) -> dt.date:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise WebhookConfigError(f"{name}={raw!r} is not a date; use YYYY-MM-DD") from None
+
+
 @dataclass(frozen=True)
 class WebhookConfig:
     crm_url: str
@@ -57,6 +70,7 @@ class WebhookConfig:
     body_timeout_seconds: int = 10
     header_timeout_seconds: int = 10
     max_connections: int = 1000  # per worker; uvicorn answers 503 beyond it
+    v1_signatures_until: dt.date = V1_UNTIL_DEFAULT
     spool_path: Path | None = None  # None: no durable intake, an unreachable CRM answers 503
 
     @classmethod
@@ -77,6 +91,7 @@ class WebhookConfig:
             body_timeout_seconds=_int_env(BODY_TIMEOUT_VAR, cls.body_timeout_seconds, 1, 300),
             header_timeout_seconds=_int_env(HEADER_TIMEOUT_VAR, cls.header_timeout_seconds, 1, 300),
             max_connections=_int_env(MAX_CONNECTIONS_VAR, cls.max_connections, 10, 100_000),
+            v1_signatures_until=_date_env(V1_UNTIL_VAR, V1_UNTIL_DEFAULT),
             spool_path=None if spool.lower() in ("", "off") else Path(spool),
             max_body_bytes=_int_env(MAX_BODY_VAR, cls.max_body_bytes, 1024, 1024 * 1024),
             tolerance_seconds=_int_env(TOLERANCE_VAR, cls.tolerance_seconds, 1, 3600),

@@ -72,7 +72,7 @@ async def read_capped(content_length: str | None, stream: AsyncIterator[bytes], 
     return b"".join(chunks)
 
 
-def signature_headers(headers: Any, now: float, tolerance: int) -> tuple[str, bytes]:
+def signature_headers(headers: Any, now: float, tolerance: int) -> tuple[str, tuple[int, bytes]]:
     """The timestamp and signature, refusing absent, malformed or out-of-tolerance ones."""
     timestamp = headers.get(TIMESTAMP_HEADER)
     signature_hex = headers.get(SIGNATURE_HEADER)
@@ -88,7 +88,9 @@ def signature_headers(headers: Any, now: float, tolerance: int) -> tuple[str, by
         )
     signature = parse_signature(signature_hex)
     if signature is None:
-        raise Rejection(401, "bad_signature", "X-Hyperdash-Signature must be 64 hex digits (HMAC-SHA256)")
+        raise Rejection(
+            401, "bad_signature", "X-Hyperdash-Signature must be v2= and 64 hex digits (HMAC-SHA256), or v1's bare hex"
+        )
     return timestamp, signature
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from hyperdash_pipeline.security.secrets import Keyring, SecretKeyError
 from hyperdash_pipeline.settings import read_sql
 from hyperdash_pipeline.webhook import logs
 
@@ -53,10 +54,10 @@ def index_sources(sources: Iterable[Source]) -> dict[str, Source]:
 class SourceRegistry:
     """The map of sources, reloaded every `interval` seconds by `run()`; `loaded` is False until the first load."""
 
-    def __init__(self, pool: AsyncConnectionPool, interval: float, decode_key: Any = bytes) -> None:
+    def __init__(self, pool: AsyncConnectionPool, interval: float, keyring: Keyring) -> None:
         self._pool = pool
         self._interval = interval
-        self._decode_key = decode_key
+        self._keyring = keyring
         self._index: dict[str, Source] = {}
         self.loaded = False
 
@@ -66,13 +67,20 @@ class SourceRegistry:
     async def reload(self) -> None:
         async with self._pool.connection(timeout=5.0) as conn:
             rows = await (await conn.execute(LOAD_SOURCES_SQL)).fetchall()
-        self._index = index_sources(self._source(row) for row in rows)
+        sources = []
+        for row in rows:
+            try:
+                sources.append(self._source(row))
+            except SecretKeyError:  # one unreadable secret must not lock every organization out
+                log.error("source_secret_unreadable", extra={"organization_id": str(row[0])})
+        self._index = index_sources(sources)
         self.loaded = True
 
     def _source(self, row: tuple[Any, ...]) -> Source:
         organization_id, slug, secret, previous, previous_expires_at = row
-        previous_key = None if previous is None else self._decode_key(bytes(previous))
-        return Source(organization_id, slug, self._decode_key(bytes(secret)), previous_key, previous_expires_at)
+        key = self._keyring.decrypt(organization_id, bytes(secret))
+        previous_key = None if previous is None else self._keyring.decrypt(organization_id, bytes(previous))
+        return Source(organization_id, slug, key, previous_key, previous_expires_at)
 
     async def run(self) -> None:
         """Reload forever; a failed reload keeps the last good map (the CRM may be briefly away)."""
