@@ -197,7 +197,8 @@ def test_openapi_signed_bodies_are_accepted_into_the_crm_or_refused_with_4xx(cas
         return
     timestamp = int(time.time())
     media_type = case.media_type or JSON
-    response = live.post(raw, media_type, idempotency_key=uuid.uuid4().hex, timestamp=timestamp)
+    # v1 here: its signature leaves the Idempotency-Key out, so a repeated body is an exact replay (v2 signs the key).
+    response = live.post(raw, media_type, idempotency_key=uuid.uuid4().hex, timestamp=timestamp, version=1)
     # Hypothesis repeats bodies; an accepted body signed again in the same second is an exact replay.
     # (The same bytes under the other content type parse to other fields, so they are checked afresh.)
     replay = (timestamp, media_type, raw) in _ACCEPTED

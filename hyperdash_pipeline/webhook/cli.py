@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib.util
 import os
 import re
 import sys
@@ -12,9 +14,10 @@ import psycopg
 
 from hyperdash_pipeline.embedded import export_database_urls
 from hyperdash_pipeline.resources import PostgresResource
+from hyperdash_pipeline.security.secrets import Keyring, SecretKeyError, new_key
 from hyperdash_pipeline.settings import CRM_URL_VAR, read_sql
 from hyperdash_pipeline.webhook import logs
-from hyperdash_pipeline.webhook.config import LOG_LEVEL_VAR, WebhookConfig, WebhookConfigError
+from hyperdash_pipeline.webhook.config import LOG_LEVEL_VAR, WEBHOOK_URL_VAR, WebhookConfig, WebhookConfigError
 from hyperdash_pipeline.webhook.signing import new_secret, secret_key
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
@@ -42,17 +45,26 @@ def _fail(command: str, message: str) -> int:
     return 2
 
 
+def _http_protocol(choice: str) -> type[asyncio.Protocol]:
+    """uvicorn's protocol for `choice` with a header deadline (webhook/protocol.py); auto prefers httptools."""
+    from hyperdash_pipeline.webhook.protocol import PROTOCOLS
+
+    if choice == "auto":
+        choice = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return PROTOCOLS[choice]
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    url = _crm_url()
-    os.environ[CRM_URL_VAR] = url
+    url = os.environ.get(WEBHOOK_URL_VAR) or _crm_url()
+    os.environ[CRM_URL_VAR] = os.environ.get(CRM_URL_VAR) or url
     os.environ[LOG_LEVEL_VAR] = args.log_level.upper()
     try:
         config = WebhookConfig.from_env()
     except WebhookConfigError as exc:
         return _fail("webhook", str(exc))
-    if not _check_migrated(url):
+    if not _check_migrated(config.crm_url):
         return _fail("webhook", _NOT_MIGRATED)
     uvicorn.run(
         APP_FACTORY,
@@ -61,7 +73,9 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         loop=args.loop,
-        http=args.http,
+        http=_http_protocol(args.http),
+        limit_concurrency=config.max_connections,
+        timeout_keep_alive=5,
         log_config=logs.log_config(config.log_level),
         access_log=False,
         server_header=False,
@@ -88,12 +102,16 @@ def _secret(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        keyring = Keyring.from_env()
+    except SecretKeyError as exc:
+        return _fail("webhook-secret", str(exc))
     secret = new_secret()
     params = {
         "organization_id": organization_id,
         "slug": args.slug or f"org-{organization_id.hex[:12]}",
         "new_slug": args.slug,
-        "secret": secret_key(secret),
+        "secret": keyring.encrypt(organization_id, secret_key(secret)),
         "grace_seconds": args.grace_hours * 3600,
     }
     try:
@@ -114,6 +132,47 @@ def _secret(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reencrypt(args: argparse.Namespace) -> int:
+    """Every stored secret under the current key (after a key rotation, or for rows from before encryption)."""
+    try:
+        keyring = Keyring.from_env()
+    except SecretKeyError as exc:
+        return _fail("webhook-reencrypt", str(exc))
+    url = _crm_url()
+    if not _check_migrated(url):
+        return _fail("webhook-reencrypt", _NOT_MIGRATED)
+    with _crm(url).connection() as conn:
+        rows = conn.execute(
+            "SELECT organization_id, secret, previous_secret FROM webhook_sources FOR UPDATE"
+        ).fetchall()
+        try:
+            updates = [_resealed(keyring, *row) for row in rows]
+        except SecretKeyError as exc:
+            conn.rollback()
+            return _fail("webhook-reencrypt", f"{exc}; nothing was changed")
+        changed = [update for update in updates if update is not None]
+        for update in changed:
+            conn.execute(
+                "UPDATE webhook_sources SET secret = %s, previous_secret = %s WHERE organization_id = %s", update
+            )
+    print(f"re-encrypted {len(changed)} of {len(rows)} webhook secrets under the current key")
+    return 0
+
+
+def _resealed(
+    keyring: Keyring, organization_id: uuid.UUID, secret: bytes, previous: bytes | None
+) -> tuple[bytes, bytes | None, uuid.UUID] | None:
+    """(secret, previous_secret, organization_id) sealed under the current key, or None when they already are."""
+    stored = [None if value is None else bytes(value) for value in (secret, previous)]
+    if all(value is None or keyring.is_current(value) for value in stored):
+        return None
+    sealed = [
+        None if v is None else keyring.encrypt(organization_id, keyring.decrypt(organization_id, v)) for v in stored
+    ]
+    assert sealed[0] is not None
+    return sealed[0], sealed[1], organization_id
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     serve = sub.add_parser("webhook", help="serve the lead capture webhook (POST /webhooks/leads) under uvicorn")
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
@@ -131,3 +190,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--grace-hours", type=int, default=24, help="hours the previous secret keeps verifying after a rotation"
     )
     secret.set_defaults(handler=_secret)
+
+    reencrypt = sub.add_parser(
+        "webhook-reencrypt", help="re-encrypt every webhook secret with the first key of HYPERDASH_SECRET_KEY"
+    )
+    reencrypt.set_defaults(handler=_reencrypt)
+
+    key = sub.add_parser("webhook-key", help="print a fresh key for HYPERDASH_SECRET_KEY")
+    key.set_defaults(handler=lambda args: print(new_key()) or 0)

@@ -33,6 +33,10 @@ class Rejection(Exception):
     code: str
     message: str
     fields: list[dict[str, str]] = field(default_factory=list)
+    retry_after: int | None = None  # seconds, sent as Retry-After (429, 503)
+
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
 
     def body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -68,7 +72,7 @@ async def read_capped(content_length: str | None, stream: AsyncIterator[bytes], 
     return b"".join(chunks)
 
 
-def signature_headers(headers: Any, now: float, tolerance: int) -> tuple[str, bytes]:
+def signature_headers(headers: Any, now: float, tolerance: int) -> tuple[str, tuple[int, bytes]]:
     """The timestamp and signature, refusing absent, malformed or out-of-tolerance ones."""
     timestamp = headers.get(TIMESTAMP_HEADER)
     signature_hex = headers.get(SIGNATURE_HEADER)
@@ -84,7 +88,9 @@ def signature_headers(headers: Any, now: float, tolerance: int) -> tuple[str, by
         )
     signature = parse_signature(signature_hex)
     if signature is None:
-        raise Rejection(401, "bad_signature", "X-Hyperdash-Signature must be 64 hex digits (HMAC-SHA256)")
+        raise Rejection(
+            401, "bad_signature", "X-Hyperdash-Signature must be v2= and 64 hex digits (HMAC-SHA256), or v1's bare hex"
+        )
     return timestamp, signature
 
 

@@ -29,6 +29,11 @@ _ERROR = {
         }
     },
 }
+_QUEUED = {
+    "type": "object",
+    "required": ["accepted", "queued"],
+    "properties": {"accepted": {"type": "boolean"}, "queued": {"type": "boolean"}},
+}
 _ACCEPTED = {
     "type": "object",
     "required": ["lead_id", "created"],
@@ -50,18 +55,23 @@ def _schemas() -> dict[str, Any]:
     form = copy.deepcopy(lead)
     form["title"] = "LeadForm"
     form["properties"]["touchpoints"] = {"type": "string", "description": "a JSON array of touchpoints"}
-    return {**defs, "Lead": lead, "LeadForm": form, "Accepted": _ACCEPTED, "Error": _ERROR}
+    return {**defs, "Lead": lead, "LeadForm": form, "Accepted": _ACCEPTED, "Queued": _QUEUED, "Error": _ERROR}
 
 
 def openapi_document() -> dict[str, Any]:
     errors = {
         "400": _json("#/components/schemas/Error", "malformed body (not JSON / form, invalid UTF-8) or header"),
         "401": _json("#/components/schemas/Error", "missing, stale or wrong signature, or unknown organization"),
+        "408": _json("#/components/schemas/Error", "the body did not arrive within the body timeout"),
         "409": _json("#/components/schemas/Error", "this exact signed request was already received (replay)"),
         "413": _json("#/components/schemas/Error", "body over the size cap"),
         "415": _json("#/components/schemas/Error", "content type is neither JSON nor form-encoded"),
         "422": _json("#/components/schemas/Error", "invalid fields, or an Idempotency-Key reused for another body"),
-        "503": _json("#/components/schemas/Error", "the CRM is not answering; retry later"),
+        "429": _json("#/components/schemas/Error", "rate limited (per organization or client); see Retry-After"),
+        "500": _json(
+            "#/components/schemas/Error", "the CRM refused the write for a reason of its own; see Retry-After"
+        ),
+        "503": _json("#/components/schemas/Error", "neither the CRM nor the spool can take the lead; see Retry-After"),
     }
     return {
         "openapi": "3.1.0",
@@ -100,6 +110,10 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {
                         "201": _json("#/components/schemas/Accepted", "lead created"),
                         "200": _json("#/components/schemas/Accepted", "repeat of an earlier post: the same lead"),
+                        "202": _json(
+                            "#/components/schemas/Queued",
+                            "the CRM is away: the lead is kept on disk and written into the CRM when it returns",
+                        ),
                         **errors,
                     },
                 }

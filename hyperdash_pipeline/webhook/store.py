@@ -1,9 +1,8 @@
-"""The webhook's CRM access: an async psycopg pool, a short-lived cache of sources, the lead insert."""
+"""The webhook's CRM access: an async psycopg pool and the lead insert (group-committed)."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,16 +16,10 @@ from hyperdash_pipeline.settings import libpq_url, read_sql
 # settings.read_sql imports no Dagster, which the worker processes do not need.
 INSERT_LEAD_SQL = read_sql("webhook/insert_lead.sql")
 FIND_REQUEST_SQL = read_sql("webhook/find_request.sql")
-LOOKUP_SOURCE_SQL = read_sql("webhook/lookup_source.sql")
 
 
-@dataclass(frozen=True)
-class Source:
-    """An organization allowed to post, with the keys that verify its signatures now."""
-
-    organization_id: uuid.UUID
-    slug: str
-    keys: tuple[bytes, ...]
+class WriteRetry(RuntimeError):
+    """The request rows a post collided with vanished twice (pruned meanwhile): writing it again will do."""
 
 
 @dataclass(frozen=True)
@@ -48,34 +41,6 @@ def make_pool(crm_url: str, size: int) -> AsyncConnectionPool:
         open=False,
         timeout=5.0,
     )
-
-
-class SourceCache:
-    """Sources by id or slug, kept `ttl` seconds so a burst costs one lookup; unknown ones are cached too.
-
-    A rotation or deactivation therefore takes effect within `ttl` seconds in every worker.
-    """
-
-    def __init__(self, pool: AsyncConnectionPool, ttl: float) -> None:
-        self._pool = pool
-        self._ttl = ttl
-        self._entries: dict[str, tuple[float, Source | None]] = {}
-
-    async def get(self, key: str) -> Source | None:
-        now = time.monotonic()
-        hit = self._entries.get(key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        async with self._pool.connection() as conn:
-            row = await (await conn.execute(LOOKUP_SOURCE_SQL, {"key": key})).fetchone()
-        source = None
-        if row is not None:
-            keys = tuple(bytes(k) for k in (row[2], row[3]) if k is not None)
-            source = Source(organization_id=row[0], slug=row[1], keys=keys)
-        if len(self._entries) > 10_000:  # garbage organizations must not grow memory without bound
-            self._entries.clear()
-        self._entries[key] = (now + self._ttl, source)
-        return source
 
 
 @dataclass(frozen=True)
@@ -132,7 +97,7 @@ async def insert_lead(conn: AsyncConnection[Any], post: LeadPost) -> Outcome:
         outcome = await _earlier(conn, post)
         if outcome is not None:
             return outcome
-    raise RuntimeError("webhook_requests changed under two attempts in a row; the client may retry")
+    raise WriteRetry("webhook_requests changed under two attempts in a row; the client may retry")
 
 
 async def insert_batch(conn: AsyncConnection[Any], posts: list[LeadPost]) -> list[Outcome]:

@@ -1,0 +1,1 @@
+"""Least-privilege database roles as code (docs/security.md)."""
