@@ -304,6 +304,7 @@ def refresh_attribution_credits(
             run_step(conn, steps, "paths_delta_new", params)
         run_step(conn, steps, "transitions_apply", params, _ALL_PATHS if reason else "_path_delta")
         run_step(conn, steps, "transitions_prune", params)
+        run_step(conn, steps, "unmapped_clear", params)
         unmapped = run_step(conn, steps, "unmapped_channels", params)
         unmapped_touches = int(scalar(conn, "SELECT coalesce(sum(touches), 0) FROM analytics.unmapped_channels"))
         run_step(conn, steps, "prune_log", params)

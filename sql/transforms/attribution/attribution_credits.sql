@@ -225,10 +225,12 @@ SET LOCAL enable_memoize TO DEFAULT;
 -- step: transitions_prune
 DELETE FROM analytics.markov_transitions WHERE transitions = 0;
 
+-- step: unmapped_clear
+DELETE FROM analytics.unmapped_channels;
+
 -- step: unmapped_channels
 -- Labels no alias maps, with their touches: every credited touch leaves its state exactly once in the channel
 -- chain, so the transition counts out of a state are its touches (a few thousand rows, not every credit).
-DELETE FROM analytics.unmapped_channels;
 INSERT INTO analytics.unmapped_channels (organization_id, channel, touches)
 SELECT t.organization_id, t.from_state, sum(t.transitions)
 FROM analytics.markov_transitions t
