@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from public_data import needs_public_data, public_data
 
 from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.ingestion.csv_import import detect_decimal, parse_number
 from hyperdash_pipeline.settings import DAGSTER_URL_VAR
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ads"
-KAG = Path("/work/shared/data/kag_facebook_ad_conversion/KAG_conversion_data.csv")
+KAG = public_data("kag_facebook_ad_conversion/KAG_conversion_data.csv")
 
 
 @pytest.fixture
@@ -136,7 +137,7 @@ def test_an_unknown_organization_is_refused(bi: Any, capsys: pytest.CaptureFixtu
     assert "no organization with slug 'nope'" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not KAG.is_file(), reason="the KAG data set is not in /work/shared/data")
+@needs_public_data(KAG)
 def test_kag_facebook_file_loads_through_its_mapping(bi: Any, capsys: pytest.CaptureFixture[str]) -> None:
     with KAG.open(encoding="utf-8-sig", newline="") as handle:
         source = list(csv.DictReader(handle))
@@ -158,7 +159,7 @@ def test_kag_facebook_file_loads_through_its_mapping(bi: Any, capsys: pytest.Cap
     assert "has no dates: every row was loaded on 2017-08-01" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(not KAG.is_file(), reason="the KAG data set is not in /work/shared/data")
+@needs_public_data(KAG)
 def test_kag_file_needs_a_currency(bi: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["import-ads", "--source", "meta", str(KAG)]) == 2
     assert "pass --currency" in capsys.readouterr().err

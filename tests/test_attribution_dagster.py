@@ -11,6 +11,7 @@ from dagster import AssetCheckResult, AssetChecksDefinition, AssetKey, materiali
 
 from hyperdash_pipeline.attribution import (
     attribution_credits,
+    attribution_credits_keep_every_touch,
     attribution_credits_sum_to_one,
     lead_attribution,
     lead_attribution_one_row_per_live_lead,
@@ -21,7 +22,12 @@ from hyperdash_pipeline.definitions import defs
 from hyperdash_pipeline.resources import PostgresResource
 
 ASSETS = [lead_attribution, attribution_credits, markov_attribution]
-CHECKS = [lead_attribution_one_row_per_live_lead, attribution_credits_sum_to_one, markov_conversions_sum_to_customers]
+CHECKS = [
+    lead_attribution_one_row_per_live_lead,
+    attribution_credits_sum_to_one,
+    attribution_credits_keep_every_touch,
+    markov_conversions_sum_to_customers,
+]
 
 
 def _seed(conn: psycopg.Connection) -> list[dict]:
@@ -57,6 +63,7 @@ def test_materialize_assets_and_checks(databases) -> None:
     assert evaluations == {
         "lead_attribution_one_row_per_live_lead": True,
         "attribution_credits_sum_to_one": True,
+        "attribution_credits_keep_every_touch": True,
         "markov_conversions_sum_to_customers": True,
     }
     materializations = [e.materialization for e in result.get_asset_materialization_events()]
@@ -82,10 +89,16 @@ def test_checks_catch_broken_tables(databases) -> None:
             (leads[0]["id"],),
         )
         conn.execute("UPDATE analytics.markov_attribution SET attributed_conversions = attributed_conversions + 1")
+        # A credited touch disappears (as when a label used to be quarantined): touches out < touches in.
+        conn.execute("DELETE FROM analytics.attribution_touch_credits WHERE lead_id = %s", (leads[1]["id"],))
     assert not _evaluate(lead_attribution_one_row_per_live_lead, databases.bi).passed
     credits = _evaluate(attribution_credits_sum_to_one, databases.bi)
-    assert not credits.passed and credits.metadata["bad_sums"].value == 12
+    assert not credits.passed and credits.metadata["bad_sums"].value == 11
     assert not _evaluate(markov_conversions_sum_to_customers, databases.bi).passed
+    touches = _evaluate(attribution_credits_keep_every_touch, databases.bi)
+    assert not touches.passed
+    assert (touches.metadata["touches_in"].value, touches.metadata["touches_out"].value) == (12, 11)
+    assert touches.metadata["quarantined_touches"].value == 12
 
 
 def test_invalid_models_config_is_refused(databases) -> None:
@@ -119,9 +132,9 @@ def test_cli_attribute_refreshes_the_tables(databases, monkeypatch, capsys) -> N
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "lead_attribution: 12 recomputed, 0 removed, 12 quarantined, 12 rows (full=True)"
     assert out[1] == "attribution_credits: first run, 12 leads, 24 rows"
-    assert out[2] == "markov_attribution: 4 rows, 5 customers"  # channel meta; campaigns c0, c1, c2
+    assert out[2] == "markov_attribution: 4 rows, 5 customers"  # channel paid_social (meta); campaigns c0, c1, c2
     assert out[3] == "lead_attribution: 0 recomputed, 0 removed, 0 quarantined, 12 rows (full=False)"
-    assert out[4] == "attribution_credits: configuration changed, 12 leads, 60 rows"
+    assert out[4] == "attribution_credits: configuration or channel map changed, 12 leads, 60 rows"
 
 
 def test_cli_attribute_json_for_scripts(databases, monkeypatch, capsys) -> None:

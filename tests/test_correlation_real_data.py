@@ -9,19 +9,19 @@ no amount.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import psycopg
 import pytest
 from dagster import materialize
+from public_data import needs_public_data, public_data
 
 from hyperdash_pipeline.attribution.assets import lead_attribution
 from hyperdash_pipeline.correlation.assets import campaign_attributed_revenue, correlation_tables
 from hyperdash_pipeline.correlation.checks import correlation_checks
 
-KAG = Path("/work/shared/data/kag_facebook_ad_conversion/KAG_conversion_data.csv")
+KAG = public_data("kag_facebook_ad_conversion/KAG_conversion_data.csv")
 # lead_attribution attributes the seeded CRM leads, as it does before the correlation tables in production.
 ASSETS = [lead_attribution, correlation_tables, campaign_attributed_revenue, *correlation_checks()]
 
@@ -66,7 +66,7 @@ def expected_per_ad(frame: pd.DataFrame) -> pd.DataFrame:
     return out.set_index("ad_id")
 
 
-@pytest.mark.skipif(not KAG.is_file(), reason=f"{KAG} is absent (public data set, not shipped with the repo)")
+@needs_public_data(KAG)
 def test_per_ad_metrics_match_pandas_on_real_facebook_data(databases: Any) -> None:
     frame = pd.read_csv(KAG, encoding="utf-8-sig")
     with psycopg.connect(databases.bi_url) as conn:

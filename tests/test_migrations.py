@@ -218,7 +218,11 @@ def test_wide_credits_migration_keeps_the_credits(empty_database, tmp_path: Path
         if path.stem < "0205":  # the schema as it was before the wide credits
             shutil.copy(path, folder)
     apply_migrations(empty_database, folder, "BI")
-    contract = "SELECT * FROM analytics.attribution_credits ORDER BY lead_id, model, touch_index"
+    # The columns 0205 knew (1101 appends channel_raw, NULL for credits stored before it).
+    contract = (
+        "SELECT organization_id, lead_id, touch_index, channel, campaign_id, ad_id, model, credit, revenue_credit"
+        " FROM analytics.attribution_credits ORDER BY lead_id, model, touch_index"
+    )
     with psycopg.connect(empty_database) as conn:
         # Two configured models; lead a has two touches, lead b one (with revenue).
         conn.execute(

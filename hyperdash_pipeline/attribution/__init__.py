@@ -6,6 +6,7 @@ from dagster import Definitions
 
 from hyperdash_pipeline.attribution.assets import attribution_credits, lead_attribution, markov_attribution
 from hyperdash_pipeline.attribution.checks import (
+    attribution_credits_keep_every_touch,
     attribution_credits_sum_to_one,
     lead_attribution_one_row_per_live_lead,
     markov_conversions_sum_to_customers,
@@ -13,6 +14,7 @@ from hyperdash_pipeline.attribution.checks import (
 
 __all__ = [
     "attribution_credits",
+    "attribution_credits_keep_every_touch",
     "attribution_credits_sum_to_one",
     "defs",
     "lead_attribution",
@@ -26,6 +28,7 @@ defs = Definitions(
     asset_checks=[
         lead_attribution_one_row_per_live_lead,
         attribution_credits_sum_to_one,
+        attribution_credits_keep_every_touch,
         markov_conversions_sum_to_customers,
     ],
 )

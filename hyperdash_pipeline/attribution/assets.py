@@ -67,12 +67,13 @@ CREDITS_SCHEMA = TableSchema(
         TableColumn("organization_id", "uuid"),
         TableColumn("lead_id", "uuid"),
         TableColumn("touch_index", "int", description="0-based position in the collapsed path, oldest first"),
-        TableColumn("channel", "text"),
+        TableColumn("channel", "text", description="channel group, or the normalised label no alias maps"),
         TableColumn("campaign_id", "text"),
         TableColumn("ad_id", "text"),
         TableColumn("model", "text", description=", ".join(MODELS)),
         TableColumn("credit", "double precision", description="sums to 1 per lead and model"),
         TableColumn("revenue_credit", "numeric(18,6)", description="credit x the lead's won revenue"),
+        TableColumn("channel_raw", "text", description="the channel label as the CRM sent it (NULL: none)"),
     ]
 )
 
@@ -176,6 +177,8 @@ def attribution_credits(
             "refresh_reason": stats.reason,
             "leads_recomputed": stats.leads_recomputed,
             "rows_written": stats.rows_written,
+            "unmapped_channel_labels": stats.unmapped_labels,
+            "unmapped_channel_touches": stats.unmapped_touches,
             "settings": MetadataValue.json(settings.as_json()),
         }
     )

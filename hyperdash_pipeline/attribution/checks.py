@@ -44,6 +44,20 @@ def attribution_credits_sum_to_one(bi: PostgresResource) -> AssetCheckResult:
 
 
 @asset_check(
+    asset=ATTRIBUTION_CREDITS_KEY,
+    blocking=True,
+    description=(
+        "Touches in = touches out: every touchpoint lead_attribution accepted inside the lookback window is "
+        "credited (a label no alias maps included); quarantined and out-of-window touches are counted beside."
+    ),
+)
+def attribution_credits_keep_every_touch(bi: PostgresResource) -> AssetCheckResult:
+    found = _one_row(bi, "transforms/attribution/check_touches.sql")
+    passed = found["touches_in"] == found["touches_out"]
+    return AssetCheckResult(passed=passed, metadata={k: int(v) for k, v in found.items()})  # type: ignore[call-overload]
+
+
+@asset_check(
     asset=MARKOV_ATTRIBUTION_KEY,
     description="Markov attributed conversions sum to the customers of each organization and dimension.",
 )

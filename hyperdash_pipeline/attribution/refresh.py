@@ -105,6 +105,8 @@ class CreditsStats:
     rows_written: int
     row_count: int
     upto_run_id: int
+    unmapped_labels: int  # (organization, label) pairs no alias maps: rows of analytics.unmapped_channels
+    unmapped_touches: int  # credited touches carrying those labels (kept, under their normalised label)
 
 
 @dataclass(frozen=True)
@@ -252,14 +254,14 @@ def _credits_full_reason(
     requested: bool,
     state: dict[str, Any] | None,
     la_state: dict[str, Any] | None,
-    settings: CreditSettings,
+    config: dict[str, Any],
 ) -> str | None:
     if requested:
         return "requested"
     if state is None:
         return "first run"
-    if state["config"] != settings.as_json():
-        return "configuration changed"
+    if state["config"] != config:
+        return "configuration or channel map changed"
     if la_state is not None and (la_state["full_run_id"] or 0) > (state["last_run_id"] or 0):
         return "lead_attribution was rebuilt"
     if (state["credit_rows"] or 0) > 0 and scalar(conn, steps["lost"]):
@@ -278,7 +280,9 @@ def refresh_attribution_credits(
     with serialised(conn, _lock_key(ATTRIBUTION_CREDITS)), snapshot_transaction(conn):
         state = read_state(conn, ATTRIBUTION_CREDITS)
         la_state = read_state(conn, LEAD_ATTRIBUTION)
-        reason = _credits_full_reason(conn, steps, full, state, la_state, settings)
+        # The channel map's fingerprint is part of the configuration: editing an alias recomputes every credit.
+        config = {**settings.as_json(), "channel_map": scalar(conn, steps["channel_map_digest"])}
+        reason = _credits_full_reason(conn, steps, full, state, la_state, config)
         upto = int((la_state or {}).get("last_run_id") or 0)
         params = {
             "full": reason is not None,
@@ -300,9 +304,12 @@ def refresh_attribution_credits(
             run_step(conn, steps, "paths_delta_new", params)
         run_step(conn, steps, "transitions_apply", params, _ALL_PATHS if reason else "_path_delta")
         run_step(conn, steps, "transitions_prune", params)
+        run_step(conn, steps, "unmapped_clear", params)
+        unmapped = run_step(conn, steps, "unmapped_channels", params)
+        unmapped_touches = int(scalar(conn, "SELECT coalesce(sum(touches), 0) FROM analytics.unmapped_channels"))
         run_step(conn, steps, "prune_log", params)
         leads_changed = int(scalar(conn, steps["counts"], params))
-        _save_state(conn, ATTRIBUTION_CREDITS, last_run_id=upto, config=settings.as_json(), credit_rows=row_count)
+        _save_state(conn, ATTRIBUTION_CREDITS, last_run_id=upto, config=config, credit_rows=row_count)
     return CreditsStats(
         full=reason is not None,
         reason=reason or "incremental",
@@ -310,6 +317,8 @@ def refresh_attribution_credits(
         rows_written=written,
         row_count=row_count,
         upto_run_id=upto,
+        unmapped_labels=unmapped,
+        unmapped_touches=unmapped_touches,
     )
 
 

@@ -34,37 +34,70 @@ TRUNCATE analytics.attribution_touch_credits;
 INSERT INTO analytics.attribution_touch_credits (
     organization_id, lead_id, touch_index, channel, campaign_id, ad_id,
     first_touch, last_touch, linear, position_based, time_decay,
-    first_touch_revenue, last_touch_revenue, linear_revenue, position_based_revenue, time_decay_revenue)
-WITH aliases AS (
-    SELECT jsonb_object_agg(alias, channel) AS map FROM analytics.channel_aliases
+    first_touch_revenue, last_touch_revenue, linear_revenue, position_based_revenue, time_decay_revenue,
+    channel_raw, touches)
+WITH channel_map AS (
+    -- analytics.channel_map as two lookups: the default aliases, and each organization's own (which win).
+    SELECT coalesce(jsonb_object_agg(alias, channel_group) FILTER (WHERE organization_id IS NULL), '{}')
+               AS defaults,
+           coalesce((SELECT jsonb_object_agg(o.organization_id, o.aliases)
+                     FROM (SELECT organization_id::text, jsonb_object_agg(alias, channel_group) AS aliases
+                           FROM analytics.channel_map WHERE organization_id IS NOT NULL
+                           GROUP BY organization_id) o), '{}') AS by_org
+    FROM analytics.channel_map
 ), path AS (
+    -- The channel (docs/attribution.md#channels): a named label, mapped or else kept normalised; without
+    -- one, derived from the touch's click ids, medium and source, else its source as a label, else
+    -- 'unassigned'. The lead's own touch (no touch in the window) derives from the lead's utm fields.
     SELECT la.organization_id, la.lead_id, la.conversion_date AS conv,
            coalesce(t.ts, la.conversion_date) AS ts,
-           coalesce(t.channel, la.source) COLLATE "C" AS channel,
+           t.ts IS NULL AS own,
+           t.channel_raw,
+           ch.channel,
            CASE WHEN t.ts IS NULL THEN la.campaign_id
-                ELSE coalesce(t.campaign_id, '(' || t.channel || ')') END COLLATE "C" AS campaign_id,
+                ELSE coalesce(t.campaign_id, '(' || ch.channel || ')') END COLLATE "C"
+               AS campaign_id,
            CASE WHEN t.ts IS NULL THEN la.ad_id ELSE t.ad_id END COLLATE "C" AS ad_id
     FROM lead_attribution la
-    CROSS JOIN aliases
+    CROSS JOIN channel_map cm
     LEFT JOIN LATERAL (
-        -- lead_attribution keeps validated touchpoints: the timestamp parses, a named channel is known.
+        -- lead_attribution keeps validated touchpoints: objects whose timestamp parses.
         SELECT *
         FROM (
             SELECT (e ->> 'timestamp')::timestamptz AT TIME ZONE 'UTC' AS ts,
-                   coalesce(aliases.map ->> lower(btrim(e ->> 'channel')),
-                            analytics.normalise_source(e ->> 'source', NULL, NULL)) AS channel,
+                   e ->> 'channel' AS channel_raw,
+                   analytics.normalise_channel(e ->> 'channel') AS label,
+                   coalesce(e ->> 'source', e ->> 'utm_source') AS source,
+                   coalesce(e ->> 'medium', e ->> 'utm_medium') AS medium,
+                   e ->> 'gclid' AS gclid, e ->> 'fbclid' AS fbclid,
                    nullif(e ->> 'campaign_id', '') AS campaign_id, nullif(e ->> 'ad_id', '') AS ad_id
             FROM jsonb_array_elements(CASE WHEN jsonb_typeof(la.touchpoints) = 'array' THEN la.touchpoints END) AS e
             OFFSET 0
         ) parsed
         WHERE parsed.ts <= la.conversion_date AND parsed.ts >= la.conversion_date - %(lookback)s::interval
     ) t ON true
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN t.ts IS NULL THEN
+                    (SELECT coalesce(analytics.derive_channel(l.utm_source, l.utm_medium, l.gclid, l.fbclid),
+                                     analytics.channel_group_of(analytics.normalise_channel(l.utm_source),
+                                                                cm.by_org -> la.organization_id::text, cm.defaults),
+                                     'unassigned')
+                     FROM crm_raw.leads l WHERE l.id = la.lead_id)
+                ELSE coalesce(analytics.channel_group_of(t.label, cm.by_org -> la.organization_id::text, cm.defaults),
+                              t.label,
+                              analytics.derive_channel(t.source, t.medium, t.gclid, t.fbclid),
+                              analytics.channel_group_of(analytics.normalise_channel(t.source),
+                                                         cm.by_org -> la.organization_id::text, cm.defaults),
+                              'unassigned')
+               END COLLATE "C" AS channel
+    ) ch
     WHERE true {scope}
 ), ordered AS (
     SELECT p.*,
            lag(p.channel) OVER w AS prev_channel,
            lag(p.campaign_id) OVER w AS prev_campaign,
-           row_number() OVER w AS rn
+           row_number() OVER w AS rn,
+           count(*) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS path_touches
     FROM path p
     WINDOW w AS (PARTITION BY p.lead_id ORDER BY p.ts, p.channel, p.campaign_id, p.ad_id)
 ), collapsed AS (
@@ -80,7 +113,9 @@ WITH aliases AS (
     FROM collapsed c
 ), numbered AS (
     -- Same window order as above, so no second sort; one window pass: its frame spans the whole lead.
-    SELECT c.organization_id, c.lead_id, c.channel, c.campaign_id, c.ad_id,
+    -- touches: the CRM touches this one stands for, up to the next kept one (collapsed repeats included).
+    SELECT c.organization_id, c.lead_id, c.channel, c.campaign_id, c.ad_id, c.channel_raw,
+           CASE WHEN c.own THEN 0 ELSE coalesce(lead(c.rn) OVER w, c.path_touches + 1) - c.rn END AS touches,
            (row_number() OVER w - 1)::int AS idx,
            count(*) OVER w AS n,
            c.w / sum(c.w) OVER w AS decay_share
@@ -89,7 +124,7 @@ WITH aliases AS (
                  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
 ), credited AS (
     -- One column per model; `'model' = ANY(models)` is folded to a constant by the planner.
-    SELECT x.organization_id, x.lead_id, x.idx, x.channel, x.campaign_id, x.ad_id,
+    SELECT x.organization_id, x.lead_id, x.idx, x.channel, x.campaign_id, x.ad_id, x.channel_raw, x.touches,
            CASE WHEN 'first_touch' = ANY (%(models)s::text[]) THEN (x.idx = 0)::int::float8 END AS first_touch,
            CASE WHEN 'last_touch' = ANY (%(models)s::text[]) THEN (x.idx = x.n - 1)::int::float8 END AS last_touch,
            CASE WHEN 'linear' = ANY (%(models)s::text[]) THEN 1.0::float8 / x.n END AS linear,
@@ -116,7 +151,8 @@ SELECT c.organization_id, c.lead_id, c.idx, c.channel, c.campaign_id, c.ad_id,
        CASE WHEN c.position_based IS NULL THEN NULL WHEN c.revenue = 0 THEN 0
             ELSE round(c.position_based::numeric * c.revenue, 6) END,
        CASE WHEN c.time_decay IS NULL THEN NULL WHEN c.revenue = 0 THEN 0
-            ELSE round(c.time_decay::numeric * c.revenue, 6) END
+            ELSE round(c.time_decay::numeric * c.revenue, 6) END,
+       c.channel_raw, c.touches::int
 FROM credited c;
 
 -- step: credit_totals_full
@@ -188,6 +224,25 @@ SET LOCAL enable_memoize TO DEFAULT;
 
 -- step: transitions_prune
 DELETE FROM analytics.markov_transitions WHERE transitions = 0;
+
+-- step: unmapped_clear
+DELETE FROM analytics.unmapped_channels;
+
+-- step: unmapped_channels
+-- Labels no alias maps, with their touches: every credited touch leaves its state exactly once in the channel
+-- chain, so the transition counts out of a state are its touches (a few thousand rows, not every credit).
+INSERT INTO analytics.unmapped_channels (organization_id, channel, touches)
+SELECT t.organization_id, t.from_state, sum(t.transitions)
+FROM analytics.markov_transitions t
+WHERE t.dimension = 'channel' AND t.from_state <> '(start)'
+  AND NOT EXISTS (SELECT 1 FROM analytics.channel_groups g WHERE g.channel_group = t.from_state)
+GROUP BY t.organization_id, t.from_state;
+
+-- step: channel_map_digest
+-- A fingerprint of analytics.channel_map: an edit changes it, and the next refresh recomputes every credit.
+SELECT md5(coalesce(string_agg(concat_ws('|', organization_id, alias, channel_group), ','
+                               ORDER BY organization_id NULLS FIRST, alias), ''))
+FROM analytics.channel_map;
 
 -- step: prune_log
 -- The log is consumed: drop entries up to the run this refresh read, but none the correlation refresh has

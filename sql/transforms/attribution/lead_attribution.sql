@@ -79,9 +79,10 @@ WHERE q.stage = 'lead_attribution' AND q.source_ref = 'crm_raw.leads/' || c.lead
 -- The scope placeholder is empty on a full rebuild, else it restricts to the changed leads.
 -- The attributed fields of each live changed lead, in one pass over its touchpoints. touchpoints keeps
 -- the CRM's valid touchpoints as sent (rebuilt without the rejected ones only when some are rejected);
--- the rejected ones are kept with their reason for the quarantine.
+-- the rejected ones are kept with their reason for the quarantine. A touch is rejected only when it cannot be
+-- a touch (not an object, no timestamp, one that does not parse or is in the future), never for its channel
+-- label (docs/contracts.md#touchpoints-and-channels).
 CREATE TEMP TABLE _la_new ON COMMIT DROP AS
-WITH aliases AS (SELECT jsonb_object_agg(alias, channel) AS map FROM analytics.channel_aliases)
 SELECT l.organization_id, l.id AS lead_id,
        coalesce(nullif(btrim(l.campaign_id), ''),
                 '(' || analytics.normalise_source(l.utm_source, l.gclid, l.fbclid) || ')') AS campaign_id,
@@ -102,7 +103,6 @@ SELECT l.organization_id, l.id AS lead_id,
        p.rejected,
        CASE WHEN jsonb_typeof(l.touchpoints) NOT IN ('array', 'null') THEN l.touchpoints END AS not_an_array
 FROM crm_raw.leads l
-CROSS JOIN aliases
 LEFT JOIN LATERAL (
     SELECT min(v.ts) AS first_touch,
            max(v.ts) AS last_touch,
@@ -117,8 +117,6 @@ LEFT JOIN LATERAL (
                        WHEN p.ts_kind IS NULL OR p.ts_kind = 'null' THEN 'touchpoint has no timestamp'
                        WHEN p.ts IS NULL THEN 'touchpoint timestamp does not parse'
                        WHEN p.ts > now() THEN 'touchpoint timestamp is in the future'
-                       WHEN p.channel_text <> '' AND NOT aliases.map ? p.channel_text
-                           THEN 'unknown channel (see analytics.known_channels)'
                    END AS reason
             FROM (
                 -- The timestamp is parsed once: a string that starts like a date and parses (no error raised).
@@ -128,8 +126,7 @@ LEFT JOIN LATERAL (
                             THEN r.ts_text::timestamptz END AS ts
                 FROM (
                     SELECT e.ord::int - 1 AS touch_index, e.t, jsonb_typeof(e.t) AS kind,
-                           jsonb_typeof(e.t -> 'timestamp') AS ts_kind, e.t ->> 'timestamp' AS ts_text,
-                           lower(btrim(e.t ->> 'channel')) AS channel_text
+                           jsonb_typeof(e.t -> 'timestamp') AS ts_kind, e.t ->> 'timestamp' AS ts_text
                     FROM jsonb_array_elements(CASE WHEN jsonb_typeof(l.touchpoints) = 'array' THEN l.touchpoints END)
                          WITH ORDINALITY AS e (t, ord)
                     OFFSET 0
