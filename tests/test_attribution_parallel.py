@@ -14,6 +14,7 @@ from conftest import Databases
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hyperdash_pipeline.attribution import parallel
 from hyperdash_pipeline.attribution.parallel import HIGHEST_UUID, LOWEST_UUID, PARTS_PER_SESSION, plan_parts
 from hyperdash_pipeline.attribution.refresh import (
     refresh_attribution_credits,
@@ -35,6 +36,12 @@ STAMPS = {"created_at", "computed_at", "refreshed_at"}
 # Float sums regrouped in another order differ in the last bits: compared rounded.
 _ROUND = 9
 NEW_ORG = uuid.UUID("00000000-0000-4000-8000-0000000000aa")
+
+
+@pytest.fixture
+def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts of a few hundred leads, so test-sized data is still split across sessions and lead-id ranges."""
+    monkeypatch.setattr(parallel, "MIN_PART_LEADS", 1)
 
 
 def _rows(conn: psycopg.Connection, table: str) -> list[tuple[Any, ...]]:
@@ -102,6 +109,7 @@ def _change(conn: psycopg.Connection) -> None:
     )
 
 
+@pytest.mark.usefixtures("small_parts")
 @pytest.mark.parametrize("parallelism", [2, 3])
 def test_parallel_full_rebuild_equals_one_session(databases: Databases, parallelism: int) -> None:
     """From the same stale state (a rebuild, then deletes, moves and a new organization), the rebuild in
@@ -121,6 +129,7 @@ def test_parallel_full_rebuild_equals_one_session(databases: Databases, parallel
         assert parallel[table] == rows, f"{table} differs between parallelism {parallelism} and 1"
 
 
+@pytest.mark.usefixtures("small_parts")
 def test_parallel_rebuild_is_followed_by_a_correct_incremental_refresh(databases: Databases) -> None:
     """After a parallel rebuild the incremental refresh goes on from its watermark: the same tables as a
     one-session rebuild of the changed data."""
@@ -140,6 +149,7 @@ def test_parallel_rebuild_is_followed_by_a_correct_incremental_refresh(databases
         assert incremental[table] == serial[table], f"{table}: incremental after a parallel rebuild differs"
 
 
+@pytest.mark.usefixtures("small_parts")
 def test_parallel_rebuild_parts_commit_per_organization(databases: Databases) -> None:
     """Each part is its own transaction: after the rebuild every organization is complete, and the refresh's
     bookkeeping counts every lead and credit."""
@@ -163,7 +173,7 @@ organizations = st.dictionaries(st.uuids().map(str), st.integers(min_value=0, ma
 
 @given(sizes=organizations, parallelism=st.integers(min_value=1, max_value=8))
 def test_plan_covers_every_lead_of_every_organization_once(sizes: dict[str, int], parallelism: int) -> None:
-    parts = plan_parts(sizes, parallelism)
+    parts = plan_parts(sizes, parallelism, min_part_leads=1)
     ranges: dict[str, list[tuple[int, int]]] = {}
     for part in parts:
         assert part.organizations and part.low <= part.high
@@ -182,7 +192,13 @@ def test_plan_covers_every_lead_of_every_organization_once(sizes: dict[str, int]
 def test_plan_parts_are_balanced(sizes: dict[str, int], parallelism: int) -> None:
     """No part holds much more than its share, so N sessions finish close together."""
     target = max(1, -(-sum(sizes.values()) // (parallelism * PARTS_PER_SESSION)))
-    assert all(part.leads <= target for part in plan_parts(sizes, parallelism))
+    assert all(part.leads <= target for part in plan_parts(sizes, parallelism, min_part_leads=1))
+
+
+def test_plan_keeps_small_organizations_whole() -> None:
+    """Below the minimum part size nothing is split: a part is a transaction, not worth it for a few leads."""
+    parts = plan_parts({"a": 12, "b": 3}, parallelism=4)
+    assert [(p.organizations, p.low, p.high) for p in parts] == [(("a", "b"), LOWEST_UUID, HIGHEST_UUID)]
 
 
 def test_plan_refuses_no_sessions() -> None:

@@ -56,8 +56,7 @@ def _attribute(args: argparse.Namespace) -> int:
         return 0
     print(
         f"lead_attribution: {leads.recomputed} recomputed, {leads.removed} removed, "
-        f"{leads.quarantined} quarantined, {leads.row_count} rows (full={leads.full}"
-        + (f", {parallelism} sessions)" if leads.full else ")")
+        f"{leads.quarantined} quarantined, {leads.row_count} rows (full={leads.full})"
     )
     print(f"attribution_credits: {credits.reason}, {credits.leads_recomputed} leads, {credits.row_count} rows")
     print(f"markov_attribution: {len(chains.rows)} rows, {chains.customers} customers")

@@ -28,6 +28,9 @@ from hyperdash_pipeline.transforms import WORK_MEM
 MAX_DEFAULT_PARALLELISM = 4
 # Parts per session: enough that one session finishing early takes over the rest (uneven organizations).
 PARTS_PER_SESSION = 4
+# No part smaller than this (but for the last of an organization group): a part costs a transaction, temp
+# tables and a plan, ~10-50 ms, worth paying only for thousands of leads.
+MIN_PART_LEADS = 10_000
 LOWEST_UUID = UUID(int=0)
 HIGHEST_UUID = UUID(int=(1 << 128) - 1)
 
@@ -45,8 +48,9 @@ class Part:
         return {"organizations": list(self.organizations), "low": str(self.low), "high": str(self.high)}
 
 
-def plan_parts(sizes: dict[str, int], parallelism: int) -> list[Part]:
-    """Split organizations (id -> leads) into parts of about total / (parallelism x PARTS_PER_SESSION) leads.
+def plan_parts(sizes: dict[str, int], parallelism: int, min_part_leads: int | None = None) -> list[Part]:
+    """Split organizations (id -> leads) into parts of about total / (parallelism x PARTS_PER_SESSION) leads,
+    at least `min_part_leads` (default MIN_PART_LEADS).
 
     A larger organization is cut into equal ranges of the UUID space (lead ids are random UUIDs, so the
     ranges hold about equal numbers of leads); smaller ones are packed together whole. Every organization,
@@ -55,7 +59,8 @@ def plan_parts(sizes: dict[str, int], parallelism: int) -> list[Part]:
     if parallelism < 1:
         raise ValueError(f"parallelism must be >= 1, got {parallelism}")
     total = sum(sizes.values())
-    target = max(1, math.ceil(total / (parallelism * PARTS_PER_SESSION)))
+    floor = MIN_PART_LEADS if min_part_leads is None else min_part_leads
+    target = max(1, floor, math.ceil(total / (parallelism * PARTS_PER_SESSION)))
     parts: list[Part] = []
     bin_orgs: list[str] = []
     bin_leads = 0

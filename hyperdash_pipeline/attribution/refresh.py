@@ -231,6 +231,9 @@ def refresh_lead_attribution(
         horizon_row = conn.execute(_SAFE_HORIZON_SQL).fetchone()
         assert horizon_row is not None
         horizon: datetime = horizon_row[0]
+        placeholders = 0
+        if parallelism > 1 and (full or read_state(conn, LEAD_ATTRIBUTION) is None):
+            placeholders = run_step(conn, sql_steps("transforms/attribution/parallel.sql"), "organizations", {})
         conn.commit()
         with snapshot_transaction(conn):
             state = read_state(conn, LEAD_ATTRIBUTION)
@@ -251,6 +254,7 @@ def refresh_lead_attribution(
                 quarantined, organizations, written = _load_all_leads_parallel(
                     conn, steps, params, parallelism, snapshot
                 )
+                organizations += placeholders
                 # The parts committed on their own: this transaction's snapshot does not see their rows.
                 outcomes = int(scalar(conn, "SELECT count(*) FROM _outcome_diff"))
                 counts: tuple[Any, ...] | None = (written, 0, outcomes, written)

@@ -2,6 +2,15 @@
 -- organizations and a lead-id range, rebuilt in its own transaction on the snapshot the refresh exported.
 -- Parameters: organizations (uuid[]), low, high (uuid, inclusive).
 
+-- step: organizations
+-- Placeholders for unknown organizations (as the one-session rebuild's `organizations` step), created and
+-- committed before the snapshot: two parts of one organization inserting it would fail each other's check.
+INSERT INTO organizations (id, name, slug)
+SELECT DISTINCT l.organization_id, 'Organization ' || l.organization_id, 'org-' || l.organization_id
+FROM crm_raw.leads l
+WHERE l.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM organizations o WHERE o.id = l.organization_id)
+ON CONFLICT DO NOTHING;
+
 -- step: sizes
 -- Live leads per organization (the parts are balanced on them), every known organization included (0 leads:
 -- a part still removes its stale rows).
