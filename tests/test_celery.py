@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from conftest import PgServer, Templates
 from dagster import DagsterEventType, DagsterInstance
 from test_correlation_incremental import snapshot
@@ -65,7 +66,7 @@ def cluster(pg_server: PgServer, templates: Templates, tmp_path: Path) -> Iterat
         "HYPERDASH_CELERY_BROKER": f"redis://{REDIS[0]}:{REDIS[1]}/{redis_db}",
         "HYPERDASH_HOME": str(tmp_path / "hyperdash"),
     }
-    subprocess.run(["redis-cli", "-n", str(redis_db), "FLUSHDB"], check=False, capture_output=True)
+    redis.Redis(host=REDIS[0], port=REDIS[1], db=redis_db).flushdb()  # no task left by an earlier session
     try:
         yield env
     finally:
