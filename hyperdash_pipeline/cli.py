@@ -76,11 +76,14 @@ REGISTRARS: list[Registrar] = [
     Registrar("hyperdash_pipeline.sample_data.cli:register", ("seed",)),
     Registrar("hyperdash_pipeline.sync.cli:register", ("sync", "reconcile")),
     Registrar("hyperdash_pipeline.ingestion.cli:register", ("import-ads", "import-fx", "add-integration")),
-    Registrar("hyperdash_pipeline.webhook.cli:register", ("webhook", "webhook-secret", "webhook-reencrypt", "webhook-key")),
+    Registrar(
+        "hyperdash_pipeline.webhook.cli:register", ("webhook", "webhook-secret", "webhook-reencrypt", "webhook-key")
+    ),
     Registrar("hyperdash_pipeline.attribution.cli:register", ("attribute",)),
     Registrar("hyperdash_pipeline.ops.cli:register", ("dev", "status", "report")),
     Registrar("hyperdash_pipeline.backup.cli:register", ("backup", "restore")),
     Registrar("hyperdash_pipeline.security.cli:register", ("roles",)),
+    Registrar("hyperdash_pipeline.distributed.cli:register", ("worker",)),
 ]
 
 # Errors every command reports as one line (exit 2): (module, class). A module never imported cannot have

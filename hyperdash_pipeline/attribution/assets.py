@@ -17,6 +17,7 @@ from dagster import (
 from pydantic import Field
 
 from hyperdash_pipeline.attribution.models import MODELS
+from hyperdash_pipeline.attribution.parallel import default_parallelism
 from hyperdash_pipeline.attribution.refresh import (
     CreditSettings,
     MarkovStats,
@@ -89,8 +90,15 @@ MARKOV_SCHEMA = TableSchema(
 )
 
 
+PARALLELISM_HELP = (
+    "BI sessions a full rebuild is split across, by organization and lead-id range (attribution/parallel.py). "
+    "Default: the BI server's max_parallel_workers, at most 4 and this machine's cores."
+)
+
+
 class LeadAttributionConfig(Config):
     full_refresh: bool = Field(default=False, description="Rebuild every lead instead of the changed ones.")
+    parallelism: int | None = Field(default=None, ge=1, description=PARALLELISM_HELP)
 
 
 class AttributionCreditsConfig(Config):
@@ -101,6 +109,7 @@ class AttributionCreditsConfig(Config):
     )
     models: list[str] = Field(default=list(MODELS), description=f"Subset of {', '.join(MODELS)}.")
     full_refresh: bool = Field(default=False, description="Recompute every lead (done anyway when settings change).")
+    parallelism: int | None = Field(default=None, ge=1, description=PARALLELISM_HELP)
 
     def settings(self) -> CreditSettings:
         return CreditSettings(
@@ -130,13 +139,15 @@ def lead_attribution(
     context: AssetExecutionContext, config: LeadAttributionConfig, bi: PostgresResource
 ) -> MaterializeResult:
     with bi.connection() as conn:
-        stats = refresh_lead_attribution(conn, full=config.full_refresh)
+        parallelism = config.parallelism or default_parallelism(conn)
+        stats = refresh_lead_attribution(conn, full=config.full_refresh, parallelism=parallelism)
     context.log.info(f"lead_attribution: {stats.recomputed} recomputed, {stats.removed} removed (full={stats.full})")
     return MaterializeResult(
         metadata={
             "dagster/row_count": stats.row_count,
             "dagster/column_schema": LEAD_ATTRIBUTION_SCHEMA,
             "full_refresh": stats.full,
+            "parallelism": parallelism if stats.full else 1,
             "leads_recomputed": stats.recomputed,
             "leads_removed": stats.removed,
             "lead_outcomes_changed": stats.outcomes_changed,
@@ -167,13 +178,15 @@ def attribution_credits(
 ) -> MaterializeResult:
     settings = config.settings()
     with bi.connection() as conn:
-        stats = refresh_attribution_credits(conn, settings, full=config.full_refresh)
+        parallelism = config.parallelism or default_parallelism(conn)
+        stats = refresh_attribution_credits(conn, settings, full=config.full_refresh, parallelism=parallelism)
     context.log.info(f"attribution_credits: {stats.reason}, {stats.leads_recomputed} leads recomputed")
     return MaterializeResult(
         metadata={
             "dagster/row_count": stats.row_count,
             "dagster/column_schema": CREDITS_SCHEMA,
             "full_refresh": stats.full,
+            "parallelism": parallelism if stats.full else 1,
             "refresh_reason": stats.reason,
             "leads_recomputed": stats.leads_recomputed,
             "rows_written": stats.rows_written,

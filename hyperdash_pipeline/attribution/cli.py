@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from hyperdash_pipeline.attribution.models import MODELS
+from hyperdash_pipeline.attribution.parallel import default_parallelism
 from hyperdash_pipeline.attribution.refresh import (
     CreditSettings,
     refresh_attribution_credits,
@@ -27,9 +28,10 @@ def _attribute(args: argparse.Namespace) -> int:
     bi = PostgresResource(url=urls.bi, application_name="hyperdash-pipeline/attribute")
     progress = Progress("attribute", total=3, unit="steps")  # stderr: --json output on stdout stays clean
     with bi.connection() as conn:
-        leads = refresh_lead_attribution(conn, full=args.full)
+        parallelism = args.parallelism or default_parallelism(conn)
+        leads = refresh_lead_attribution(conn, full=args.full, parallelism=parallelism)
         progress.update(1)
-        credits = refresh_attribution_credits(conn, settings, full=args.full)
+        credits = refresh_attribution_credits(conn, settings, full=args.full, parallelism=parallelism)
         progress.update(2)
         chains = refresh_markov_attribution(conn)
         progress.update(3)
@@ -40,6 +42,7 @@ def _attribute(args: argparse.Namespace) -> int:
             "quarantined": leads.quarantined,
             "rows": leads.row_count,
             "full": leads.full,
+            "parallelism": parallelism if leads.full else 1,
         },
         "attribution_credits": {
             "reason": credits.reason,
@@ -60,9 +63,26 @@ def _attribute(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sessions(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--parallelism takes a whole number of sessions >= 1, got {text!r}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("attribute", help="refresh the attribution tables in BI (incremental unless --full)")
     parser.add_argument("--full", action="store_true", help="rebuild every lead instead of the changed ones")
+    parser.add_argument(
+        "--parallelism",
+        type=_sessions,
+        metavar="N",
+        help="BI sessions a full rebuild is split across, by organization (default: the BI server's "
+        "max_parallel_workers, at most 4 and this machine's cores)",
+    )
     parser.add_argument("--lookback-days", type=int, default=30)
     parser.add_argument("--half-life-days", type=float, default=7.0)
     parser.add_argument("--no-collapse", action="store_true", help="keep consecutive repeats of a touch")

@@ -16,6 +16,7 @@ from psycopg.rows import dict_row
 
 from hyperdash_pipeline.attribution import markov
 from hyperdash_pipeline.attribution.models import MODELS
+from hyperdash_pipeline.attribution.parallel import Part, export_snapshot, plan_parts, run_parts
 from hyperdash_pipeline.settings import read_sql
 from hyperdash_pipeline.transforms import (
     WORK_MEM,
@@ -38,6 +39,11 @@ CREDIT_TOTALS_TRIGGER = "credit_totals_insert"
 # The incremental filter of the credits steps (a literal fragment, no user input).
 # = ANY(array) keeps the plan on the lead_id indexes (a join would scan the whole table).
 _CHANGED_LEADS = "AND {alias}.lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[])"
+# The rows of one part of a parallel full rebuild (attribution/parallel.py), by table alias.
+_PART_SCOPE = (
+    "AND {alias}.organization_id = ANY (%(organizations)s::uuid[]) "
+    "AND {alias}.{lead} BETWEEN %(low)s::uuid AND %(high)s::uuid"
+)
 # The path deltas of a full rebuild: every stored path, counted once.
 _ALL_PATHS = "(SELECT p.*, 1 AS delta FROM analytics.attribution_paths AS p)"
 # Time-decay weights 2^(-age / half_life) stay clear of float underflow (2^-1022) up to this age.
@@ -171,6 +177,32 @@ def _load_all_leads(conn: psycopg.Connection, steps: dict[str, str], params: dic
     return quarantined, organizations
 
 
+def _load_all_leads_parallel(
+    conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any], parallelism: int, snapshot: str
+) -> tuple[int, int, int]:
+    """Full rebuild in `parallelism` sessions, a part (organizations, lead-id range) per transaction on the
+    refresh's snapshot. Returns (quarantined, organizations created, rows written)."""
+    parts_sql = sql_steps("transforms/attribution/parallel.sql")
+    run_step(conn, steps, "deletions", params)  # covered by the rebuild: consumed
+    run_step(conn, steps, "quarantine_clear_full", params)  # the rows this snapshot sees; parts add new ones
+    sizes = {str(org): int(leads) for org, leads in conn.execute(parts_sql["sizes"])}
+    scope = _PART_SCOPE.format(alias="l", lead="id")
+
+    def rebuild_part(part_conn: psycopg.Connection, part: Part) -> tuple[int, ...]:
+        part_params = {**params, **part.params()}
+        run_step(part_conn, steps, "leads", part_params, scope)
+        quarantined = run_step(part_conn, steps, "quarantine_insert", part_params)
+        organizations = run_step(part_conn, steps, "organizations", part_params)
+        run_step(part_conn, steps, "campaign_window", part_params)
+        run_step(part_conn, parts_sql, "delete_gone_leads", part_params)
+        written = run_step(part_conn, steps, "upsert", part_params)
+        return quarantined, organizations, written
+
+    totals = run_parts(conn, snapshot, plan_parts(sizes, parallelism), parallelism, rebuild_part)
+    quarantined, organizations, written = totals or (0, 0, 0)
+    return quarantined, organizations, written
+
+
 def _load_changed_leads(conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any]) -> tuple[int, int]:
     """Incremental: the changed leads only, logged for attribution_credits. Returns (quarantined, orgs created)."""
     for step in ("deletions", "changed", "changed_index", "quarantine_clear_changed"):
@@ -187,21 +219,28 @@ def _load_changed_leads(conn: psycopg.Connection, steps: dict[str, str], params:
     return quarantined, organizations
 
 
-def refresh_lead_attribution(conn: psycopg.Connection, full: bool = False) -> LeadAttributionStats:
+def refresh_lead_attribution(
+    conn: psycopg.Connection, full: bool = False, parallelism: int = 1
+) -> LeadAttributionStats:
     """Bring public.lead_attribution (and analytics.lead_outcomes) up to date with crm_raw.
 
     Incremental unless `full` or never run: recomputes leads synced since the watermark, leads whose
-    won deals changed and leads that were deleted; logs them for attribution_credits.
+    won deals changed and leads that were deleted; logs them for attribution_credits. A full rebuild with
+    `parallelism` > 1 is split by organization across that many BI sessions (attribution/parallel.py).
     """
     steps = sql_steps("transforms/attribution/lead_attribution.sql")
     with serialised(conn, _lock_key(LEAD_ATTRIBUTION)):
         horizon_row = conn.execute(_SAFE_HORIZON_SQL).fetchone()
         assert horizon_row is not None
         horizon: datetime = horizon_row[0]
+        placeholders = 0
+        if parallelism > 1 and (full or read_state(conn, LEAD_ATTRIBUTION) is None):
+            placeholders = run_step(conn, sql_steps("transforms/attribution/parallel.sql"), "organizations", {})
         conn.commit()
         with snapshot_transaction(conn):
             state = read_state(conn, LEAD_ATTRIBUTION)
             full = full or state is None
+            snapshot = export_snapshot(conn) if full and parallelism > 1 else None
             run_row = conn.execute("SELECT nextval('analytics.attribution_run_id_seq')").fetchone()
             assert run_row is not None
             run_id = int(run_row[0])
@@ -213,13 +252,22 @@ def refresh_lead_attribution(conn: psycopg.Connection, full: bool = False) -> Le
             }
             for step in ("won", "outcome_diff", "outcomes_delete", "outcomes_upsert"):
                 run_step(conn, steps, step, params)
-            if full:
+            if snapshot is not None:
+                quarantined, organizations, written = _load_all_leads_parallel(
+                    conn, steps, params, parallelism, snapshot
+                )
+                organizations += placeholders
+                # The parts committed on their own: this transaction's snapshot does not see their rows.
+                outcomes = int(scalar(conn, "SELECT count(*) FROM _outcome_diff"))
+                counts: tuple[Any, ...] | None = (written, 0, outcomes, written)
+            elif full:
                 quarantined, organizations = _load_all_leads(conn, steps, params)
             else:
                 quarantined, organizations = _load_changed_leads(conn, steps, params)
             run_step(conn, steps, "deal_quarantine_clear", params)
             quarantined += run_step(conn, steps, "deal_quarantine_insert", params)
-            counts = conn.execute(steps["counts_full" if full else "counts"]).fetchone()
+            if snapshot is None:
+                counts = conn.execute(steps["counts_full" if full else "counts"]).fetchone()
             assert counts is not None
             previous_leads = None if state is None else state["leads_synced_at"]
             previous_deals = None if state is None else state["deals_synced_at"]
@@ -270,46 +318,130 @@ def _credits_full_reason(
 
 
 def refresh_attribution_credits(
-    conn: psycopg.Connection, settings: CreditSettings | None = None, full: bool = False
+    conn: psycopg.Connection, settings: CreditSettings | None = None, full: bool = False, parallelism: int = 1
 ) -> CreditsStats:
     """Recompute analytics.attribution_credits for the leads lead_attribution changed since the last run
     (all leads on a full rebuild: requested, first run, new settings, lead_attribution rebuilt, or the
-    UNLOGGED credits table found empty after a crash)."""
+    UNLOGGED credits table found empty after a crash). A full rebuild with `parallelism` > 1 is split by
+    organization across that many BI sessions (attribution/parallel.py)."""
     settings = settings or CreditSettings()
     steps = sql_steps("transforms/attribution/attribution_credits.sql")
-    with serialised(conn, _lock_key(ATTRIBUTION_CREDITS)), snapshot_transaction(conn):
-        state = read_state(conn, ATTRIBUTION_CREDITS)
-        la_state = read_state(conn, LEAD_ATTRIBUTION)
-        # The channel map's fingerprint is part of the configuration: editing an alias recomputes every credit.
-        config = {**settings.as_json(), "channel_map": scalar(conn, steps["channel_map_digest"])}
-        reason = _credits_full_reason(conn, steps, full, state, la_state, config)
-        upto = int((la_state or {}).get("last_run_id") or 0)
-        params = {
-            "full": reason is not None,
-            "since_run_id": int((state or {}).get("last_run_id") or 0),
-            "upto_run_id": upto,
-            "lookback": timedelta(days=settings.lookback_days),
-            "half_life_days": float(settings.half_life_days),
-            "collapse": settings.collapse,
-            "models": list(settings.models),
-        }
-        run_step(conn, steps, "changed", params)
-        run_step(conn, steps, "changed_index", params)
-        if reason:
-            row_count = written = _rebuild_credits(conn, steps, params) * len(settings.models)
-        else:
-            row_count, written = _update_credits(conn, steps, params, state, len(settings.models))
-        run_step(conn, steps, "paths_insert", params, "" if reason else _CHANGED_LEADS.format(alias="c"))
-        if not reason:
-            run_step(conn, steps, "paths_delta_new", params)
-        run_step(conn, steps, "transitions_apply", params, _ALL_PATHS if reason else "_path_delta")
-        run_step(conn, steps, "transitions_prune", params)
-        run_step(conn, steps, "unmapped_clear", params)
-        unmapped = run_step(conn, steps, "unmapped_channels", params)
-        unmapped_touches = int(scalar(conn, "SELECT coalesce(sum(touches), 0) FROM analytics.unmapped_channels"))
-        run_step(conn, steps, "prune_log", params)
-        leads_changed = int(scalar(conn, steps["counts"], params))
-        _save_state(conn, ATTRIBUTION_CREDITS, last_run_id=upto, config=config, credit_rows=row_count)
+    with serialised(conn, _lock_key(ATTRIBUTION_CREDITS)):
+        with snapshot_transaction(conn):
+            state = read_state(conn, ATTRIBUTION_CREDITS)
+            la_state = read_state(conn, LEAD_ATTRIBUTION)
+            # The channel map's fingerprint is part of the configuration: editing an alias recomputes every credit.
+            config = {**settings.as_json(), "channel_map": scalar(conn, steps["channel_map_digest"])}
+            reason = _credits_full_reason(conn, steps, full, state, la_state, config)
+            upto = int((la_state or {}).get("last_run_id") or 0)
+            params = {
+                "full": reason is not None,
+                "since_run_id": int((state or {}).get("last_run_id") or 0),
+                "upto_run_id": upto,
+                "lookback": timedelta(days=settings.lookback_days),
+                "half_life_days": float(settings.half_life_days),
+                "collapse": settings.collapse,
+                "models": list(settings.models),
+            }
+            if not reason or parallelism <= 1:
+                return _refresh_credits_serial(conn, steps, params, settings, config, state, reason)
+            written = _rebuild_credits_parts(conn, steps, params, parallelism) * len(settings.models)
+        # A new transaction: the parts committed on their own, the first one's snapshot does not see them.
+        with snapshot_transaction(conn):
+            leads_changed, unmapped, unmapped_touches = _finish_parallel_credits(conn, steps, params, config, written)
+    return CreditsStats(
+        full=True,
+        reason=reason,
+        leads_recomputed=leads_changed,
+        rows_written=written,
+        row_count=written,
+        upto_run_id=upto,
+        unmapped_labels=unmapped,
+        unmapped_touches=unmapped_touches,
+    )
+
+
+def _rebuild_credits_parts(
+    conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any], parallelism: int
+) -> int:
+    """Every organization's credits and paths rebuilt in parts on this transaction's snapshot; touches written.
+
+    The parts defer the campaign totals (migration 1201): _finish_parallel_credits regroups them.
+    """
+    parts_sql = sql_steps("transforms/attribution/parallel.sql")
+    snapshot = export_snapshot(conn)
+    sizes = {str(org): int(leads) for org, leads in conn.execute(parts_sql["credit_sizes"])}
+    credits_scope = _PART_SCOPE.format(alias="la", lead="lead_id")
+    # The part's attributed leads (the credits of a lead moved away are still stored under the old organization
+    # until its new organization's part replaces them).
+    paths_scope = f"AND c.lead_id IN (SELECT la.lead_id FROM lead_attribution la WHERE true {credits_scope})"
+
+    def rebuild_part(part_conn: psycopg.Connection, part: Part) -> tuple[int, ...]:
+        part_params = {**params, **part.params()}
+        part_conn.execute("SELECT set_config('hyperdash.credit_totals_deferred', 'on', true)")
+        for step in ("delete_credits", "delete_gone_credits", "delete_paths", "delete_gone_paths"):
+            run_step(part_conn, parts_sql, step, part_params)
+        written = run_step(part_conn, steps, "insert", part_params, credits_scope)
+        run_step(part_conn, steps, "paths_insert", part_params, paths_scope)
+        return (written,)
+
+    (written,) = run_parts(conn, snapshot, plan_parts(sizes, parallelism), parallelism, rebuild_part) or (0,)
+    return written
+
+
+def _finish_parallel_credits(
+    conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any], config: dict[str, Any], rows: int
+) -> tuple[int, int, int]:
+    """After the parts committed: campaign totals and Markov transitions regrouped from every stored row, the
+    unmapped channel labels listed, the change log pruned, the state saved. The leads now credited, and the
+    unmapped labels and touches."""
+    parts_sql = sql_steps("transforms/attribution/parallel.sql")
+    run_step(conn, parts_sql, "credit_totals_clear", params)
+    run_step(conn, steps, "credit_totals_full", params)
+    run_step(conn, parts_sql, "transitions_truncate", params)
+    run_step(conn, steps, "transitions_apply", params, _ALL_PATHS)
+    run_step(conn, steps, "transitions_prune", params)
+    unmapped, unmapped_touches = _list_unmapped_channels(conn, steps, params)
+    run_step(conn, steps, "prune_log", params)
+    leads_changed = int(scalar(conn, "SELECT count(*) FROM lead_attribution"))
+    _save_state(conn, ATTRIBUTION_CREDITS, last_run_id=params["upto_run_id"], config=config, credit_rows=rows)
+    return leads_changed, unmapped, unmapped_touches
+
+
+def _list_unmapped_channels(conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any]) -> tuple[int, int]:
+    """Rebuild analytics.unmapped_channels; its (organization, label) pairs and the touches they carry."""
+    run_step(conn, steps, "unmapped_clear", params)
+    unmapped = run_step(conn, steps, "unmapped_channels", params)
+    touches = int(scalar(conn, "SELECT coalesce(sum(touches), 0) FROM analytics.unmapped_channels"))
+    return unmapped, touches
+
+
+def _refresh_credits_serial(
+    conn: psycopg.Connection,
+    steps: dict[str, str],
+    params: dict[str, Any],
+    settings: CreditSettings,
+    config: dict[str, Any],
+    state: dict[str, Any] | None,
+    reason: str | None,
+) -> CreditsStats:
+    """The refresh inside the caller's one transaction: incremental, or a full rebuild by bulk load."""
+    upto = int(params["upto_run_id"])
+    run_step(conn, steps, "changed", params)
+    run_step(conn, steps, "changed_index", params)
+    if reason:
+        row_count = written = _rebuild_credits(conn, steps, params) * len(settings.models)
+    else:
+        row_count, written = _update_credits(conn, steps, params, state, len(settings.models))
+    run_step(conn, steps, "paths_insert", params, "" if reason else _CHANGED_LEADS.format(alias="c"))
+    if not reason:
+        run_step(conn, steps, "paths_delta_new", params)
+    run_step(conn, steps, "transitions_apply", params, _ALL_PATHS if reason else "_path_delta")
+    run_step(conn, steps, "transitions_prune", params)
+    unmapped, unmapped_touches = _list_unmapped_channels(conn, steps, params)
+    run_step(conn, steps, "prune_log", params)
+    leads_changed = int(scalar(conn, steps["counts"], params))
+    _save_state(conn, ATTRIBUTION_CREDITS, last_run_id=upto, config=config, credit_rows=row_count)
     return CreditsStats(
         full=reason is not None,
         reason=reason or "incremental",
