@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from hyperdash_pipeline import demo
 from hyperdash_pipeline.attribution.cli import register as register_attribution
+from hyperdash_pipeline.conversions.cli import register as register_conversions
 from hyperdash_pipeline.embedded import EmbeddedServerError, export_database_urls, stop_embedded
 from hyperdash_pipeline.ingestion.cli import register as register_ingestion
 from hyperdash_pipeline.migrate import MigrationError, migrate_all
@@ -66,6 +67,7 @@ REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [
     register_webhook,
     register_attribution,
     register_ops,
+    register_conversions,
 ]
 
 

@@ -10,6 +10,7 @@ GROUP_AD_PLATFORMS = "ad_platforms"
 GROUP_ATTRIBUTION = "attribution"
 GROUP_CORRELATION = "correlation"
 GROUP_REPORTING = "reporting"
+GROUP_CONVERSIONS = "conversions"
 
 OWNERS = ["team:data-engineering"]
 POSTGRES_KINDS = {"postgres"}
@@ -38,3 +39,4 @@ CAMPAIGN_WEEKLY_KEY = AssetKey(["analytics", "campaign_weekly"])
 CAMPAIGN_ATTRIBUTED_REVENUE_KEY = AssetKey(["analytics", "campaign_attributed_revenue"])
 CREATIVE_INSIGHTS_KEY = AssetKey(["ai_creative_insights"])
 CORRELATION_REPORT_KEY = AssetKey(["reporting", "correlation_report"])
+CONVERSIONS_OUTBOX_KEY = AssetKey(["conversions", "conversions_outbox"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import Definitions
 
-from hyperdash_pipeline import attribution, automation, correlation, ingestion, report, sync
+from hyperdash_pipeline import attribution, automation, conversions, correlation, ingestion, report, sync
 from hyperdash_pipeline.resources import bi_resource, crm_resource
 
 
@@ -21,6 +21,7 @@ def build_definitions() -> Definitions:
         correlation.defs,
         report.defs,
         automation.defs,
+        conversions.defs,
     ]
     return Definitions.merge(*parts)
 
