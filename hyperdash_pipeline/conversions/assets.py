@@ -7,7 +7,6 @@ Without a token a destination is marked `unconfigured` and its events stay pendi
 the sensor only launches when something changed).
 """
 
-
 from typing import Any
 
 from dagster import (
