@@ -13,10 +13,12 @@ from hyperdash_pipeline.conversions.sender import PLATFORMS, SendReport, convers
 from hyperdash_pipeline.embedded import export_database_urls
 from hyperdash_pipeline.ops.output import add_json_flag, print_json
 from hyperdash_pipeline.resources import PostgresResource
+from hyperdash_pipeline.settings import BI_URL_VAR
 
 
 def _send(args: argparse.Namespace) -> int:
-    bi = PostgresResource(url=export_database_urls().bi, application_name="hyperdash-pipeline/conversions")
+    bi_url = os.environ.get(BI_URL_VAR) or export_database_urls().bi  # only BI is needed
+    bi = PostgresResource(url=bi_url, application_name="hyperdash-pipeline/conversions")
     settings = conversions_resource(dict(os.environ))
     with bi.connection() as conn:  # the outbox is BI bookkeeping: the dry run refreshes it too
         build_outbox(conn, settings.qualified_statuses, settings.default_phone_country_code)
