@@ -126,3 +126,23 @@ def mark_destination(conn: psycopg.Connection, integration_id: str, status: str,
 def summary(conn: psycopg.Connection, days: int = SUMMARY_DAYS) -> list[PlatformCounts]:
     rows = conn.execute(read_sql("transforms/conversions/summary.sql"), {"days": days}).fetchall()
     return [PlatformCounts(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class DestinationState:
+    """An integration used as a conversions destination, as the last send left it."""
+
+    platform: str
+    integration: str
+    status: str | None  # ok, error, unconfigured; None before the first send
+    last_error: str | None
+    last_sent_at: datetime | None
+
+
+def destination_states(conn: psycopg.Connection) -> list[DestinationState]:
+    rows = conn.execute(
+        "SELECT i.provider, o.slug || '/' || i.account_id, i.conversions_status, i.conversions_last_error, "
+        "i.conversions_last_sent_at FROM integrations AS i JOIN organizations AS o ON o.id = i.organization_id "
+        "WHERE i.conversions_config IS NOT NULL ORDER BY 1, 2"
+    ).fetchall()
+    return [DestinationState(*row) for row in rows]
