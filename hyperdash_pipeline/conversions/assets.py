@@ -86,7 +86,7 @@ def _report_markdown(reports: list[SendReport]) -> str:
     deps=[CONVERSIONS_OUTBOX_KEY],
     group_name=GROUP_CONVERSIONS,
     owners=OWNERS,
-    kinds={"meta", "google"},
+    kinds={"postgres", "meta", "google"},
     description="Sends the outbox's pending events to Meta's Conversions API and Google Ads click "
     "conversions, exactly once per platform; its metadata counts this run's outcomes.",
 )
