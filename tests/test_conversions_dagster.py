@@ -3,7 +3,9 @@ launches it once per state, so a destination without a token leaves its events p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -15,6 +17,8 @@ from dagster import RunRequest, SensorResult, build_sensor_context, materialize
 from hyperdash_pipeline.conversions.assets import conversions_delivery, conversions_outbox, send_conversions_sensor
 from hyperdash_pipeline.conversions.sender import ConversionsResource
 from hyperdash_pipeline.definitions import defs
+from hyperdash_pipeline.report.build import write_report
+from hyperdash_pipeline.report.data import ReportParams
 
 
 @pytest.fixture
@@ -83,3 +87,26 @@ def test_the_job_sends_pending_events_once_configured(databases: Databases, bi: 
         again = _run(databases, configured)
         assert again["meta_sent"] == 0 and len(server.requests) == 1  # nothing is sent twice
     assert bi.execute("SELECT conversions_status FROM integrations").fetchone() == ("ok",)
+
+
+def test_the_report_shows_conversions_per_platform(
+    databases: Databases, bi: psycopg.Connection, tmp_path: Path
+) -> None:
+    org = add_organization(bi)
+    bi.execute(
+        "INSERT INTO conversions_outbox (event_id, platform, organization_id, lead_id, event_kind, event_time, "
+        "status, updated_at) SELECT gen_random_uuid(), platform, %s, gen_random_uuid(), 'lead', now(), status, "
+        "now() - age FROM (VALUES ('meta', 'sent', interval '1 hour'), ('meta', 'sent', interval '9 days'), "
+        "('meta', 'rejected', interval '1 day'), ('google', 'expired', interval '2 days')) AS v(platform, status, age)",
+        (org,),
+    )
+    result = write_report(databases.bi, ReportParams(), tmp_path)
+    html = result.path.read_text()
+    section = html[html.index('<section id="conversions"') :]
+    cells = re.findall(r"<tr>(.*?)</tr>", section[: section.index("</section>")])
+    rows = [re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", cell) for cell in cells]
+    assert rows == [
+        ["platform", "sent", "rejected", "expired", "skipped (consent)", "pending now"],
+        ["google", "0", "0", "1", "0", "0"],
+        ["meta", "1", "1", "0", "0", "0"],
+    ]
