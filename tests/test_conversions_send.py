@@ -310,3 +310,16 @@ def test_concurrent_senders_send_each_event_once(
     assert sum(r.counts["sent"] for r in reports) == 30
     assert len(server.received["meta"]) == len(set(server.received["meta"])) == 30
     assert {s[:2] for s in statuses(bi, "meta").values()} == {("sent", 1)}
+
+
+def test_a_4xx_that_is_not_the_platforms_json_is_not_retried(
+    databases: Databases, bi: psycopg.Connection, server: PlatformServer
+) -> None:
+    org = add_organization(bi)
+    meta_destination(bi, org)
+    add_lead(bi, org, fbclid="IwAR-1")
+    build(bi)
+    server.script(META_EVENTS, Scripted(403, "<html>Forbidden by proxy</html>"))
+    report = send_platform(databases.bi, settings(server), "meta")
+    assert len(server.requests) == 1 and "HTTP 403" in report.failed[0][1]
+    assert {s[:2] for s in statuses(bi, "meta").values()} == {("pending", 1)}

@@ -75,6 +75,8 @@ class Transport:
             detail = scrub(response.text[:300])
             return None, _retry_after(response), f"{where} answered HTTP {response.status_code}: {detail}"
         if not isinstance(parsed, dict):
+            if response.status_code >= 400:  # e.g. a proxy's HTML 403: retrying cannot fix it
+                raise DeliveryError(f"{where} answered HTTP {response.status_code}: {scrub(response.text[:200])}")
             return None, None, f"{where} answered HTTP {response.status_code} with a body that is not a JSON object"
         return Answer(response.status_code, parsed), None, ""
 
