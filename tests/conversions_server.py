@@ -19,8 +19,10 @@ from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 META_PATH = re.compile(r"^/v[\d.]+/(\d+)/events$")
+TOKEN_PATH = "/token"
 GOOGLE_PATH = re.compile(r"^/v\d+/customers/(\d+):uploadClickConversions$")
 
 
@@ -52,7 +54,8 @@ class PlatformServer:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                body = json.loads(raw) if raw else None
+                form = self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded")
+                body = {k: v[0] for k, v in parse_qs(raw.decode()).items()} if form else json.loads(raw or b"null")
                 with server.lock:
                     server.requests.append(Seen(self.path, dict(self.headers), body))
                     queue = server.scripted.get(self.path)
@@ -84,6 +87,8 @@ class PlatformServer:
             return self._meta(body)
         if GOOGLE_PATH.match(path):
             return self._google(body)
+        if path == TOKEN_PATH:  # Google's OAuth token endpoint: a refresh token for an access token
+            return Scripted(200, {"access_token": f"access-for-{body['refresh_token']}", "expires_in": 3599})
         return Scripted(404, {"error": {"message": f"no such endpoint {path}"}})
 
     def _meta(self, body: Any) -> Scripted:

@@ -323,3 +323,26 @@ def test_a_4xx_that_is_not_the_platforms_json_is_not_retried(
     report = send_platform(databases.bi, settings(server), "meta")
     assert len(server.requests) == 1 and "HTTP 403" in report.failed[0][1]
     assert {s[:2] for s in statuses(bi, "meta").values()} == {("pending", 1)}
+
+
+def test_google_refresh_tokens_are_exchanged_for_an_access_token(
+    databases: Databases, bi: psycopg.Connection, server: PlatformServer
+) -> None:
+    org = add_organization(bi)
+    google_destination(bi, org)
+    add_lead(bi, org, gclid="Cj0-1")
+    build(bi)
+    oauth = settings(
+        server,
+        google_client_id="CLIENT",
+        google_client_secret="SECRET",
+        google_token_url=f"{server.base_url}/token",
+        google_login_customer_id="999-888-7777",
+    )
+    report = send_platform(databases.bi, oauth, "google")
+    assert report.counts["sent"] == 1
+    token, upload = server.requests
+    assert token.path == "/token" and token.body["grant_type"] == "refresh_token"
+    assert token.body["refresh_token"] == "ACCESS-TOKEN" and token.body["client_id"] == "CLIENT"
+    assert upload.headers["Authorization"] == "Bearer access-for-ACCESS-TOKEN"
+    assert upload.headers["login-customer-id"] == "9998887777"
