@@ -95,3 +95,21 @@ def test_the_build_is_incremental_and_refreshes_only_pending_rows(bi: psycopg.Co
         bi.execute("SELECT lead_id::text, ad_user_data_consent FROM conversions_outbox").fetchall()
     )
     assert consent == {first: None, second: True}
+
+
+def test_the_build_never_waits_on_events_a_sender_holds(databases: Databases, bi: psycopg.Connection) -> None:
+    org = add_organization(bi)
+    held = add_lead(bi, org, fbclid="IwAR-held")
+    free = add_lead(bi, org, fbclid="IwAR-free")
+    _build(bi)
+    bi.execute("UPDATE crm_raw.leads SET ad_user_data_consent = true, _synced_at = now() + interval '3 hours'")
+    with psycopg.connect(databases.bi_url) as sender:  # a batch in flight holds its claimed rows
+        sender.execute("SELECT 1 FROM conversions_outbox WHERE lead_id = %s FOR UPDATE", (held,))
+        bi.execute("SET lock_timeout = '3s'")  # waiting would fail the build, not hang it
+        assert _build(bi) == (2, 0, 1)
+        sender.rollback()
+    consent: dict[str, bool | None] = dict(
+        bi.execute("SELECT lead_id::text, ad_user_data_consent FROM conversions_outbox").fetchall()
+    )
+    assert consent == {held: None, free: True}
+    assert _build(bi) == (2, 0, 1)  # released: the next build refreshes it
