@@ -182,7 +182,7 @@ def render_text(status: Status) -> str:
 def _conversion_lines(status: Status) -> list[str]:
     lines = [f"Conversions sent back to the ad platforms (last {SUMMARY_DAYS} days):"]
     if not status.conversions:
-        lines.append("  none yet")
+        lines.append("  nothing in the outbox yet")
     for c in status.conversions:
         lines.append(
             f"  {c.platform:<7} {c.sent} sent, {c.rejected} rejected, {c.expired} expired, "
