@@ -84,6 +84,7 @@ REGISTRARS: list[Registrar] = [
     Registrar("hyperdash_pipeline.backup.cli:register", ("backup", "restore")),
     Registrar("hyperdash_pipeline.security.cli:register", ("roles",)),
     Registrar("hyperdash_pipeline.distributed.cli:register", ("worker",)),
+    Registrar("hyperdash_pipeline.conversions.cli:register", ("send-conversions",)),
 ]
 
 # Errors every command reports as one line (exit 2): (module, class). A module never imported cannot have

@@ -11,6 +11,7 @@ GROUP_ATTRIBUTION = "attribution"
 GROUP_CORRELATION = "correlation"
 GROUP_REPORTING = "reporting"
 GROUP_BACKUPS = "backups"
+GROUP_CONVERSIONS = "conversions"
 
 OWNERS = ["team:data-engineering"]
 POSTGRES_KINDS = {"postgres"}
@@ -41,3 +42,4 @@ CREATIVE_INSIGHTS_KEY = AssetKey(["ai_creative_insights"])
 CORRELATION_REPORT_KEY = AssetKey(["reporting", "correlation_report"])
 BACKUP_CRM_KEY = AssetKey(["backups", "crm"])
 BACKUP_BI_KEY = AssetKey(["backups", "bi"])
+CONVERSIONS_OUTBOX_KEY = AssetKey(["conversions", "conversions_outbox"])

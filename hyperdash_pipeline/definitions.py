@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import Definitions
 
-from hyperdash_pipeline import attribution, automation, correlation, distributed, ingestion, report, sync
+from hyperdash_pipeline import attribution, automation, conversions, correlation, distributed, ingestion, report, sync
 from hyperdash_pipeline.resources import bi_resource, crm_resource
 
 
@@ -22,6 +22,7 @@ def build_definitions() -> Definitions:
         report.defs,
         automation.defs,
         distributed.build_defs(),  # the analytics_rebuild job; the Celery executor when HYPERDASH_EXECUTOR=celery
+        conversions.defs,
     ]
     return Definitions.merge(*parts)
 

@@ -150,3 +150,42 @@ def test_status_json_lists_a_report_run_for_scripts(
         "contacts": 1,
     }
     assert {row["table"]: row["lag_seconds"] for row in data["sync"]} == {"leads": 0, "deals": 0, "contacts": 0}
+
+    assert {row["table"] for row in data["sync"]} == {"leads", "deals"}
+    assert {row["table"]: row["state"]["rows_inserted"] for row in data["sync"]} == {"leads": 10, "deals": 4}
+
+
+def test_status_counts_conversions_per_platform_over_the_last_7_days(
+    databases, instance_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with psycopg.connect(databases.bi_url, autocommit=True) as conn:
+        org = conn.execute("INSERT INTO organizations (name, slug) VALUES ('Acme', 'acme') RETURNING id").fetchone()
+        conn.execute(
+            "INSERT INTO integrations (organization_id, provider, account_id, conversions_config, "
+            "conversions_status, conversions_last_error) VALUES (%s, 'google', '1234567890', '{}', 'unconfigured', "
+            "'no credentials: environment variable GOOGLE_ADS_DEVELOPER_TOKEN is not set')",
+            (org[0] if org else None,),
+        )
+        conn.execute(
+            "INSERT INTO conversions_outbox (event_id, platform, organization_id, lead_id, event_kind, event_time, "
+            "status, updated_at) SELECT gen_random_uuid(), platform, %s, gen_random_uuid(), 'lead', now(), status, "
+            "now() - age FROM (VALUES ('meta', 'sent', interval '1 hour'), ('meta', 'sent', interval '2 days'), "
+            "('meta', 'sent', interval '8 days'), ('meta', 'rejected', interval '1 day'), "
+            "('meta', 'expired', interval '1 day'), ('google', 'pending', interval '30 days')) "
+            "AS v(platform, status, age)",
+            (org[0] if org else None,),
+        )
+    assert main(["status", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    counts = {row["platform"]: row for row in data["conversions"]}
+    assert {k: counts["meta"][k] for k in ("sent", "rejected", "expired", "pending")} == {
+        "sent": 2,  # the one sent 8 days ago is outside the window
+        "rejected": 1,
+        "expired": 1,
+        "pending": 0,
+    }
+    assert counts["google"]["pending"] == 1
+    assert main(["status"]) == 0
+    text = capsys.readouterr().out
+    assert "meta    2 sent, 1 rejected, 1 expired, 0 skipped for consent; 0 pending now" in text
+    assert "google acme/1234567890: unconfigured (no credentials" in text

@@ -18,6 +18,9 @@ from typing import Any
 import psycopg
 from dagster import AssetCheckKey, AssetKey, DagsterEventType, DagsterInstance, Definitions
 
+from hyperdash_pipeline.conversions.store import SUMMARY_DAYS, DestinationState, PlatformCounts
+from hyperdash_pipeline.conversions.store import destination_states as read_destination_states
+from hyperdash_pipeline.conversions.store import summary as conversions_summary
 from hyperdash_pipeline.dagster_home import prepare_dagster_home
 from hyperdash_pipeline.embedded import export_database_urls
 from hyperdash_pipeline.ops.output import add_json_flag, format_duration, print_json
@@ -63,6 +66,8 @@ class Status:
     runs: list[RunSummary] = field(default_factory=list)
     failing_checks: list[FailingCheck] = field(default_factory=list)
     checks_known: int = 0
+    conversions: list[PlatformCounts] = field(default_factory=list)  # last SUMMARY_DAYS days, per platform
+    conversion_destinations: list[DestinationState] = field(default_factory=list)
 
 
 SYNC_STATE_QUERY = """
@@ -160,6 +165,9 @@ def collect_status(
 ) -> Status:
     with bi.connection(autocommit=True) as conn:
         sync, note = read_sync_lag(conn, crm.url, bi.url)
+        has_outbox = conn.execute("SELECT to_regclass('public.conversions_outbox')").fetchone() != (None,)
+        conversions = conversions_summary(conn) if has_outbox else []
+        destinations = read_destination_states(conn) if has_outbox else []
     check_keys = list(defs.resolve_asset_graph().asset_check_keys)
     return Status(
         sync=sync,
@@ -167,6 +175,8 @@ def collect_status(
         runs=last_runs(instance, run_limit),
         failing_checks=failing_checks(instance, check_keys),
         checks_known=len(check_keys),
+        conversions=conversions,
+        conversion_destinations=destinations,
     )
 
 
@@ -188,6 +198,7 @@ def render_text(status: Status) -> str:
         lines.append("  none")
     for fc in status.failing_checks:
         lines.append(f"  {fc.asset} {fc.check} [{fc.severity}] {fc.description or ''} (run {fc.run_id[:8]})".rstrip())
+    lines += _conversion_lines(status)
     return "\n".join(lines)
 
 
@@ -199,6 +210,21 @@ def _describe_lag(lag: SyncLag) -> str:
         return f"{'caught up':>10}        (last synced {at})"
     waiting = f"{lag.pending_rows} changed, {lag.pending_deletes} deleted waiting"
     return f"{format_duration(lag.lag_seconds):>10} behind ({waiting}; last synced {at})"
+
+
+def _conversion_lines(status: Status) -> list[str]:
+    lines = [f"Conversions sent back to the ad platforms (last {SUMMARY_DAYS} days):"]
+    if not status.conversions:
+        lines.append("  nothing in the outbox yet")
+    for c in status.conversions:
+        lines.append(
+            f"  {c.platform:<7} {c.sent} sent, {c.rejected} rejected, {c.expired} expired, "
+            f"{c.skipped_consent} skipped for consent; {c.pending} pending now"
+        )
+    for d in status.conversion_destinations:
+        if d.status in ("error", "unconfigured"):
+            lines.append(f"  {d.platform} {d.integration}: {d.status} ({d.last_error})")
+    return lines
 
 
 def status_command(args: argparse.Namespace) -> int:

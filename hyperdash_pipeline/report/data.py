@@ -19,6 +19,7 @@ from hyperdash_pipeline.conventions import (
     CAMPAIGN_ATTRIBUTED_REVENUE_KEY,
     CAMPAIGN_LEAD_QUALITY_KEY,
     CAMPAIGN_WEEKLY_KEY,
+    CONVERSIONS_OUTBOX_KEY,
     CREATIVE_INSIGHTS_KEY,
     CREATIVE_PERFORMANCE_KEY,
 )
@@ -55,6 +56,7 @@ QUERIES = {
         Query("weekly", "analytics.campaign_weekly", CAMPAIGN_WEEKLY_KEY, "weekly_cohorts.sql"),
         Query("findings", "public.ai_creative_insights", CREATIVE_INSIGHTS_KEY, "findings.sql"),
         Query("insight_counts", "public.ai_creative_insights", CREATIVE_INSIGHTS_KEY, "insight_counts.sql"),
+        Query("conversions", "public.conversions_outbox", CONVERSIONS_OUTBOX_KEY, "conversions_sent.sql"),
     )
 }
 

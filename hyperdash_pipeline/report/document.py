@@ -314,6 +314,24 @@ def findings(section: Section, counts: Section) -> Figure:
     )
 
 
+def conversions_sent(section: Section) -> Figure:
+    """Per platform, the CRM outcomes sent back to it (docs/conversions.md)."""
+    rows = [
+        [str(r["platform"]), *(str(r[k]) for k in ("sent", "rejected", "expired", "skipped_consent", "pending"))]
+        for r in section.rows
+    ]
+    headers = ["platform", "sent", "rejected", "expired", "skipped (consent)", "pending now"]
+    return Figure(
+        "conversions",
+        "CRM outcomes sent back to the ad platforms (last 7 days)",
+        "Leads, qualified leads and won deals reported to Meta and Google so their bidding optimises for "
+        "customers; rejected events carry the platform's reason in conversions_outbox.",
+        None,
+        section.note,
+        (_table(headers, rows),) if rows else (),
+    )
+
+
 def build_figures(sections: dict[str, Section]) -> list[Figure]:
     return [
         findings(sections["findings"], sections["insight_counts"]),
@@ -322,6 +340,7 @@ def build_figures(sections: dict[str, Section]) -> list[Figure]:
         hook_vs_conversion(sections["creatives"]),
         revenue_by_model(sections["attributed_revenue"], sections["model_totals"]),
         cohort_curves(sections["weekly"]),
+        conversions_sent(sections["conversions"]),
     ]
 
 
