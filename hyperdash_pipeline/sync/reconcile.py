@@ -26,7 +26,7 @@ from hyperdash_pipeline.sync.engine import (
     MIRROR_SCHEMA,
     _acquire_lock,
     _Columns,
-    _mirror_columns,
+    _plan_mirror,
     _upsert,
     _validate_tables,
     connect,
@@ -138,10 +138,18 @@ def _ranges_sql(buckets: list[str]) -> sql.Composable:
     return sql.SQL(" OR ").join(parts)
 
 
+def _shared_columns(bi_conn: psycopg.Connection, crm_conn: psycopg.Connection, table: str) -> _Columns:
+    """The columns both sides hold: a column dropped in the CRM stays in the mirror (NULL from then on) and is
+    neither compared nor repaired."""
+    plan = _plan_mirror(bi_conn, crm_conn, table)
+    copied = plan.copied_names()
+    return _Columns(copied, copied, next(c.type for c in plan.crm if c.name == "id"))
+
+
 def _reconcile_table(
     crm_conn: psycopg.Connection, bi_conn: psycopg.Connection, table: str, prefix: int, repair: bool
 ) -> TableReconciliation:
-    columns = _mirror_columns(bi_conn, crm_conn, table)
+    columns = _shared_columns(bi_conn, crm_conn, table)
     source, target = sql.Identifier("public", table), sql.Identifier(MIRROR_SCHEMA, table)
     crm = _buckets(crm_conn, source, _values(table, columns, source=True), prefix)
     bi = _buckets(bi_conn, target, _values(table, columns, source=False), prefix)
