@@ -170,11 +170,13 @@ def tree_cpu_seconds(root: int) -> float:
     return total
 
 
-def new_organization(crm_url: str) -> tuple[str, str]:
-    """An organization and its signing secret, made by the real `hyperdash webhook-secret`."""
+def new_organization(crm_url: str, home: Path) -> tuple[str, str]:
+    """An organization and its signing secret, made by the real `hyperdash webhook-secret` under the
+    HYPERDASH_HOME the webhook runs with (the secret is sealed with that home's key)."""
     organization_id = str(uuid.uuid4())
     out = io.StringIO()
     os.environ[CRM_URL_VAR] = crm_url
+    os.environ[HOME_VAR] = str(home)
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
         assert hyperdash(["webhook-secret", "--organization", organization_id]) == 0
     return organization_id, out.getvalue().strip()
@@ -285,7 +287,7 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
         env |= urls | {HOME_VAR: str(home), CRM_POLL_VAR: str(args.crm_poll_seconds)}
         env[AUTOMATION_VAR] = str(args.automation_seconds)
-        org = new_organization(urls[CRM_URL_VAR])
+        org = new_organization(urls[CRM_URL_VAR], home)
         dev_port, hook_port = free_port(), free_port()
         dev_cmd = [sys.executable, "-m", "hyperdash_pipeline.cli", "dev", "--port", str(dev_port)]
         hook_cmd = [sys.executable, "-m", "hyperdash_pipeline.cli", "webhook", "--port", str(hook_port)]

@@ -200,9 +200,14 @@ def dagster_database(pg_server: Any) -> Iterator[str]:
 
 @pytest.mark.timeout(1500)  # start-up (up to 300 s), arrival (up to 600 s), stop; measured 56-101 s
 def test_a_posted_lead_reaches_the_analytics_tables_with_nobody_clicking(
-    databases: Any, dagster_database: str, home_dir: Path, capsys: pytest.CaptureFixture[str]
+    databases: Any,
+    dagster_database: str,
+    home_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     urls = {CRM_URL_VAR: databases.crm_url, BI_URL_VAR: databases.bi_url, DAGSTER_URL_VAR: dagster_database}
+    monkeypatch.setenv(HOME_VAR, str(home_dir))  # the secret is sealed with the key the webhook will open it with
     org = create_source(capsys, "daemon-lp")
     webhook_env = {**os.environ, **urls, HOME_VAR: str(home_dir)}
     with (

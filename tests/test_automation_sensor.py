@@ -33,6 +33,7 @@ def test_every_sensor_and_schedule_runs_in_a_fresh_instance() -> None:
     assert {s.name: s.default_status.value for s in repository.sensor_defs} == {
         AUTOMATION_SENSOR_NAME: "RUNNING",
         "crm_changes_sensor": "RUNNING",
+        "send_conversions_sensor": "RUNNING",
     }
     assert {s.name for s in repository.schedule_defs if s.default_status.value != "RUNNING"} == set()
 

@@ -6,11 +6,10 @@ CRM mirror would rebuild until someone turned it on in the UI. Declared here it 
 default, ticks at `HYPERDASH_AUTOMATION_SECONDS`, and covers every asset and check, so Dagster adds
 no default sensor beside it.
 
-Its runs use the in-process executor (the Definitions' default executor, which the implicit asset
-job of automation runs takes): one run worker process executes the whole requested chain
-(lead_attribution, credits, Markov, correlation, report) instead of one subprocess per step, each
-re-importing Dagster and the Definitions. Jobs that name no executor (the sync, the backups) take it
-too; each of those is one step anyway.
+Its runs take the Definitions' default executor (`hyperdash_pipeline.distributed.executor`): in
+process unless HYPERDASH_EXECUTOR names Celery or Kubernetes, so one run worker process executes the
+whole requested chain (lead_attribution, credits, Markov, correlation, report) instead of one
+subprocess per step, each re-importing Dagster and the Definitions.
 """
 
 from dagster import (
@@ -18,7 +17,6 @@ from dagster import (
     AutomationConditionSensorDefinition,
     DefaultSensorStatus,
     Definitions,
-    in_process_executor,
 )
 
 from hyperdash_pipeline.automation.intervals import automation_seconds
@@ -36,6 +34,6 @@ analytics_automation_sensor = AutomationConditionSensorDefinition(
     "and its blocking checks passed (hyperdash_pipeline/automation/conditions.py).",
 )
 
-defs = Definitions(sensors=[analytics_automation_sensor], executor=in_process_executor)
+defs = Definitions(sensors=[analytics_automation_sensor])
 
 __all__ = ["AUTOMATION_SENSOR_NAME", "analytics_automation_sensor", "defs"]

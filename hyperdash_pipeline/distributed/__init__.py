@@ -3,8 +3,8 @@
 `HYPERDASH_EXECUTOR=celery` makes every job (launched from the CLI, the UI or the daemon) hand its steps to
 Celery workers started with `hyperdash worker`; the broker is `HYPERDASH_CELERY_BROKER` (Redis by default,
 RabbitMQ works the same). `HYPERDASH_EXECUTOR=k8s` runs each step in its own Kubernetes pod (dagster-k8s's
-k8s_job_executor, deploy/helm/values.yaml), with the resources below. Unset, the executor stays Dagster's
-default and nothing changes.
+k8s_job_executor, deploy/helm/values.yaml), with the resources below. Unset, every job runs its steps in
+its run's own process.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dagster import AssetSelection, Definitions, ExecutorDefinition, define_asset_job
+from dagster import AssetSelection, Definitions, ExecutorDefinition, define_asset_job, in_process_executor
 
 from hyperdash_pipeline.conventions import GROUP_ATTRIBUTION, GROUP_CORRELATION
 
@@ -83,11 +83,14 @@ def k8s_settings() -> dict[str, Any]:
     }
 
 
-def executor() -> ExecutorDefinition | None:
-    """The executor HYPERDASH_EXECUTOR names (celery, k8s); None (Dagster's default) when unset."""
+def executor() -> ExecutorDefinition:
+    """The executor HYPERDASH_EXECUTOR names (celery, k8s); in process when unset.
+
+    In process rather than Dagster's multiprocess default: an automation run's chain of analytics
+    steps then costs one process, not one re-import of Dagster and the Definitions per step."""
     choice = (os.environ.get(EXECUTOR_VAR) or "").strip().lower()
     if not choice:
-        return None
+        return in_process_executor
     if choice == "celery":
         from dagster_celery import celery_executor
 

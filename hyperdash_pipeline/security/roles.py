@@ -86,6 +86,8 @@ def crm_statements(roles: RoleNames, database: str, *, webhook_tables: bool = Tr
         sql.SQL("GRANT UPDATE (attribution_synced) ON leads TO {}").format(sync),
         sql.SQL("GRANT {} TO {}").format(sql.Identifier(RECEIPT_ROLE), sync),
         sql.SQL("GRANT pg_read_all_stats TO {}").format(sync),
+        # Its own bookkeeping (migration crm/1001): the generation it bumps, how far it pruned tombstones.
+        sql.SQL("GRANT SELECT, INSERT, UPDATE ON hyperdash_sync_generation, sync_tombstones_pruned TO {}").format(sync),
     ]
     if not webhook_tables:
         return statements

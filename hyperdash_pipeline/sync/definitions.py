@@ -30,7 +30,6 @@ from dagster import (
     TableColumn,
     TableSchema,
     define_asset_job,
-    in_process_executor,
     multi_asset,
     sensor,
 )
@@ -250,9 +249,6 @@ crm_to_bi_sync = define_asset_job(
     selection=[crm_raw_key(table) for table in CRM_TABLES],
     tags=SYNC_RUN_TAGS,
     description="Mirror the CRM tables into BI crm_raw (incremental; run config full_refresh re-copies).",
-    # One step: the default multiprocess executor would start a second Python process (imports, definitions)
-    # for it in every run the daemon launches; in-process runs it in the run worker itself.
-    executor_def=in_process_executor,
 )
 
 
