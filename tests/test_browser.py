@@ -110,7 +110,13 @@ def test_materialize_the_report_from_the_ui(ui: DevServer, page: Page) -> None:
     page.goto(asset_url, timeout=UI_TIMEOUT_MS)
     report = ui.home / "reports" / "correlation_report.html"
     page.get_by_text(str(report)).first.wait_for(timeout=UI_TIMEOUT_MS)  # the report_path metadata
-    page.get_by_text("Top findings").first.wait_for(timeout=UI_TIMEOUT_MS)  # the markdown summary
+    # The summary: shown inline when short, behind "[Show Markdown]" when long (a user clicks it).
+    findings = page.get_by_text("Top findings").first
+    show = page.get_by_text("Show Markdown").first
+    findings.or_(show).wait_for(timeout=UI_TIMEOUT_MS)
+    if not findings.is_visible():
+        show.click(timeout=UI_TIMEOUT_MS)
+    findings.wait_for(timeout=UI_TIMEOUT_MS)
     assert report.is_file()
     page.screenshot(path=screenshot_dir() / "report-asset.png", full_page=True)
 
