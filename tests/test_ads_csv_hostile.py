@@ -164,3 +164,13 @@ def test_the_file_is_streamed_not_read_whole(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert count == 20_000
     assert peak < size / 4, f"parsing a {size:,}-byte file peaked at {peak:,} bytes"
+
+
+def test_rows_of_one_ad_summing_beyond_the_bound_are_refused_cleanly(
+    bi: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "repeated.csv"
+    path.write_bytes(HEADER + _row(b"Brand", "1", b"900000000000") * 2 + _row(b"Brand", "2", b"5.00"))
+    assert main(["import-ads", "--source", "google", str(path)]) == 2
+    assert "the rows of one ad and day add up to 10^12 or more" in capsys.readouterr().err
+    assert _loaded(bi) == [] and _quarantined(bi) == []

@@ -68,6 +68,13 @@ def _import_ads(args: argparse.Namespace) -> int:
     except (CsvFormatError, OrganizationNotFound) as exc:  # the transaction was rolled back: nothing loaded
         print(f"hyperdash import-ads: {exc}", file=sys.stderr)
         return 2
+    except psycopg.errors.NumericValueOutOfRange:
+        print(
+            f"hyperdash import-ads: {path.name}: the rows of one ad and day add up to 10^12 or more, beyond what "
+            "campaign_metrics holds; look for repeated rows in the file (nothing was loaded)",
+            file=sys.stderr,
+        )
+        return 2
     print(
         f"{path.name} ({report.format}, decimal separator '{report.decimal_separator}' {report.decimal_origin}) "
         f"-> organization {slug}: {outcome.staged} rows read, {outcome.upserted} new or changed in campaign_metrics, "
