@@ -170,7 +170,7 @@ def test_localised_amounts_read_back_exactly(amounts: list[Decimal]) -> None:
     english = [f"{a:,.2f}" for a in amounts]  # 1,234,567.89
     brazilian = [s.replace(",", "_").replace(".", ",").replace("_", ".") for s in english]  # 1.234.567,89
     for texts in (english, brazilian):
-        separator = detect_decimal(texts)
+        separator = detect_decimal(texts) or "."
         assert [parse_number(t, separator, "spend") for t in texts] == amounts
 
 

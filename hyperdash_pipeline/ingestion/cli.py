@@ -5,17 +5,20 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import tempfile
 import uuid
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import psycopg
 
 from hyperdash_pipeline.embedded import export_database_urls
-from hyperdash_pipeline.ingestion.csv_import import CsvFormatError, parse_file
+from hyperdash_pipeline.ingestion.csv_import import CsvReport, ImportOptions, open_report
+from hyperdash_pipeline.ingestion.csv_source import DEFAULT_MAX_BYTES, CsvFormatError
 from hyperdash_pipeline.ingestion.fx import FxFormatError, parse_fx_file
-from hyperdash_pipeline.ingestion.load import load_rows, quarantine
-from hyperdash_pipeline.ingestion.rows import canonical_account_id
+from hyperdash_pipeline.ingestion.load import LoadOutcome, RejectedSpool, load_rows, quarantine
+from hyperdash_pipeline.ingestion.rows import MetricRow, RejectedRow, canonical_account_id
 from hyperdash_pipeline.resources import PostgresResource
 from hyperdash_pipeline.settings import read_sql
 
@@ -56,30 +59,50 @@ def _import_ads(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"hyperdash import-ads: {path} does not exist", file=sys.stderr)
         return 2
+    options = ImportOptions(args.currency, args.date, args.decimal, args.max_size)
     try:
-        parsed = parse_file(path, args.source, currency=args.currency, default_date=args.date)
-    except CsvFormatError as exc:
+        report = open_report(path, args.source, options)
+        with _bi().connection() as conn:
+            org_id, slug = resolve_organization(conn, args.organization)
+            outcome, spool = _load_report(conn, org_id, report)
+    except (CsvFormatError, OrganizationNotFound) as exc:  # the transaction was rolled back: nothing loaded
         print(f"hyperdash import-ads: {exc}", file=sys.stderr)
         return 2
-    with _bi().connection() as conn:
-        try:
-            org_id, slug = resolve_organization(conn, args.organization)
-        except OrganizationNotFound as exc:
-            print(f"hyperdash import-ads: {exc}", file=sys.stderr)
-            return 2
-        outcome = load_rows(conn, org_id, parsed.rows, loaded_via="csv")
-        quarantined = quarantine(conn, f"import-ads:{args.source}", parsed.rejected)
+    except psycopg.errors.NumericValueOutOfRange:
+        print(
+            f"hyperdash import-ads: {path.name}: the rows of one ad and day add up to 10^12 or more, beyond what "
+            "campaign_metrics holds; look for repeated rows in the file (nothing was loaded)",
+            file=sys.stderr,
+        )
+        return 2
     print(
-        f"{path.name} ({parsed.format}, decimal separator '{parsed.decimal_separator}') -> organization {slug}: "
-        f"{len(parsed.rows)} rows read, {outcome.upserted} new or changed in campaign_metrics, "
-        f"{parsed.skipped_totals} total/summary rows skipped, {quarantined} quarantined "
+        f"{path.name} ({report.format}, decimal separator '{report.decimal_separator}' {report.decimal_origin}) "
+        f"-> organization {slug}: {outcome.staged} rows read, {outcome.upserted} new or changed in campaign_metrics, "
+        f"{report.skipped_totals} total/summary rows skipped, {spool.count} quarantined "
         f"(BI quarantine, stage import-ads:{args.source})"
     )
-    if parsed.assumed_date:
-        print(f"{path.name} has no dates: every row was loaded on {parsed.assumed_date} (--date)")
-    for rejected in parsed.rejected[:10]:
+    if report.assumed_date:
+        print(f"{path.name} has no dates: every row was loaded on {report.assumed_date} (--date)")
+    for rejected in spool.first:
         print(f"  {rejected.source_ref}: {rejected.reason}")
-    return 1 if quarantined and not parsed.rows else 0
+    return 1 if spool.count and not outcome.staged else 0
+
+
+def _load_report(conn: psycopg.Connection, org_id: str, report: CsvReport) -> tuple[LoadOutcome, RejectedSpool]:
+    """Stream the good rows into campaign_metrics and the rejected ones into quarantine, in one transaction."""
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool_file:
+        spool = RejectedSpool(spool_file)
+
+        def good_rows() -> Iterator[MetricRow]:
+            for item in report.rows():
+                if isinstance(item, RejectedRow):
+                    spool.add(item)
+                else:
+                    yield item
+
+        outcome = load_rows(conn, org_id, good_rows(), loaded_via="csv")
+        quarantine(conn, f"import-ads:{report.source}", spool.replay())
+    return outcome, spool
 
 
 def _import_fx(args: argparse.Namespace) -> int:
@@ -130,6 +153,17 @@ def _env_var_name(value: str) -> str:
     return value
 
 
+_SIZE = re.compile(r"\s*(\d+)\s*(B|KiB|MiB|GiB)?\s*", re.I)
+_UNITS = {"b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+
+def _byte_size(value: str) -> int:
+    match = _SIZE.fullmatch(value)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a size such as 512MiB, 2GiB or 1048576 (bytes)")
+    return int(match[1]) * _UNITS[(match[2] or "b").lower()]
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     ads = sub.add_parser("import-ads", help="load a Meta Ads Manager or Google Ads CSV export into campaign_metrics")
     ads.add_argument("--source", required=True, choices=["meta", "google"])
@@ -138,6 +172,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     ads.add_argument("--currency", help="ISO currency when the file states none (e.g. USD)")
     ads.add_argument(
         "--date", type=date.fromisoformat, help="day given to files without dates (KAG); default: today (UTC)"
+    )
+    ads.add_argument(
+        "--decimal",
+        choices=[",", "."],
+        help="the file's decimal separator (1.234,56 -> ',', 1,234.56 -> '.'); default: what the values show",
+    )
+    ads.add_argument(
+        "--max-size",
+        type=_byte_size,
+        default=DEFAULT_MAX_BYTES,
+        help="refuse files larger than this (e.g. 2GiB, 300MiB); default 512MiB",
     )
     ads.set_defaults(handler=_import_ads)
     fx = sub.add_parser(
