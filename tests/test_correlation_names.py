@@ -30,7 +30,7 @@ def account(databases: Any) -> Any:
     with psycopg.connect(databases.bi_url) as conn:
         s = BiSeeder(conn)
         org = s.organization("acme")
-        common = {"spend": 300, "impressions": 1000}
+        common: dict[str, Any] = {"spend": 300, "impressions": 1000}
         s.metrics(org, "meta", "V", "VID", date(2026, 1, 5), **common, video_3s_views=300, thruplays=60,
                   campaign_name="Spring test", ad_name="Old cut")  # fmt: skip
         s.metrics(org, "meta", "V", "VID", date(2026, 1, 12), **common, video_3s_views=200, thruplays=40,
