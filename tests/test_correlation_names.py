@@ -137,3 +137,21 @@ def test_report_shows_names_na_and_labels_that_do_not_overlap(databases: Any, ac
             for b in boxes[i + 1 :]:
                 apart = a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
                 assert apart, f"{chart_id}: {a[4]!r} overlaps {b[4]!r}"
+
+
+def assert_apart(svg: str) -> None:
+    boxes = text_boxes(svg)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], f"{a[4]!r} overlaps {b[4]!r}"
+
+
+def test_eight_long_campaign_names_under_bars_are_staggered_and_shortened() -> None:
+    from hyperdash_pipeline.report.charts import Axis, grouped_bar_chart
+
+    names = [f"{LONG_NAME} #{i}" for i in range(8)]
+    svg = grouped_bar_chart("bars", "t", names, {"linear": [1000.0 * i for i in range(8)]}, Axis("revenue"))
+    assert all(f"<title>{name}</title>" in svg for name in names)
+    rows = {float(y) for y in re.findall(r'<text class="category" x="[\d.]+" y="([\d.]+)"', svg)}
+    assert len(rows) == 2  # two staggered rows: each label gets two bands of room
+    assert_apart(svg)
