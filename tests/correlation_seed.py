@@ -44,11 +44,13 @@ class BiSeeder:
         video_3s_views: int = 0,
         thruplays: int = 0,
         currency: str = "USD",
+        campaign_name: str | None = None,
+        ad_name: str | None = None,
     ) -> None:
         self.conn.execute(
             "INSERT INTO campaign_metrics (organization_id, source, campaign_id, ad_id, date, currency, spend,"
-            " impressions, clicks, conversions, conversion_value, video_3s_views, thruplays)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            " impressions, clicks, conversions, conversion_value, video_3s_views, thruplays, campaign_name, ad_name)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 org,
                 source,
@@ -63,6 +65,8 @@ class BiSeeder:
                 Decimal(str(conversion_value)),
                 video_3s_views,
                 thruplays,
+                campaign_name,
+                ad_name,
             ),
         )
 

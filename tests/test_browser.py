@@ -41,6 +41,17 @@ CHROMIUM_ARGS = [
 LOCATION = "hyperdash_pipeline.definitions"
 UI_TIMEOUT_MS = 120_000
 RUN_TIMEOUT = 300.0
+# The pairs of <text> elements of one SVG whose rendered boxes intersect (by more than half a pixel).
+OVERLAPPING_LABELS = """svg => {
+  const boxes = [...svg.querySelectorAll("text")].map(t => [t.textContent, t.getBoundingClientRect()]);
+  const hits = [];
+  boxes.forEach(([a, p], i) => boxes.slice(i + 1).forEach(([b, q]) => {
+    const w = Math.min(p.right, q.right) - Math.max(p.left, q.left);
+    const h = Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top);
+    if (w > 0.5 && h > 0.5) hits.push([a, b]);
+  }));
+  return hits;
+}"""
 
 pytestmark = [
     pytest.mark.slow,
@@ -176,6 +187,9 @@ def test_report_charts_draw_in_the_browser(databases, tmp_path: Path, page: Page
             assert mark and mark["width"] > 0 and mark["height"] > 0
             assert box["x"] <= mark["x"] <= box["x"] + box["width"], "a mark is drawn outside its chart"
             assert box["y"] <= mark["y"] <= box["y"] + box["height"], "a mark is drawn outside its chart"
+        # Rendered with the browser's own fonts, no two labels of a chart overlap.
+        overlaps = chart.evaluate(OVERLAPPING_LABELS)
+        assert overlaps == [], f"labels overlap in chart {i}: {overlaps}"
     page.screenshot(path=screenshot_dir() / "report.png", full_page=True)
     if os.environ.get("HYPERDASH_UPDATE_DOCS_IMG") == "1":
         page.screenshot(path=PROJECT_ROOT / "docs" / "img" / "report.png", full_page=True)

@@ -190,7 +190,7 @@ def test_creative_rows_and_recommendations(databases: Any, account: dict[str, An
     )
     assert len(insights) == 4
     a1_insight = next(i for i in insights if i["ad_id"] == "A1")
-    assert a1_insight["reason"].startswith("only 2 leads (1 became customers)")
+    assert a1_insight["reason"].startswith("ad A1 in campaign C1: only 2 leads (1 became customers)")
     assert a1_insight["evidence"]["thresholds"]["min_leads"] == 30
 
 

@@ -67,7 +67,9 @@ def test_recommendations_end_to_end(databases: Any, creatives: Any) -> None:
         "MID": "keep",  # 10% (5.5-17.4%) contains 15.2%
         "SMALL": "insufficient_data",
     }
-    assert got["BAD"][1].startswith("hook rate 38.0% (top quartile) but 2 of 140 leads became customers")
+    assert got["BAD"][1].startswith(
+        "ad BAD in campaign K: hook rate 38.0% (top quartile) but 2 of 140 leads became customers"
+    )
     with psycopg.connect(databases.bi_url) as conn:
         stamped: dict[str, str] = dict(
             conn.execute("SELECT ad_id, recommendation FROM analytics.creative_performance").fetchall()

@@ -24,6 +24,8 @@ GRAIN_WEEK = "week"
 ATTRIBUTION_MODELS = ["first_touch", "last_touch", "linear", "position_based", "time_decay"]
 COHORT_AGE = sql.SQL("(now() AT TIME ZONE 'UTC')::date - week_start")
 # Rows of the campaigns the refresh rebuilds (hyperdash_pipeline.correlation.refresh leaves them in _cr_campaigns).
+_CAMPAIGN_NAMES = sql.SQL(" LEFT JOIN _cr_campaign_names USING (organization_id, source, campaign_id)")
+_AD_NAMES = sql.SQL(" LEFT JOIN _cr_ad_names USING (organization_id, source, campaign_id, ad_id)")
 _TOUCHED = sql.SQL(
     " AS t USING _cr_campaigns AS c WHERE t.organization_id = c.organization_id AND t.source = c.source"
     " AND t.campaign_id = c.campaign_id"
@@ -38,14 +40,18 @@ def rebuild_metrics_table(
     conn: psycopg.Connection, table: str, keys: Sequence[str], grain: str, touched_only: bool
 ) -> int:
     """Replace the rows of analytics.<table> (every row, or those of the touched campaigns) with the metric
-    contract over the `grain` rows of correlation_base grouped by `keys`; returns the rows written."""
+    contract over the `grain` rows of correlation_base grouped by `keys`, with the latest campaign name (and
+    ad name, per ad) beside the ids; returns the rows written."""
     target = analytics_table(table)
     weekly = grain == GRAIN_WEEK
+    per_ad = "ad_id" in keys
     conn.execute(sql.SQL("DELETE FROM {}").format(target) + (_TOUCHED if touched_only else sql.SQL("")))
     query = sql.SQL(read_sql(f"{TRANSFORMS}/metrics_insert.sql")).format(
         target=target,
         keys=sql.SQL(", ").join(sql.Identifier(k) for k in keys),
         grain=sql.Literal(grain),
+        name_columns=sql.SQL(", campaign_name, ad_name" if per_ad else ", campaign_name"),
+        name_joins=_CAMPAIGN_NAMES + (_AD_NAMES if per_ad else sql.SQL("")),
         extra_columns=sql.SQL(", cohort_age_days") if weekly else sql.SQL(""),
         extra_values=sql.SQL(", ") + COHORT_AGE if weekly else sql.SQL(""),
     )

@@ -124,7 +124,8 @@ def refresh_correlation(conn: psycopg.Connection, rule: DecisionRule, full: bool
 
 def refresh_sides(conn: psycopg.Connection, full: bool = False) -> SidesRefresh:
     """Update the lead and spend sides; on an incremental refresh, leave the touched campaigns in
-    _cr_campaigns. Either way leave correlation_base (the join of both sides) for the campaigns to rebuild."""
+    _cr_campaigns. Either way leave correlation_base (the join of both sides) and the latest names
+    (_cr_campaign_names, _cr_ad_names) for the campaigns to rebuild."""
     steps = sql_steps(STEPS)
     with conn.cursor(row_factory=dict_row) as cur:
         state = cur.execute(steps["state"]).fetchone()
@@ -145,5 +146,6 @@ def refresh_sides(conn: psycopg.Connection, full: bool = False) -> SidesRefresh:
             campaigns_touched=int(scalar(conn, "SELECT count(*) FROM _cr_campaigns")),
         )
     run_step(conn, steps, "base", params, result.scope)
+    run_step(conn, steps, "names", params, result.scope)
     run_step(conn, steps, "save_state", params)
     return result

@@ -29,7 +29,21 @@ class CreativeRow:
     leads: int
     customers: int
     spend: float
-    hook_rate: float | None
+    hook_rate: float | None  # None: the ad had no video views, so a hook rate does not apply
+    campaign_name: str | None = None
+    ad_name: str | None = None
+    currency: str | None = None
+
+    @property
+    def title(self) -> str:
+        """How the reason names the creative: its latest names beside its ids."""
+        ad = f'ad "{self.ad_name}" ({self.ad_id})' if self.ad_name else f"ad {self.ad_id}"
+        campaign = (
+            f'campaign "{self.campaign_name}" ({self.campaign_id})'
+            if self.campaign_name
+            else f"campaign {self.campaign_id}"
+        )
+        return f"{ad} in {campaign}"
 
     @property
     def account(self) -> AccountKey:
@@ -81,7 +95,8 @@ def load_creatives(conn: psycopg.Connection) -> list[CreativeRow]:
 
 
 def write_insights(conn: psycopg.Connection, decisions: Sequence[CreativeDecision]) -> Counter[str]:
-    """Replace ai_creative_insights with `decisions` and stamp creative_performance.recommendation."""
+    """Replace ai_creative_insights with `decisions` (each reason opens with the creative's names and ids, the
+    evidence gives the currency of its money) and stamp creative_performance.recommendation."""
     conn.execute("DELETE FROM public.ai_creative_insights")
     with conn.cursor() as cur, cur.copy(read_sql("transforms/insights/copy_insights.sql")) as copy:
         for d in decisions:
@@ -93,8 +108,8 @@ def write_insights(conn: psycopg.Connection, decisions: Sequence[CreativeDecisio
                     row.campaign_id,
                     row.ad_id,
                     d.decision.recommendation,
-                    d.decision.reason,
-                    Jsonb(d.decision.evidence),
+                    f"{row.title}: {d.decision.reason}",
+                    Jsonb({**d.decision.evidence, "currency": row.currency}),
                 )
             )
     conn.execute(read_sql("transforms/insights/set_recommendations.sql"))

@@ -27,6 +27,15 @@ RULE_TEXT = (
     "lower bound > account rate; keep otherwise"
 )
 
+# The part of the rule behind each call, in words (the report shows it beside the evidence).
+RULE_WORDS: dict[str, str] = {
+    "insufficient_data": "no call below the minimum number of leads",
+    "pause": "pause when even the top of the interval is below the account rate and a customer costs more "
+    "than the account's (or none was bought)",
+    "scale": "scale when even the bottom of the interval is above the account rate",
+    "keep": "keep when the interval contains the account rate, or it converts worse but its customers cost no more",
+}
+
 
 @dataclass(frozen=True)
 class DecisionRule:

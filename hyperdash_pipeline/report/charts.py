@@ -1,7 +1,9 @@
 """Inline SVG charts drawn in Python: no JavaScript, no CDN, nothing fetched when the report is viewed.
 
 Every data mark carries `class="mark"` and a `<title>` (the browser's tooltip), so a reader can hover a
-point to see which campaign it is, and a test can count what was drawn.
+point to see which campaign it is, and a test can count what was drawn. Text labels never overlap: a name
+longer than its room is shortened with an ellipsis (the full name in its `<title>`), category labels take
+two staggered rows when the bands are narrow, and x tick labels are thinned until they fit.
 """
 
 from __future__ import annotations
@@ -15,6 +17,15 @@ from html import escape
 PALETTE = ("#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5", "#9c6b4e")
 WIDTH, HEIGHT = 720, 400
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 70, 150, 20, 50
+
+FONT_SIZE = 11
+# Room one character takes at FONT_SIZE: 0.65 em, above the average glyph of common sans-serif faces
+# (DejaVu Sans digits are 0.64 em), so a label measured with it is never wider than its room.
+CHAR_WIDTH = 0.65 * FONT_SIZE
+LABEL_GAP = 6.0  # px between two labels on the same row
+LEGEND_X = WIDTH - MARGIN_RIGHT + 14
+LEGEND_CHARS = int((WIDTH - LEGEND_X - 14 - 4) / CHAR_WIDTH)  # after the colour swatch, inside the chart
+Y_TICK_CHARS = int((MARGIN_LEFT - 6 - 22) / CHAR_WIDTH)  # between the y axis title and the plot
 
 Formatter = Callable[[float], str]
 
@@ -35,6 +46,14 @@ def fmt_money(value: float) -> str:
 
 def fmt_ratio(value: float) -> str:
     return f"{value:.2g}x"
+
+
+def fmt_compact(value: float) -> str:
+    """12.5k, 1.2M: a tick label that must stay short."""
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.3g}{suffix}"
+    return f"{value:.3g}"
 
 
 def fmt_date(value: float) -> str:
@@ -94,6 +113,45 @@ def _domain(values: Sequence[float], include_zero: bool) -> list[float]:
     return nice_ticks(lo, hi)
 
 
+def shorten(text: str, max_chars: int) -> str:
+    """`text` cut to `max_chars` characters, the last one an ellipsis when something was cut."""
+    return text if len(text) <= max_chars else text[: max(max_chars - 1, 0)] + "\u2026"
+
+
+def label_width(text: str) -> float:
+    return len(text) * CHAR_WIDTH
+
+
+def text_label(x: float, y: float, text: str, max_chars: int, anchor: str = "middle", css: str = "label") -> str:
+    """A `<text>` shortened to `max_chars`, with the full text in its `<title>` (the hover tooltip)."""
+    return (
+        f'<text class="{css}" x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}"><title>{escape(text)}</title>'
+        f"{escape(shorten(text, max_chars))}</text>"
+    )
+
+
+def _y_tick_labels(right: float, ys: _Scale, ticks: Sequence[float], axis: Axis) -> list[str]:
+    """Right-aligned at `right`; a value too long for the margin is written compactly (1.2M)."""
+    out = []
+    for t in ticks:
+        text = axis.fmt(t)
+        text = text if len(text) <= Y_TICK_CHARS else fmt_compact(t)
+        out.append(f'<text x="{right:.1f}" y="{ys(t) + 4:.1f}" text-anchor="end">{escape(text)}</text>')
+    return out
+
+
+def spaced(centres: Sequence[float], texts: Sequence[str]) -> list[int]:
+    """Indexes of the centred labels to keep, left to right, so that no two kept labels overlap."""
+    kept: list[int] = []
+    right_edge = -math.inf
+    for i in sorted(range(len(centres)), key=lambda k: centres[k]):
+        half = label_width(texts[i]) / 2
+        if centres[i] - half >= right_edge + LABEL_GAP:
+            kept.append(i)
+            right_edge = centres[i] + half
+    return kept
+
+
 def _colors(series: Sequence[str]) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(dict.fromkeys(series))}
 
@@ -111,10 +169,12 @@ def _axes(xs: _Scale, ys: _Scale, x_ticks: list[float], y_ticks: list[float], x:
     for t in y_ticks:
         out.append(f'<line x1="{xs.out_lo:.1f}" x2="{xs.out_hi:.1f}" y1="{ys(t):.1f}" y2="{ys(t):.1f}"/>')
     out.append("</g><g class='tick-labels' fill='#555'>")
-    for t in y_ticks:
-        out.append(f'<text x="{xs.out_lo - 6:.1f}" y="{ys(t) + 4:.1f}" text-anchor="end">{escape(y.fmt(t))}</text>')
-    for t in x_ticks:
-        out.append(f'<text x="{xs(t):.1f}" y="{ys.out_lo + 16:.1f}" text-anchor="middle">{escape(x.fmt(t))}</text>')
+    out += _y_tick_labels(xs.out_lo - 6, ys, y_ticks, y)
+    x_texts = [x.fmt(t) for t in x_ticks]
+    for i in spaced([xs(t) for t in x_ticks], x_texts):
+        out.append(
+            f'<text x="{xs(x_ticks[i]):.1f}" y="{ys.out_lo + 16:.1f}" text-anchor="middle">{escape(x_texts[i])}</text>'
+        )
     out.append("</g>")
     mid_x = (xs.out_lo + xs.out_hi) / 2
     mid_y = (ys.out_lo + ys.out_hi) / 2
@@ -134,9 +194,8 @@ def _legend(colors: dict[str, str]) -> list[str]:
         if not name:
             continue
         y = MARGIN_TOP + 14 * i + 6
-        x = WIDTH - MARGIN_RIGHT + 14
-        out.append(f'<rect x="{x}" y="{y - 8}" width="10" height="10" fill="{color}"/>')
-        out.append(f'<text x="{x + 14}" y="{y + 1}">{escape(name[:22])}</text>')
+        out.append(f'<rect x="{LEGEND_X}" y="{y - 8}" width="10" height="10" fill="{color}"/>')
+        out.append(text_label(LEGEND_X + 14, y + 1, name, LEGEND_CHARS, anchor="start", css="legend-label"))
     out.append("</g>")
     return out
 
@@ -217,6 +276,23 @@ def _lines(points: Sequence[Point], xs: _Scale, ys: _Scale, colors: dict[str, st
     return out
 
 
+def _category_labels(categories: Sequence[str], band: float, min_chars: int = 12) -> list[str]:
+    """One label under each band; on two staggered rows (twice the room each) when a row would leave fewer
+    than `min_chars` characters per label."""
+    rows = 1 if (band - LABEL_GAP) / CHAR_WIDTH >= min_chars or len(categories) == 1 else 2
+    max_chars = int((rows * band - LABEL_GAP) / CHAR_WIDTH)
+    return [
+        text_label(
+            MARGIN_LEFT + band * (i + 0.5),
+            HEIGHT - MARGIN_BOTTOM + 16 + 14 * (i % rows),
+            name,
+            max_chars,
+            css="category",
+        )
+        for i, name in enumerate(categories)
+    ]
+
+
 def grouped_bar_chart(
     chart_id: str,
     title: str,
@@ -238,14 +314,8 @@ def grouped_bar_chart(
         f'<line x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" y1="{ys(t):.1f}" y2="{ys(t):.1f}"/>' for t in y_ticks
     ]
     body.append("</g><g class='tick-labels' fill='#555'>")
-    body += [
-        f'<text x="{MARGIN_LEFT - 6}" y="{ys(t) + 4:.1f}" text-anchor="end">{escape(y.fmt(t))}</text>' for t in y_ticks
-    ]
-    for i, category in enumerate(categories):
-        cx = MARGIN_LEFT + band * (i + 0.5)
-        body.append(
-            f'<text x="{cx:.1f}" y="{HEIGHT - MARGIN_BOTTOM + 16}" text-anchor="middle">{escape(category[:18])}</text>'
-        )
+    body += _y_tick_labels(MARGIN_LEFT - 6, ys, y_ticks, y)
+    body += _category_labels(categories, band)
     body.append("</g>")
     body.append(
         f'<text transform="translate(14 {(HEIGHT - MARGIN_BOTTOM + MARGIN_TOP) / 2:.1f}) rotate(-90)" '

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from html import escape
 from typing import Any
 
+from hyperdash_pipeline.insights.decide import RULE_WORDS
 from hyperdash_pipeline.report import charts
 from hyperdash_pipeline.report.charts import Axis, Point
 from hyperdash_pipeline.report.data import Section
@@ -39,13 +39,25 @@ class Figure:
         return self.svg is not None
 
 
+NOT_APPLICABLE = "n/a"  # a metric whose denominator is 0 (no video views: no hook rate) is n/a, not 0
+TABLE_ROWS = 15
+
+
 def _num(value: Any, fmt: Callable[[float], str]) -> str:
-    return "-" if value is None else fmt(float(value))
+    return NOT_APPLICABLE if value is None else fmt(float(value))
+
+
+def _money(value: Any, currency: str | None) -> str:
+    """A rounded amount with its currency ('mixed': several currencies were summed)."""
+    text = _num(value, charts.fmt_money)
+    return text if value is None or not currency else f"{text} {currency}"
 
 
 def _interval(row: dict[str, Any]) -> str:
     low, high = row["lead_to_customer_rate_low"], row["lead_to_customer_rate_high"]
-    return f"{_num(low, charts.fmt_percent)} to {_num(high, charts.fmt_percent)}"
+    if low is None or high is None:
+        return NOT_APPLICABLE
+    return f"{charts.fmt_percent(float(low))} to {charts.fmt_percent(float(high))}"
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: int = 1) -> str:
@@ -63,7 +75,16 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: 
 
 
 def campaign_label(row: dict[str, Any]) -> str:
-    return f"{row['source']}/{row['campaign_id']}"
+    """The campaign's latest name beside its ids: "Spring sale (meta/123)", or the ids alone."""
+    ids = f"{row['source']}/{row['campaign_id']}"
+    return f"{row['campaign_name']} ({ids})" if row.get("campaign_name") else ids
+
+
+def creative_label(row: dict[str, Any]) -> str:
+    """The creative's campaign and ad names beside its ids: "Spring sale / Video 1 (meta/123/456)"."""
+    ids = f"{row['source']}/{row['campaign_id']}/{row['ad_id']}"
+    names = " / ".join(n for n in (row.get("campaign_name"), row.get("ad_name")) if n)
+    return f"{names} ({ids})" if names else ids
 
 
 def _points(
@@ -73,7 +94,7 @@ def _points(
         Point(
             x=float(r[x]),
             y=float(r[y]),
-            label=campaign_label(r) + (f"/{r['ad_id']}" if "ad_id" in r else ""),
+            label=creative_label(r) if "ad_id" in r else campaign_label(r),
             series=series(r),
             y_low=None if r.get(ci.get("low", "")) is None else float(r[ci["low"]]),
             y_high=None if r.get(ci.get("high", "")) is None else float(r[ci["high"]]),
@@ -117,20 +138,19 @@ def cpl_vs_quality(section: Section) -> Figure:
     rows = [
         [
             campaign_label(r),
-            _num(r["spend"], charts.fmt_money),
+            _money(r["spend"], r.get("currency")),
             _num(r["leads"], charts.fmt_number),
             _num(r["customers"], charts.fmt_number),
-            _num(r["cpl"], charts.fmt_money),
+            _money(r["cpl"], r.get("currency")),
             _num(r["lead_to_customer_rate"], charts.fmt_percent),
             _interval(r),
+            _num(r["platform_roas"], charts.fmt_ratio),
+            _num(r["real_roas"], charts.fmt_ratio),
         ]
-        for r in section.rows[:15]
+        for r in section.rows[:TABLE_ROWS]
     ]
-    table = (
-        _table(["campaign", "spend", "leads", "customers", "CPL", "lead->customer", "95% interval"], rows)
-        if rows
-        else ""
-    )
+    headers = ["campaign", "spend", "leads", "customers", "CPL", "lead->customer", "95% interval"]
+    table = _table([*headers, "platform ROAS", "real ROAS"], rows) if rows else ""
     return Figure(
         "cpl-vs-quality",
         "Which campaigns bring leads that buy?",
@@ -189,13 +209,28 @@ def hook_vs_conversion(section: Section) -> Figure:
             Axis("lead -> customer rate", charts.fmt_percent),
         ),
     )
+    rows = [
+        [
+            creative_label(r),
+            _money(r["spend"], r.get("currency")),
+            _num(r["leads"], charts.fmt_number),
+            _num(r["hook_rate"], charts.fmt_percent),
+            _num(r["hold_rate"], charts.fmt_percent),
+            _num(r["lead_to_customer_rate"], charts.fmt_percent),
+            str(r.get("recommendation") or NOT_APPLICABLE),
+        ]
+        for r in section.rows[:TABLE_ROWS]
+    ]
+    headers = ["creative", "spend", "leads", "hook rate", "hold rate", "lead->customer", "call"]
     return Figure(
         "hook-vs-conversion",
         "Do creatives that hook also convert?",
         "Each point is a creative (ad), coloured by its recommendation: a high hook rate with a low conversion rate "
-        "attracts attention but not buyers.",
+        "attracts attention but not buyers. A creative without video views (a search ad) has no hook or hold "
+        "rate: n/a in the table, not on the chart.",
         svg,
         note,
+        (_table(headers, rows),) if rows else (),
     )
 
 
@@ -281,16 +316,84 @@ def _week_ticks(points: Sequence[Point], most: int = 8) -> list[float]:
     return weeks[::step]
 
 
-def _evidence(value: Any) -> str:
-    text = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else json.dumps(value)
-    return text if len(text) <= 160 else text[:157] + "..."
+def _ordinal(rank: float) -> str:
+    n = round(100 * rank)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix} percentile"
+
+
+def _rate_words(ev: dict[str, Any]) -> str | None:
+    if ev.get("leads") is None or ev.get("customers") is None:
+        return None
+    rate = _num(ev.get("lead_to_customer_rate"), charts.fmt_percent)
+    text = f"{ev['customers']:,} of {ev['leads']:,} leads bought ({rate}"
+    interval = ev.get("interval")
+    if isinstance(interval, dict):
+        conf = f"{100 * float(interval.get('confidence') or 0.95):g}%"
+        low, high = (_num(interval.get(k), charts.fmt_percent) for k in ("low", "high"))
+        text += f", {conf} interval {low} to {high}"
+    return text + ")"
+
+
+def _account_words(ev: dict[str, Any], currency: str | None) -> str | None:
+    account = ev.get("account")
+    if not isinstance(account, dict) or account.get("leads") is None:
+        return None
+    rate = _num(account.get("lead_to_customer_rate"), charts.fmt_percent)
+    return (
+        f"account: {account.get('customers', 0):,} of {account['leads']:,} ({rate}), "
+        f"CAC {_money(account.get('cac'), currency)}"
+    )
+
+
+def _cost_words(ev: dict[str, Any], currency: str | None) -> str | None:
+    if ev.get("spend") is None:
+        return None
+    return (
+        f"spend {_money(ev['spend'], currency)}, CPL {_money(ev.get('cpl'), currency)}, "
+        f"CAC {_money(ev.get('cac'), currency)}"
+    )
+
+
+def _hook_words(ev: dict[str, Any]) -> str | None:
+    if "hook_rate" not in ev:
+        return None
+    if ev["hook_rate"] is None:
+        return f"hook rate {NOT_APPLICABLE} (no video views)"
+    rank = ev.get("hook_rate_percentile")
+    where = f", {_ordinal(float(rank))} in its account" if rank is not None else ""
+    return f"hook rate {charts.fmt_percent(float(ev['hook_rate']))}{where}"
+
+
+def _rule_words(recommendation: str, ev: dict[str, Any]) -> str | None:
+    rule = RULE_WORDS.get(recommendation)
+    thresholds = ev.get("thresholds")
+    if rule and isinstance(thresholds, dict) and thresholds.get("min_leads") is not None:
+        conf = f"{100 * float(thresholds.get('confidence') or 0.95):g}%"
+        rule += f" (at least {thresholds['min_leads']} leads, {conf} confidence)"
+    return f"rule: {rule}" if rule else None
+
+
+def evidence_text(recommendation: str, evidence: Any) -> str:
+    """The evidence JSON of a call in words: rounded numbers with their units and the rule that made it
+    (the JSON itself stays in ai_creative_insights.evidence)."""
+    ev = evidence if isinstance(evidence, dict) else {}
+    currency = ev.get("currency")
+    parts = (
+        _rate_words(ev),
+        _account_words(ev, currency),
+        _cost_words(ev, currency),
+        _hook_words(ev),
+        _rule_words(recommendation, ev),
+    )
+    return "; ".join(p for p in parts if p) or NOT_APPLICABLE
 
 
 def findings_tables(section: Section) -> tuple[str, ...]:
     tables = []
     for call, heading in (("scale", "Scale"), ("pause", "Pause")):
         rows = [
-            [f"{r['source']}/{r['campaign_id']}/{r['ad_id']}", str(r["reason"]), _evidence(r["evidence"])]
+            [creative_label(r), str(r["reason"]), evidence_text(call, r["evidence"])]
             for r in section.rows
             if r["recommendation"] == call
         ]
@@ -376,7 +479,7 @@ def summary_markdown(sections: dict[str, Section], figures: Sequence[Figure]) ->
     for call, heading in (("scale", "Scale"), ("pause", "Pause")):
         rows = [r for r in sections["findings"].rows if r["recommendation"] == call][:5]
         for r in rows:
-            lines.append(f"- **{heading}** `{r['source']}/{r['campaign_id']}/{r['ad_id']}`: {r['reason']}")
+            lines.append(f"- **{heading}** `{creative_label(r)}`: {r['reason']}")
     if len(lines) == 1:
         lines.append("- No scale or pause call yet.")
     gap = _largest_roas_gap(sections["campaigns"].rows)

@@ -1,12 +1,13 @@
 -- Insert the metric contract (docs/contracts.md#metric-contract) grouped by {keys} from the {grain} rows of correlation_base
 -- into {target}.
 -- Ratio of sums, never an average of ratios: every ratio divides two sums taken over the whole group,
--- and is NULL when its denominator is 0.
+-- and is NULL when its denominator is 0. hook_rate is also NULL without any video view (no video: n/a, not 0%).
+-- Names: the latest per id, left in temp tables by the refresh's `names` step and joined USING the keys.
 INSERT INTO {target} ({keys}, spend, impressions, clicks, conversions, conversion_value, video_3s_views, thruplays,
                       leads, customers, revenue,
                       lead_to_customer_rate, lead_to_customer_rate_low, lead_to_customer_rate_high,
                       cpl, cac, avg_deal_value, platform_cpa, platform_roas, real_roas,
-                      hook_rate, hold_rate, ctr, currency{extra_columns})
+                      hook_rate, hold_rate, ctr, currency{name_columns}{extra_columns})
 SELECT {keys}, spend, impressions, clicks, conversions, conversion_value, video_3s_views, thruplays,
        leads, customers, revenue,
        customers::float8 / NULLIF(leads, 0),
@@ -18,10 +19,10 @@ SELECT {keys}, spend, impressions, clicks, conversions, conversion_value, video_
        spend / NULLIF(conversions, 0),
        conversion_value / NULLIF(spend, 0),
        revenue / NULLIF(spend, 0),
-       video_3s_views::float8 / NULLIF(impressions, 0),
+       CASE WHEN video_3s_views > 0 THEN video_3s_views::float8 / NULLIF(impressions, 0) END,
        thruplays::float8 / NULLIF(video_3s_views, 0),
        clicks::float8 / NULLIF(impressions, 0),
-       currency{extra_values}
+       currency{name_columns}{extra_values}
 FROM (
     SELECT {keys},
            sum(spend) AS spend,
@@ -39,3 +40,4 @@ FROM (
     WHERE grain = {grain}
     GROUP BY {keys}
 ) AS totals
+{name_joins}

@@ -173,6 +173,20 @@ FROM (
 ) AS sides
 GROUP BY 1, 2, 3, 4, 5, 6;
 
+-- step: names
+-- The latest campaign_name and ad_name of each id in campaign_metrics (the name on its newest dated row that
+-- has one; a renamed campaign's rows change, so it is among the touched ones), for the campaigns to rebuild.
+CREATE TEMP TABLE _cr_campaign_names ON COMMIT DROP AS
+SELECT DISTINCT ON (organization_id, source, campaign_id) organization_id, source, campaign_id, campaign_name
+FROM public.campaign_metrics AS s
+WHERE campaign_name IS NOT NULL {scope}
+ORDER BY organization_id, source, campaign_id, date DESC, ingested_at DESC, id DESC;
+CREATE TEMP TABLE _cr_ad_names ON COMMIT DROP AS
+SELECT DISTINCT ON (organization_id, source, campaign_id, ad_id) organization_id, source, campaign_id, ad_id, ad_name
+FROM public.campaign_metrics AS s
+WHERE ad_name IS NOT NULL AND ad_id IS NOT NULL {scope}
+ORDER BY organization_id, source, campaign_id, ad_id, date DESC, ingested_at DESC, id DESC;
+
 -- step: save_state
 INSERT INTO analytics.correlation_state (singleton, lead_run_id, leads_present, refreshed_at)
 VALUES (true, %(upto_run_id)s, EXISTS (SELECT 1 FROM analytics.correlation_leads), now())

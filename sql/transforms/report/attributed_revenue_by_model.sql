@@ -1,11 +1,12 @@
 -- Attributed revenue per model for the campaigns with the most attributed revenue under any model.
--- campaign_attributed_revenue is keyed by campaign alone; its source comes from campaign_lead_quality.
+-- campaign_attributed_revenue is keyed by campaign alone; its source and name come from campaign_lead_quality.
 WITH campaign_source AS (
-    SELECT DISTINCT ON (organization_id, campaign_id) organization_id, campaign_id, source
+    SELECT DISTINCT ON (organization_id, campaign_id) organization_id, campaign_id, source, campaign_name
     FROM analytics.campaign_lead_quality
     ORDER BY organization_id, campaign_id, source
 ), filtered AS (
     SELECT coalesce(s.source, 'organic') AS source, coalesce(r.campaign_id, '(no campaign)') AS campaign_id,
+           s.campaign_name,
            r.model, r.attributed_leads, r.attributed_revenue, r.spend
     FROM analytics.campaign_attributed_revenue AS r
     LEFT JOIN campaign_source AS s USING (organization_id, campaign_id)
@@ -17,7 +18,7 @@ WITH campaign_source AS (
     ORDER BY max(attributed_revenue) DESC NULLS LAST, source, campaign_id
     LIMIT %(max_categories)s
 )
-SELECT f.source, f.campaign_id, f.model,
+SELECT f.source, f.campaign_id, max(f.campaign_name) AS campaign_name, f.model,
        sum(f.attributed_leads) AS attributed_leads,
        sum(f.attributed_revenue) AS attributed_revenue,
        sum(f.spend) AS spend

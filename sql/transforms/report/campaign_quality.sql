@@ -1,5 +1,5 @@
 -- Per campaign: CPL, lead->customer rate with its interval, platform vs real ROAS (the biggest spenders).
-SELECT source, campaign_id, spend, leads, customers, revenue,
+SELECT source, campaign_id, campaign_name, currency, spend, leads, customers, revenue,
        lead_to_customer_rate, lead_to_customer_rate_low, lead_to_customer_rate_high,
        cpl, platform_roas, real_roas
 FROM analytics.campaign_lead_quality
