@@ -93,6 +93,7 @@ _REPORTED_ERRORS = [
     ("hyperdash_pipeline.embedded", "EmbeddedServerError"),
     ("hyperdash_pipeline.migrate", "MigrationError"),
     ("hyperdash_pipeline.resources", "DatabaseConnectionError"),
+    ("hyperdash_pipeline.sync.horizon", "SyncError"),
 ]
 
 

@@ -163,7 +163,8 @@ def _run_config(directory: Path, **drill: float) -> dict:
     return {"ops": {"backup_restore_drill_checks": {"config": {"directory": str(directory), **drill}}}}
 
 
-def test_the_backup_jobs_and_the_restore_drill(databases, tmp_path) -> None:
+def test_the_backup_jobs_and_the_restore_drill(databases, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HYPERDASH_BACKUP_ROOT", str(tmp_path))
     populate(databases.crm_url, 10)
     resources = {"crm": databases.crm, "bi": databases.bi}
     for role in ("crm", "bi"):

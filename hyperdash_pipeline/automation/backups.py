@@ -72,9 +72,9 @@ _RETRY = RetryPolicy(max_retries=3, delay=30, backoff=Backoff.EXPONENTIAL)
 def _backup(
     context: AssetExecutionContext, config: BackupConfig, database: PostgresResource, role: str
 ) -> MaterializeResult:
-    directory = backup_directory(config.directory)
     default_keep, default_age = RETENTION[role]
     try:
+        directory = backup_directory(config.directory)
         result = create_backup(database.url, role, directory, key_from_environment())
     except BackupError as exc:
         raise Failure(description=str(exc), allow_retries=False) from None
@@ -130,7 +130,10 @@ class DrillConfig(Config):
 
 def drill(role: str, live_url: str, config: DrillConfig, now: datetime | None = None) -> tuple[bool, dict[str, Any]]:
     """Restore the newest backup of `role` into a scratch database and check it; (passed, metadata)."""
-    directory = backup_directory(config.directory)
+    try:
+        directory = backup_directory(config.directory)
+    except BackupError as exc:
+        return False, {"problem": str(exc)}
     backups = list_backups(directory, role)
     if not backups:
         return False, {"problem": f"no {role} backup in {directory / role}: run the {role}_backup_job"}

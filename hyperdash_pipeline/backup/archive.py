@@ -34,6 +34,7 @@ from hyperdash_pipeline.settings import hyperdash_home, libpq_url, redact
 SUFFIX = ".hdbackup"
 ROLES = ("crm", "bi")
 DIRECTORY_VAR = "HYPERDASH_BACKUP_DIR"
+ROOT_VAR = "HYPERDASH_BACKUP_ROOT"
 _MANIFEST_NAME, _DUMP_NAME = "manifest.json", "database.dump"
 _APPLICATION = "hyperdash-backup"
 
@@ -42,10 +43,35 @@ class BackupError(RuntimeError):
     """A backup could not be written; earlier backups are untouched. The message carries no password."""
 
 
-def backup_directory(configured: str = "") -> Path:
-    """Where backups go: `configured`, else `HYPERDASH_BACKUP_DIR`, else `HYPERDASH_HOME/backups`."""
+class BackupConfigError(BackupError):
+    """A backup setting is out of bounds; the message names the setting and the fix."""
+
+
+def backup_root() -> Path:
+    """The folder every backup directory must lie in: `HYPERDASH_BACKUP_ROOT`, else `HYPERDASH_HOME`."""
+    chosen = os.environ.get(ROOT_VAR, "")
+    return Path(chosen).expanduser().resolve() if chosen else hyperdash_home()
+
+
+def backup_directory(configured: str = "", setting: str = "the `directory` run config") -> Path:
+    """Where backups go: `configured` (named `setting` in errors), else `HYPERDASH_BACKUP_DIR`, else
+    `HYPERDASH_HOME/backups`; it must resolve inside `backup_root()`.
+
+    The directory can come from a run config anyone with the UI's launchpad edits, and backups hold every
+    row: the root, set where the process starts, bounds where they can be written. resolve() follows `..`
+    and symlinks first, so neither escapes it.
+    """
     chosen = configured or os.environ.get(DIRECTORY_VAR, "")
-    return Path(chosen).expanduser().resolve() if chosen else hyperdash_home() / "backups"
+    directory = Path(chosen).expanduser().resolve() if chosen else hyperdash_home() / "backups"
+    root = backup_root()
+    if not directory.is_relative_to(root):
+        named = setting if configured else DIRECTORY_VAR if chosen else "the default HYPERDASH_HOME/backups"
+        raise BackupConfigError(
+            f"{named} ({chosen or directory}) resolves to {directory}, outside the allowed backup root {root} "
+            f"({ROOT_VAR}, default HYPERDASH_HOME): choose a folder under {root}, or set {ROOT_VAR} to the "
+            "folder backups may be written to"
+        )
+    return directory
 
 
 @dataclass(frozen=True)

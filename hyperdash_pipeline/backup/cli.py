@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     backup = sub.add_parser("backup", help="write a backup file of the CRM or BI database (pg_dump + manifest)")
     backup.add_argument("--database", choices=ROLES, required=True)
     backup.add_argument("--directory", default="", help="default: HYPERDASH_BACKUP_DIR, else HYPERDASH_HOME/backups")
-    backup.add_argument("--keep", type=int, default=0, help="then keep only the newest N backups (0: keep all)")
-    backup.add_argument("--max-age-days", type=float, default=0.0, help="then remove backups older than this")
+    backup.add_argument("--keep", type=_count, help="then keep only the newest N >= 1 backups (default: all)")
+    backup.add_argument("--max-age-days", type=_days, help="then remove backups older than this many days (> 0)")
     backup.set_defaults(handler=_backup)
 
     restore = sub.add_parser(
@@ -37,14 +37,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     restore.set_defaults(handler=_restore)
 
 
+def _count(text: str) -> int:
+    """--keep: a whole number >= 1 (the newest backup always stays; leave the option out to keep all)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1; leave --keep out to keep every backup")
+    return int(text)
+
+
+def _days(text: str) -> float:
+    """--max-age-days: a positive number of days."""
+    try:
+        days = float(text)
+    except ValueError:
+        days = 0.0
+    if not 0 < days < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of days; leave it out for no age limit")
+    return days
+
+
 def _live_url(role: str) -> str:
     urls = export_database_urls()
     return urls.crm if role == "crm" else urls.bi
 
 
 def _backup(args: argparse.Namespace) -> int:
-    directory = backup_directory(args.directory)
     try:
+        directory = backup_directory(args.directory, setting="--directory")
         result = create_backup(_live_url(args.database), args.database, directory, key_from_environment())
     except BackupError as exc:
         print(f"hyperdash backup: {redact(str(exc))}", file=sys.stderr)

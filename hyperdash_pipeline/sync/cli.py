@@ -19,7 +19,7 @@ from hyperdash_pipeline.dagster_home import prepare_dagster_home
 from hyperdash_pipeline.embedded import export_database_urls
 from hyperdash_pipeline.ops.output import add_json_flag, print_json
 from hyperdash_pipeline.settings import redact
-from hyperdash_pipeline.sync.engine import SYNCED_TABLES
+from hyperdash_pipeline.sync.engine import SYNCED_TABLES, check_endpoints
 from hyperdash_pipeline.sync.markers import pending_work
 from hyperdash_pipeline.sync.progress import CopyProgress, estimated_rows
 
@@ -59,6 +59,7 @@ def _reconcile(args: argparse.Namespace) -> int:
     from hyperdash_pipeline.sync.reconcile import reconcile
 
     urls = export_database_urls()
+    check_endpoints(urls.crm, urls.bi)
     report = reconcile(urls.crm, urls.bi, args.table, repair=not args.no_repair)
     print(report.summary())
     return 1 if args.no_repair and not all(t.matched for t in report.tables.values()) else 0
@@ -67,6 +68,7 @@ def _reconcile(args: argparse.Namespace) -> int:
 def _sync(args: argparse.Namespace) -> int:
     urls = export_database_urls()
     tables = args.table or list(SYNCED_TABLES)
+    check_endpoints(urls.crm, urls.bi)  # before the caught-up check, which a pooled endpoint would pass
     if not (args.full or args.always) and not pending_work(urls.crm, urls.bi, tables):
         return _report_caught_up(tables, as_json=args.json)
     from dagster import DagsterInstance

@@ -20,7 +20,8 @@ from typing import Literal
 import psycopg
 from psycopg import IsolationLevel, sql
 
-from hyperdash_pipeline.settings import libpq_url, read_sql, redact
+from hyperdash_pipeline.poolers import pooled_host, transaction_pooled
+from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, libpq_url, read_sql, redact
 from hyperdash_pipeline.sync import schema
 from hyperdash_pipeline.sync.generation import (
     CrmIdentity,
@@ -49,6 +50,10 @@ CRM_APPLICATION = "hyperdash-sync/crm"
 EXPLAIN_APPLICATION = "hyperdash-sync/explain"
 BI_APPLICATION = "hyperdash-sync/bi"
 GENERATION_APPLICATION = "hyperdash-sync/generation"
+CHECK_CRM_APPLICATION = "hyperdash-sync-check/crm"
+CHECK_BI_APPLICATION = "hyperdash-sync-check/bi"
+# PgBouncer's answer to a startup packet carrying `options` (not in its ignore_startup_parameters).
+_POOLER_REFUSES_OPTIONS = "unsupported startup parameter"
 
 # How often a backend of the sync checks, while running a statement, that its client is still there
 # (PostgreSQL 14+, Linux/macOS/BSD). When a sync process is killed, its CRM and BI backends end within this
@@ -63,6 +68,10 @@ _MIRROR_VALUE_OVERRIDES = {("leads", "attribution_synced"): sql.SQL("true")}
 
 class SyncAlreadyRunning(SyncError):
     """Another sync holds the BI advisory lock."""
+
+
+class PooledEndpointError(SyncError):
+    """CRM_DATABASE_URL or BI_DATABASE_URL goes through a transaction pooler; the sync needs the direct endpoint."""
 
 
 class SyncConnectionError(SyncError):
@@ -204,7 +213,14 @@ def run_sync(
 
 
 def connect(url: str, application_name: str, statement_timeout_ms: int, lock_timeout_ms: int) -> psycopg.Connection:
-    """An autocommit connection with the sync's session settings (its application_name marks it as the sync's)."""
+    """An autocommit connection with the sync's session settings (its application_name marks it as the sync's).
+
+    Refuses a transaction-pooled endpoint (poolers.py): the sync's session state would not survive it. An
+    application_name ending in `/bi` is BI's connection, any other the CRM's (for the setting errors name).
+    """
+    url_var = BI_URL_VAR if application_name.endswith("/bi") else CRM_URL_VAR
+    if pooled_host(url):
+        raise pooled_endpoint_error(url_var, url, "its host is a pooled endpoint's (Neon's '-pooler')")
     try:
         conn = psycopg.connect(
             libpq_url(url),
@@ -213,9 +229,29 @@ def connect(url: str, application_name: str, statement_timeout_ms: int, lock_tim
             options=f"-c statement_timeout={statement_timeout_ms} -c lock_timeout={lock_timeout_ms}",
         )
     except psycopg.OperationalError as exc:
+        if _POOLER_REFUSES_OPTIONS in str(exc):
+            raise pooled_endpoint_error(url_var, url, "a pooler (PgBouncer) refused the session's settings") from None
         raise SyncConnectionError(f"cannot connect to {redact(url)}: {redact(str(exc)).strip()}") from None
+    if transaction_pooled(conn, url):
+        conn.close()
+        raise pooled_endpoint_error(url_var, url, "a transaction pooler (PgBouncer pool_mode=transaction) serves it")
     _check_client_while_running(conn)
     return conn
+
+
+def pooled_endpoint_error(url_var: str, url: str, tell: str) -> PooledEndpointError:
+    return PooledEndpointError(
+        f"{url_var} ({redact(url)}) is a pooled endpoint: {tell}. The sync needs one PostgreSQL session per "
+        "connection (BI's advisory lock, the CRM snapshot and its pg_stat_activity checks do not survive "
+        f"a pooler switching backends between transactions). Set {url_var} to the direct (unpooled) endpoint "
+        "(on Neon, the connection string whose host has no '-pooler'); the webhook can keep the pooled one."
+    )
+
+
+def check_endpoints(crm_url: str, bi_url: str) -> None:
+    """Fail fast, as `run_sync` would, when the CRM or BI URL is a transaction-pooled endpoint."""
+    for url, application_name in ((crm_url, CHECK_CRM_APPLICATION), (bi_url, CHECK_BI_APPLICATION)):
+        connect(url, application_name, 10_000, 5_000).close()
 
 
 def _check_client_while_running(conn: psycopg.Connection) -> None:

@@ -11,6 +11,7 @@ import orjson
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from hyperdash_pipeline.poolers import abehind_pooler
 from hyperdash_pipeline.settings import libpq_url, read_sql
 
 # settings.read_sql imports no Dagster, which the worker processes do not need.
@@ -38,9 +39,21 @@ def make_pool(crm_url: str, size: int) -> AsyncConnectionPool:
         min_size=1,
         max_size=size,
         kwargs={"autocommit": True, "application_name": "hyperdash-webhook"},
+        configure=_unprepared_behind_pooler,
         open=False,
         timeout=5.0,
     )
+
+
+async def _unprepared_behind_pooler(conn: AsyncConnection[Any]) -> None:
+    """No server-side prepared statements through a pooler (PgBouncer in transaction mode, Neon's pooled endpoint).
+
+    psycopg prepares a statement on its fifth run; behind a transaction pooler the next transaction may run
+    on a backend that never saw it ("prepared statement _pg3_0 does not exist"). Direct connections keep
+    them (the insert's plan is reused); a session-pooled or proxied one loses only that.
+    """
+    if await abehind_pooler(conn):
+        conn.prepare_threshold = None
 
 
 @dataclass(frozen=True)
