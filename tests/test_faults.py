@@ -1,26 +1,37 @@
 """Faults in the middle of a job: every backend of the CRM and BI databases is terminated (as a server restart
 or a failover would) while the sync is writing; afterwards the rerun (Dagster's retry policy, without a person)
-leaves BI exactly equal to the CRM, and a reader never saw a half-written table."""
+leaves BI exactly equal to the CRM, and a reader never saw a half-written table. The same for a webhook burst:
+the CRM's backends are terminated, again and again, while the real `hyperdash webhook` is taking leads."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
+from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from dagster import materialize
 from psycopg.conninfo import conninfo_to_dict
 from sync_data import populate
 from test_sync_engine import assert_exact_mirror
+from test_webhook import JSON, Org, create_source, lead
+from test_webhook_outage import Server
+from test_webhook_server import _free_port
 
 from hyperdash_pipeline.attribution.refresh import refresh_attribution_credits, refresh_lead_attribution
+from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.correlation.refresh import correlation_transaction, refresh_correlation
+from hyperdash_pipeline.dagster_home import prepare_dagster_home
 from hyperdash_pipeline.insights.decide import DecisionRule
 from hyperdash_pipeline.sync import run_sync
 from hyperdash_pipeline.sync.definitions import crm_raw_sync
+from hyperdash_pipeline.webhook.signing import signed_headers
 
 # A slow row trigger on one mirror table holds the sync inside its write long enough to be hit reliably.
 _SLOW = """
@@ -275,3 +286,153 @@ def test_an_ad_metrics_load_cut_by_terminated_backends_keeps_the_day_then_loads_
         assert _meta_day(databases.bi_url) == first, "the day is either the old load or the new one, whole"
         assert materialize([asset], partition_key=day, resources=resources).success  # the rerun
     assert _meta_day(databases.bi_url) == [(ad, "2.00") for ad, _ in first]
+
+
+@contextmanager
+def terminate_crm_backends_repeatedly(
+    crm_url: str, start: threading.Event, rounds: int = 5, every: float = 0.3
+) -> Iterator[list[tuple[int, int]]]:
+    """Once `start` is set, terminate every backend of the CRM database but our own, `rounds` times about
+    `every` seconds apart (a restart that flaps), each time as soon as a lead is being written if one comes
+    within `every`. Yields, per round, how many backends it terminated and how many were writing a lead."""
+    terminated: list[tuple[int, int]] = []
+    stop = threading.Event()
+    writing = "state = 'active' AND query ILIKE '%%INSERT INTO leads%%' AND pid <> pg_backend_pid()"
+
+    def flap() -> None:
+        while not start.wait(0.05):
+            if stop.is_set():
+                return
+        with closing(psycopg.connect(crm_url, autocommit=True)) as conn:
+            for _ in range(rounds):
+                deadline = time.monotonic() + every
+                while (
+                    time.monotonic() < deadline
+                    and not conn.execute(
+                        f"SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND {writing}"
+                    ).fetchone()
+                ):
+                    time.sleep(0.005)
+                rows = conn.execute(
+                    f"SELECT pg_terminate_backend(pid), {writing} FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchall()
+                terminated.append((sum(1 for done, _ in rows if done), sum(1 for _, busy in rows if busy)))
+                time.sleep(every)
+
+    thread = threading.Thread(target=flap, daemon=True)
+    thread.start()
+    try:
+        yield terminated
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+_FINAL = (200, 201, 202)  # 200: an earlier attempt of this key had written it; 202: spooled, written later
+
+
+def _send_like_a_sender(base_url: str, org: Org, index: int, attempts: int = 20) -> tuple[str, list[int], dict]:
+    """Post one lead as a real sender does: a 2xx is final; a 503, 500 or a broken connection is retried
+    with the same Idempotency-Key and a fresh signature after Retry-After. (email, statuses, final body)."""
+    email = f"fault-{index}@example.com"
+    raw = json.dumps(lead(org, email=email, name=f"Lead {index}")).encode()
+    statuses: list[int] = []
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        for _ in range(attempts):
+            headers = signed_headers(org.secret, raw, content_type=JSON, idempotency_key=f"fault-{index}")
+            try:
+                answer = client.post("/webhooks/leads", content=raw, headers=headers)
+            except httpx.TransportError:
+                statuses.append(0)
+                time.sleep(1.0)  # a new second: the next attempt's signature differs
+                continue
+            statuses.append(answer.status_code)
+            if answer.status_code not in (500, 503):
+                return email, statuses, answer.json()
+            time.sleep(float(answer.headers.get("retry-after", "1")))
+    return email, statuses, {}
+
+
+def _wait_ready_and_drained(server: Server, spooled: bool, seconds: float = 60) -> dict:
+    """/readyz once it answers 200 with nothing left in the spool (the CRM's pool has recovered)."""
+    deadline = time.monotonic() + seconds
+    body: dict = {}
+    while time.monotonic() < deadline:
+        answer = httpx.get(f"{server.base_url}/readyz", timeout=5)
+        body = answer.json()
+        if answer.status_code == 200 and (not spooled or body.get("spool", {}).get("waiting") == 0):
+            return body
+        time.sleep(0.5)
+    pytest.fail(f"the webhook did not recover within {seconds} s: /readyz says {body}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spool", ["spool", "off"], ids=["with its spool", "without a spool (503 + Retry-After)"])
+def test_a_webhook_burst_whose_crm_backends_are_terminated_loses_no_lead_and_syncs_exactly(
+    databases, capsys: pytest.CaptureFixture[str], tmp_path: Path, home_dir: Path, monkeypatch, spool: str
+) -> None:
+    org = create_source(capsys, "acme")
+    _execute(databases.crm_url, _SLOW.replace("crm_raw.notes", "leads").replace("0.002", "0.005"))  # writes in flight
+    server = Server(_free_port(), tmp_path / "spool.sqlite3", databases.crm_url, tmp_path / "webhook.log")
+    spooled = spool == "spool"
+    server.start(HYPERDASH_WEBHOOK_SPOOL=str(server.spool) if spooled else "off")
+    count, answered, lock, start = 200, [0], threading.Lock(), threading.Event()
+
+    def send(index: int) -> tuple[str, list[int], dict]:
+        result = _send_like_a_sender(server.base_url, org, index)
+        with lock:
+            answered[0] += 1
+            if answered[0] == 40:
+                start.set()
+        return result
+
+    try:
+        with (
+            terminate_crm_backends_repeatedly(databases.crm_url, start) as terminated,
+            ThreadPoolExecutor(max_workers=16) as pool,
+        ):
+            results = list(pool.map(send, range(count)))
+        ready = _wait_ready_and_drained(server, spooled)
+        idle = _execute(  # and once more while the webhook is idle, as a nightly restart would
+            databases.crm_url,
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )[0][0]
+        after = _send_like_a_sender(server.base_url, org, count)  # the pool replaced its dead connections at once
+        assert server.process is not None and server.process.poll() is None, "the webhook is still running"
+    finally:
+        server.stop()
+    log = server.log.read_text()
+    assert "Traceback" not in log and "internal_error" not in log, log[-3000:]
+    assert len(terminated) == 5 and sum(writing for _, writing in terminated) > 0, f"no write was cut: {terminated}"
+    assert {statuses[-1] for _, statuses, _ in results} <= set(_FINAL), [r for r in results if r[1][-1] not in _FINAL]
+    assert idle > 0 and after[1] == [201], after
+    if spooled:
+        assert ready["spool"] == {"waiting": 0, "refused": 0}
+
+    rows = _execute(databases.crm_url, "SELECT email, id::text FROM leads")
+    emails = [email for email, _ in rows]
+    assert len(emails) == len(set(emails)), "a lead was written twice"
+    assert set(emails) == {email for email, _, _ in results} | {after[0]}, "a lead was lost"
+    in_crm = dict(rows)
+    for email, _, body in [*results, after]:
+        if "lead_id" in body:
+            assert in_crm[email] == body["lead_id"], f"{email} was answered with another lead's id"
+    half_written = _execute(
+        databases.crm_url,
+        "SELECT count(*) FROM leads l LEFT JOIN contacts c ON c.id = l.contact_id "
+        "LEFT JOIN webhook_requests r ON r.lead_id = l.id WHERE c.id IS NULL OR r.lead_id IS NULL",
+    )[0][0]
+    assert half_written == 0, "a lead without its contact or request row"
+
+    monkeypatch.setenv("HYPERDASH_HOME", str(home_dir))
+    monkeypatch.setenv("DAGSTER_PG_URL", databases.bi_url)  # set, so no embedded server is started
+    monkeypatch.setenv("DAGSTER_HOME", str(home_dir / "dagster"))  # restored after the test
+    prepare_dagster_home(home_dir)  # this home's instance, with the repository's dagster.yaml
+    with reader_counts(databases.bi_url, "crm_raw.leads") as seen:
+        assert main(["sync", "--quiet"]) == 0
+    assert set(seen) <= {0, count + 1}, "a reader saw a half-written crm_raw.leads"
+    crm_ids = {i for (i,) in _execute(databases.crm_url, "SELECT id::text FROM leads")}
+    assert {i for (i,) in _execute(databases.bi_url, "SELECT id::text FROM crm_raw.leads")} == crm_ids
+    assert_exact_mirror(databases)
