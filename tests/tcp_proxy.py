@@ -75,6 +75,10 @@ class PgProxy:
 
     def cut(self) -> None:
         """The CRM is gone: every open connection is reset and new ones are refused."""
+        # close() alone leaves the accept() blocked in the serving thread listening (the kernel keeps the
+        # socket open under it), so reconnects would still get through; shutdown() wakes and ends it.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         with self._lock:
             sockets, self._sockets = self._sockets, set()
