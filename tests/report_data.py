@@ -143,3 +143,46 @@ def seed_organization(conn: psycopg.Connection, org: str, prefix: str) -> None:
         },
     ]
     insert_rows(conn, "public.ai_creative_insights", insights)
+
+
+def _lead(
+    conn: psycopg.Connection, org: str, source: str | None, campaign_id: str, created: date, won: float | None
+) -> None:
+    lead = str(uuid.uuid4())
+    conn.execute(
+        "INSERT INTO lead_attribution (organization_id, lead_id, campaign_id, ad_id, source, conversion_date) "
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        (org, lead, campaign_id, f"{campaign_id}-ad1" if source else None, source, created),
+    )
+    if won is not None:
+        conn.execute(
+            "INSERT INTO analytics.lead_outcomes (lead_id, won_deals, won_revenue, run_id) VALUES (%s, 1, %s, 1)",
+            (lead, won),
+        )
+
+
+def _spend(
+    conn: psycopg.Connection, org: str, source: str, campaign_id: str, name: str, day: date, spend: float
+) -> None:
+    conn.execute(
+        "INSERT INTO campaign_metrics (organization_id, source, campaign_id, ad_id, date, campaign_name, ad_name, "
+        "spend, impressions, clicks, conversions, conversion_value) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
+        "%s, %s, %s)",
+        (org, source, campaign_id, f"{campaign_id}-ad1", day, name, "Video 1", spend, 1000, 40, 3, 2.5 * spend),
+    )
+
+
+def seed_slice_facts(conn: psycopg.Connection, org: str, prefix: str, as_of: date, scale: int = 1) -> None:
+    """Leads and spend spread over the filters' periods (2 to 120 days before `as_of`) on two platforms and
+    organic leads: each period, source and organization has different numbers."""
+    campaigns = (
+        ("meta", f"{prefix}-spring", "Spring sale", 37.25),
+        ("google", f"{prefix}-search", "Brand search", 11.4),
+    )
+    for days_ago, leads in ((1, 2), (5, 3), (12, 4), (25, 2), (60, 5), (120, 3)):
+        created = as_of - timedelta(days=days_ago)
+        for i, (source, campaign_id, name, spend) in enumerate(campaigns):
+            for n in range(leads * scale + i):
+                _lead(conn, org, source, campaign_id, created, 1234.56 + 10.1 * n if n % 3 == 0 else None)
+            _spend(conn, org, source, campaign_id, name, created, spend * (days_ago + 1) * scale)
+        _lead(conn, org, None, "(organic)", created, None)

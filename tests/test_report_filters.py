@@ -1,0 +1,151 @@
+"""The report's filters (organization, period, source): every slice equals SQL over BI, the default view is
+server-rendered, and the file fetches nothing. The browser side is in tests/test_browser.py."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+from report_data import new_organization, seed_organization, seed_slice_facts
+
+from hyperdash_pipeline.report import charts, slices
+from hyperdash_pipeline.report.build import write_report
+from hyperdash_pipeline.report.data import ReportParams
+
+AS_OF = date(2026, 12, 5)
+
+SLICE_SQL = """
+WITH l AS (
+    SELECT la.organization_id, coalesce(la.source, 'organic') AS source, la.campaign_id,
+           count(*) AS leads, count(*) FILTER (WHERE o.won_deals > 0) AS customers,
+           coalesce(sum(o.won_revenue), 0) AS revenue
+    FROM lead_attribution la LEFT JOIN analytics.lead_outcomes o USING (lead_id)
+    WHERE (%(org)s::uuid IS NULL OR la.organization_id = %(org)s::uuid)
+      AND (%(days)s::int IS NULL
+           OR la.conversion_date::date BETWEEN %(as_of)s::date - (%(days)s::int - 1) AND %(as_of)s::date)
+      AND (%(source)s::text IS NULL OR coalesce(la.source, 'organic') = %(source)s::text)
+    GROUP BY 1, 2, 3
+), s AS (
+    SELECT organization_id, source, campaign_id, sum(spend) AS spend, sum(conversion_value) AS conversion_value
+    FROM campaign_metrics
+    WHERE (%(org)s::uuid IS NULL OR organization_id = %(org)s::uuid)
+      AND (%(days)s::int IS NULL OR date BETWEEN %(as_of)s::date - (%(days)s::int - 1) AND %(as_of)s::date)
+      AND (%(source)s::text IS NULL OR source = %(source)s::text)
+    GROUP BY 1, 2, 3
+)
+SELECT organization_id::text || '/' || source || '/' || campaign_id AS key,
+       coalesce(l.leads, 0) AS leads, coalesce(l.customers, 0) AS customers, coalesce(l.revenue, 0) AS revenue,
+       coalesce(s.spend, 0) AS spend,
+       coalesce(s.spend, 0) / NULLIF(coalesce(l.leads, 0), 0) AS cpl,
+       l.customers::float8 / NULLIF(l.leads, 0) AS rate,
+       s.conversion_value / NULLIF(s.spend, 0) AS platform_roas,
+       coalesce(l.revenue, 0) / NULLIF(s.spend, 0) AS real_roas
+FROM l FULL JOIN s USING (organization_id, source, campaign_id)
+"""
+
+
+def slice_from_sql(conn: psycopg.Connection, org: str | None, period: str, source: str | None) -> dict[str, Any]:
+    """Per campaign key (organization/source/campaign) the numbers of one slice, straight from BI."""
+    days = None if period == "all" else int(period)
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(SLICE_SQL, {"org": org, "days": days, "as_of": AS_OF, "source": source})
+        return {r["key"]: r for r in cur.fetchall()}
+
+
+def shown(row: dict[str, Any]) -> dict[str, str]:
+    """The cells an analyst reads for a SQL row (money without its currency: the test data is all USD)."""
+
+    def fmt(value: Any, f: Any) -> str:
+        return "n/a" if value is None else f(float(value))
+
+    return {
+        "leads": fmt(row["leads"], charts.fmt_number),
+        "customers": fmt(row["customers"], charts.fmt_number),
+        "rate": fmt(row["rate"], charts.fmt_percent),
+        "revenue": fmt(row["revenue"], charts.fmt_money),
+        "cpl": fmt(row["cpl"], charts.fmt_money),
+        "platform_roas": fmt(row["platform_roas"], charts.fmt_ratio),
+        "real_roas": fmt(row["real_roas"], charts.fmt_ratio),
+    }
+
+
+def page_cells(row: dict[str, str]) -> dict[str, str]:
+    picked = {k: row[k] for k in ("leads", "customers", "rate", "revenue", "platform_roas", "real_roas")}
+    picked["cpl"] = row["cpl"].removesuffix(" USD")
+    return picked
+
+
+@pytest.fixture
+def two_orgs(databases: Any) -> tuple[str, str]:
+    with psycopg.connect(databases.bi_url, autocommit=True) as conn:
+        acme, globex = new_organization(conn, "acme"), new_organization(conn, "globex")
+        seed_slice_facts(conn, acme, "acme", AS_OF)
+        seed_slice_facts(conn, globex, "globex", AS_OF, scale=2)
+    return acme, globex
+
+
+def test_every_slice_equals_sql(databases: Any, two_orgs: tuple[str, str]) -> None:
+    with psycopg.connect(databases.bi_url, autocommit=True) as conn:
+        data = slices.load_slice_data(conn, None, AS_OF)
+        assert data.sources == ["google", "meta", "organic"]
+        assert [name for _, name in data.organizations] == ["Acme", "Globex"]
+        for org, (period, *_), source in itertools.product((None, *two_orgs), slices.PERIODS, (None, *data.sources)):
+            view = slices.Slice(org or slices.ALL, period, source or slices.ALL)
+            rows = {
+                f"{r['organization_id']}/{r['source']}/{r['campaign_id']}": r
+                for r in slices.campaign_rows(data.facts, view)
+            }
+            expected = slice_from_sql(conn, org, period, source)
+            assert set(rows) == set(expected), view
+            for key, row in rows.items():
+                cells = slices.cells(row, dict(data.organizations))
+                assert page_cells(cells) == shown(expected[key]), (view, key)
+
+
+def test_default_view_is_written_into_the_file(databases: Any, two_orgs: tuple[str, str], tmp_path: Path) -> None:
+    html = write_report(databases.bi, ReportParams(as_of=AS_OF), tmp_path).path.read_text()
+    assert 'value="30" selected' in html and "As of 2026-12-05 (UTC)" in html
+    assert "spend-based metrics (CPL, ROAS) divide the spend dated within the same days" in html
+    body = re.search(r'<table id="slice-table">.*?<tbody>(.*?)</tbody>', html, re.S)
+    assert body
+    rows = re.findall(r'<tr data-key="([^"]+)">(.*?)</tr>', body.group(1))
+    with psycopg.connect(databases.bi_url, autocommit=True) as conn:
+        expected = slice_from_sql(conn, None, "30", None)
+    assert {key for key, _ in rows} == set(expected)  # 6 campaigns: all fit the table
+    for key, cells_html in rows:
+        cells = dict(re.findall(r'data-col="(\w+)"[^>]*>([^<]*)<', cells_html))
+        assert page_cells(cells) == shown(expected[key]), key
+    assert "Spring sale (meta/acme-spring)" in html  # names beside ids
+    assert "last 30 days (2026-11-06 to 2026-12-05)" in html
+
+
+def test_a_bi_without_leads_shows_an_explicit_empty_state(databases: Any, tmp_path: Path) -> None:
+    html = write_report(databases.bi, ReportParams(as_of=AS_OF), tmp_path).path.read_text()
+    note = re.search(r'<p class="note" id="slice-empty">([^<]*)</p>', html)
+    assert note and "No lead and no spend in BI yet" in note.group(1)
+    assert '<table id="slice-table" hidden>' in html
+    assert "NaN" not in html
+
+
+def test_the_file_fetches_nothing(databases: Any, two_orgs: tuple[str, str], tmp_path: Path) -> None:
+    with psycopg.connect(databases.bi_url, autocommit=True) as conn:
+        seed_organization(conn, two_orgs[0], "acme")  # the charts and tables of the correlation tables too
+    html = write_report(databases.bi, ReportParams(as_of=AS_OF), tmp_path).path.read_text()
+    # The only URL is the SVG namespace (a name, never fetched); nothing loads a resource.
+    assert set(re.findall(r"[a-z][a-z0-9+.-]*://[^\s\"'<>)]*", html, re.I)) == {"http://www.w3.org/2000/svg"}
+    assert not re.search(r"\b(src|href|action|srcset|poster)\s*=", html, re.I)
+    assert not re.search(r"<(link|iframe|object|embed|img|base)\b|@import|url\(", html, re.I)
+    assert not re.search(r"\b(fetch|XMLHttpRequest|WebSocket|EventSource|importScripts)\b", slices.SCRIPT)
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)
+    assert csp and "default-src 'none'" in csp.group(1) and slices.SCRIPT_HASH in csp.group(1)
+    embedded = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S)
+    assert embedded
+    data = json.loads(embedded.group(1))
+    assert data["as_of"] == "2026-12-05" and len(data["rows"]) > 0
