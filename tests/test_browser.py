@@ -18,7 +18,15 @@ import psycopg
 import pytest
 from defined_assets import assets_by_group
 from dev_server import DevServer, running_dev_server
-from report_data import new_organization, seed_organization
+from report_data import (
+    AS_OF,
+    new_organization,
+    page_cells,
+    seed_organization,
+    seed_slice_facts,
+    shown,
+    slice_from_sql,
+)
 
 from hyperdash_pipeline.conventions import CORRELATION_REPORT_KEY
 from hyperdash_pipeline.report.build import write_report
@@ -193,3 +201,110 @@ def test_report_charts_draw_in_the_browser(databases, tmp_path: Path, page: Page
     page.screenshot(path=screenshot_dir() / "report.png", full_page=True)
     if os.environ.get("HYPERDASH_UPDATE_DOCS_IMG") == "1":
         page.screenshot(path=PROJECT_ROOT / "docs" / "img" / "report.png", full_page=True)
+
+
+# Per row of the filtered campaigns table (by its data-key: organization/source/campaign), cell text by column.
+SLICE_TABLE = """() => Object.fromEntries([...document.querySelectorAll('#slice-table tbody tr')].map(tr =>
+  [tr.dataset.key, Object.fromEntries([...tr.cells].map(td => [td.dataset.col, td.textContent]))]))"""
+
+
+def _assert_slice_equals_sql(page: Page, bi_url: str, org: str | None, period: str, source: str | None) -> dict:
+    table = page.evaluate(SLICE_TABLE)
+    with psycopg.connect(bi_url, autocommit=True) as conn:
+        expected = slice_from_sql(conn, org, period, source)
+    assert set(table) == set(expected), (org, period, source)
+    for key, cells in table.items():
+        assert page_cells(cells) == shown(expected[key]), (org, period, source, key)
+    assert "NaN" not in page.inner_text("#slice") and "undefined" not in page.inner_text("#slice")
+    return table
+
+
+def _choose(page: Page, name: str, value: str) -> None:
+    page.select_option(f"#filter-{name}", value)
+
+
+def test_report_filters_recompute_every_number_and_equal_sql(databases, tmp_path: Path, browser: Browser) -> None:
+    with psycopg.connect(databases.bi_url, autocommit=True) as conn:
+        acme, globex = new_organization(conn, "acme"), new_organization(conn, "globex")
+        seed_slice_facts(conn, acme, "acme", AS_OF)
+        seed_slice_facts(conn, globex, "globex", AS_OF, scale=2)
+        seed_organization(conn, acme, "acme")
+        # One lead of a source only acme has, 100 days old: a slice with it in 7 days selects nothing.
+        conn.execute(
+            "INSERT INTO lead_attribution (organization_id, lead_id, campaign_id, source, conversion_date) "
+            "VALUES (%s, gen_random_uuid(), '(newsletter)', 'newsletter', %s::date - 100)",
+            (acme, AS_OF),
+        )
+    path = write_report(databases.bi, ReportParams(as_of=AS_OF), tmp_path).path
+
+    # Without JavaScript the file shows the default view, written by Python.
+    static = browser.new_context(java_script_enabled=False)
+    try:
+        no_js = static.new_page()
+        no_js.goto(path.as_uri())
+        assert no_js.locator("#filter-period").is_disabled()
+        server_rows = {
+            row.get_attribute("data-key"): row.inner_text() for row in no_js.locator("#slice-table tbody tr").all()
+        }
+        server_caption = no_js.inner_text("#slice-caption")
+    finally:
+        static.close()
+
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("request", lambda req: errors.append(f"fetched {req.url}") if req.url != path.as_uri() else None)
+    try:
+        page.goto(path.as_uri())
+        # Default: last 30 days across every organization and source; the script's numbers equal Python's.
+        assert page.input_value("#filter-period") == "30" and page.input_value("#filter-organization") == ""
+        assert page.input_value("#filter-source") == "" and page.locator("#filter-period").is_enabled()
+        default = _assert_slice_equals_sql(page, databases.bi_url, None, "30", None)
+        assert {
+            row.get_attribute("data-key"): row.inner_text() for row in page.locator("#slice-table tbody tr").all()
+        } == server_rows
+        assert page.inner_text("#slice-caption") == server_caption
+        assert "last 30 days (2026-11-06 to 2026-12-05)" in server_caption
+
+        # Each filter on its own changes the numbers, and they equal SQL for that slice.
+        _choose(page, "organization", acme)
+        by_org = _assert_slice_equals_sql(page, databases.bi_url, acme, "30", None)
+        assert by_org != default and all(key.startswith(acme) for key in by_org)
+        assert "Spring sale (meta/acme-spring)" in page.inner_text("#slice-table")  # names beside ids
+        _choose(page, "organization", "")
+        _choose(page, "period", "7")
+        week = _assert_slice_equals_sql(page, databases.bi_url, None, "7", None)
+        assert week != default
+        _choose(page, "period", "30")
+        _choose(page, "source", "meta")
+        meta = _assert_slice_equals_sql(page, databases.bi_url, None, "30", "meta")
+        assert meta != default and all("/meta/" in key for key in meta)
+        for period in ("90", "all"):
+            _choose(page, "period", period)
+            _assert_slice_equals_sql(page, databases.bi_url, None, period, "meta")
+
+        # One organization, last 7 days, one source: leads, won revenue, spend and ROAS per campaign.
+        _choose(page, "organization", globex)
+        _choose(page, "period", "7")
+        _choose(page, "source", "organic")
+        organic = _assert_slice_equals_sql(page, databases.bi_url, globex, "7", "organic")
+        assert [cells["real_roas"] for cells in organic.values()] == ["n/a"]  # leads without spend: no ROAS
+        _choose(page, "source", "meta")
+        _assert_slice_equals_sql(page, databases.bi_url, globex, "7", "meta")
+        assert page.inner_text("#slice-table tfoot") and "NaN" not in page.inner_text("#slice-table tfoot")
+
+        # A slice with nothing in it says so instead of showing an empty table or NaN.
+        _choose(page, "organization", acme)
+        _choose(page, "source", "newsletter")
+        assert page.evaluate(SLICE_TABLE) == {}
+        assert page.locator("#slice-empty").is_visible() and page.locator("#slice-table").is_hidden()
+        assert page.inner_text("#slice-empty").startswith("Nothing to show for Acme, source newsletter, last 7 days")
+        assert "NaN" not in page.inner_text("body")
+        _choose(page, "period", "all")
+        _assert_slice_equals_sql(page, databases.bi_url, acme, "all", "newsletter")
+        assert page.locator("#slice-table").is_visible() and page.locator("#slice-empty").is_hidden()
+        page.screenshot(path=screenshot_dir() / "report-filters.png", full_page=True)
+    finally:
+        context.close()
+    assert errors == []

@@ -6,80 +6,18 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
-from report_data import new_organization, seed_organization, seed_slice_facts
+from report_data import AS_OF, new_organization, page_cells, seed_organization, seed_slice_facts, shown, slice_from_sql
 
-from hyperdash_pipeline.report import charts, slices
+from hyperdash_pipeline.cli import main
+from hyperdash_pipeline.report import slices
 from hyperdash_pipeline.report.build import write_report
 from hyperdash_pipeline.report.data import ReportParams
-
-AS_OF = date(2026, 12, 5)
-
-SLICE_SQL = """
-WITH l AS (
-    SELECT la.organization_id, coalesce(la.source, 'organic') AS source, la.campaign_id,
-           count(*) AS leads, count(*) FILTER (WHERE o.won_deals > 0) AS customers,
-           coalesce(sum(o.won_revenue), 0) AS revenue
-    FROM lead_attribution la LEFT JOIN analytics.lead_outcomes o USING (lead_id)
-    WHERE (%(org)s::uuid IS NULL OR la.organization_id = %(org)s::uuid)
-      AND (%(days)s::int IS NULL
-           OR la.conversion_date::date BETWEEN %(as_of)s::date - (%(days)s::int - 1) AND %(as_of)s::date)
-      AND (%(source)s::text IS NULL OR coalesce(la.source, 'organic') = %(source)s::text)
-    GROUP BY 1, 2, 3
-), s AS (
-    SELECT organization_id, source, campaign_id, sum(spend) AS spend, sum(conversion_value) AS conversion_value
-    FROM campaign_metrics
-    WHERE (%(org)s::uuid IS NULL OR organization_id = %(org)s::uuid)
-      AND (%(days)s::int IS NULL OR date BETWEEN %(as_of)s::date - (%(days)s::int - 1) AND %(as_of)s::date)
-      AND (%(source)s::text IS NULL OR source = %(source)s::text)
-    GROUP BY 1, 2, 3
-)
-SELECT organization_id::text || '/' || source || '/' || campaign_id AS key,
-       coalesce(l.leads, 0) AS leads, coalesce(l.customers, 0) AS customers, coalesce(l.revenue, 0) AS revenue,
-       coalesce(s.spend, 0) AS spend,
-       coalesce(s.spend, 0) / NULLIF(coalesce(l.leads, 0), 0) AS cpl,
-       l.customers::float8 / NULLIF(l.leads, 0) AS rate,
-       s.conversion_value / NULLIF(s.spend, 0) AS platform_roas,
-       coalesce(l.revenue, 0) / NULLIF(s.spend, 0) AS real_roas
-FROM l FULL JOIN s USING (organization_id, source, campaign_id)
-"""
-
-
-def slice_from_sql(conn: psycopg.Connection, org: str | None, period: str, source: str | None) -> dict[str, Any]:
-    """Per campaign key (organization/source/campaign) the numbers of one slice, straight from BI."""
-    days = None if period == "all" else int(period)
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(SLICE_SQL, {"org": org, "days": days, "as_of": AS_OF, "source": source})
-        return {r["key"]: r for r in cur.fetchall()}
-
-
-def shown(row: dict[str, Any]) -> dict[str, str]:
-    """The cells an analyst reads for a SQL row (money without its currency: the test data is all USD)."""
-
-    def fmt(value: Any, f: Any) -> str:
-        return "n/a" if value is None else f(float(value))
-
-    return {
-        "leads": fmt(row["leads"], charts.fmt_number),
-        "customers": fmt(row["customers"], charts.fmt_number),
-        "rate": fmt(row["rate"], charts.fmt_percent),
-        "revenue": fmt(row["revenue"], charts.fmt_money),
-        "cpl": fmt(row["cpl"], charts.fmt_money),
-        "platform_roas": fmt(row["platform_roas"], charts.fmt_ratio),
-        "real_roas": fmt(row["real_roas"], charts.fmt_ratio),
-    }
-
-
-def page_cells(row: dict[str, str]) -> dict[str, str]:
-    picked = {k: row[k] for k in ("leads", "customers", "rate", "revenue", "platform_roas", "real_roas")}
-    picked["cpl"] = row["cpl"].removesuffix(" USD")
-    return picked
+from hyperdash_pipeline.settings import DAGSTER_URL_VAR, HOME_VAR
 
 
 @pytest.fixture
@@ -149,3 +87,15 @@ def test_the_file_fetches_nothing(databases: Any, two_orgs: tuple[str, str], tmp
     assert embedded
     data = json.loads(embedded.group(1))
     assert data["as_of"] == "2026-12-05" and len(data["rows"]) > 0
+
+
+def test_cli_as_of_sets_the_day_the_periods_count_back_from(
+    databases: Any, two_orgs: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    monkeypatch.setenv(HOME_VAR, str(tmp_path / "home"))
+    monkeypatch.setenv(DAGSTER_URL_VAR, databases.bi_url)  # set, so no embedded server is started
+    assert main(["report", "--as-of", "2026-12-05"]) == 0
+    html = Path(capsys.readouterr().out.strip().splitlines()[-1]).read_text()
+    assert "As of 2026-12-05 (UTC)" in html and "last 30 days (2026-11-06 to 2026-12-05)" in html
+    assert main(["report", "--as-of", "yesterday"]) == 2
+    assert "--as-of must be a date like 2026-12-05, got 'yesterday'" in capsys.readouterr().err
