@@ -203,6 +203,8 @@ def test_report_charts_draw_in_the_browser(databases, tmp_path: Path, page: Page
         page.screenshot(path=PROJECT_ROOT / "docs" / "img" / "report.png", full_page=True)
 
 
+LONG_SOURCE = "newsletter-winter-reactivation-2026"
+
 # Per row of the filtered campaigns table (by its data-key: organization/source/campaign), cell text by column.
 SLICE_TABLE = """() => Object.fromEntries([...document.querySelectorAll('#slice-table tbody tr')].map(tr =>
   [tr.dataset.key, Object.fromEntries([...tr.cells].map(td => [td.dataset.col, td.textContent]))]))"""
@@ -221,6 +223,26 @@ def _assert_slice_equals_sql(page: Page, bi_url: str, org: str | None, period: s
 
 def _choose(page: Page, name: str, value: str) -> None:
     page.select_option(f"#filter-{name}", value)
+    _assert_slice_chart(page)
+
+
+def _assert_slice_chart(page: Page) -> None:
+    """The slice's chart, drawn by the script: one point per campaign with leads, inside the chart, no two
+    labels overlapping (measured with the browser's fonts)."""
+    with_leads = [key for key, cells in page.evaluate(SLICE_TABLE).items() if cells["leads"] != "0"]
+    chart = page.locator("#slice-chart svg.chart")
+    if not with_leads:
+        assert chart.count() == 0
+        return
+    assert chart.count() == 1 and page.locator("#slice-chart-empty").is_hidden()
+    box = chart.bounding_box()
+    marks = chart.locator(".mark")
+    assert marks.count() >= len(with_leads)  # the table shows the top 15; the chart every campaign with leads
+    for mark in marks.all():
+        m = mark.bounding_box()
+        assert box and m and box["x"] <= m["x"] <= box["x"] + box["width"], "a mark is drawn outside its chart"
+        assert box["y"] <= m["y"] <= box["y"] + box["height"], "a mark is drawn outside its chart"
+    assert chart.evaluate(OVERLAPPING_LABELS) == []
 
 
 def test_report_filters_recompute_every_number_and_equal_sql(databases, tmp_path: Path, browser: Browser) -> None:
@@ -229,11 +251,12 @@ def test_report_filters_recompute_every_number_and_equal_sql(databases, tmp_path
         seed_slice_facts(conn, acme, "acme", AS_OF)
         seed_slice_facts(conn, globex, "globex", AS_OF, scale=2)
         seed_organization(conn, acme, "acme")
-        # One lead of a source only acme has, 100 days old: a slice with it in 7 days selects nothing.
+        # One lead of a source only acme has, 100 days old: a slice with it in 7 days selects nothing. Its long
+        # source name is shortened in the chart's legend, in full in its <title>.
         conn.execute(
             "INSERT INTO lead_attribution (organization_id, lead_id, campaign_id, source, conversion_date) "
-            "VALUES (%s, gen_random_uuid(), '(newsletter)', 'newsletter', %s::date - 100)",
-            (acme, AS_OF),
+            "VALUES (%s, gen_random_uuid(), '(newsletter)', %s, %s::date - 100)",
+            (acme, LONG_SOURCE, AS_OF),
         )
     path = write_report(databases.bi, ReportParams(as_of=AS_OF), tmp_path).path
 
@@ -247,6 +270,7 @@ def test_report_filters_recompute_every_number_and_equal_sql(databases, tmp_path
             row.get_attribute("data-key"): row.inner_text() for row in no_js.locator("#slice-table tbody tr").all()
         }
         server_caption = no_js.inner_text("#slice-caption")
+        server_chart = no_js.locator("#slice-chart").inner_html()
     finally:
         static.close()
 
@@ -265,6 +289,9 @@ def test_report_filters_recompute_every_number_and_equal_sql(databases, tmp_path
             row.get_attribute("data-key"): row.inner_text() for row in page.locator("#slice-table tbody tr").all()
         } == server_rows
         assert page.inner_text("#slice-caption") == server_caption
+        # The script draws the default chart exactly as Python did (same SVG, mark for mark, label for label).
+        assert "<circle" in server_chart and page.locator("#slice-chart").inner_html() == server_chart
+        _assert_slice_chart(page)
         assert "last 30 days (2026-11-06 to 2026-12-05)" in server_caption
 
         # Each filter on its own changes the numbers, and they equal SQL for that slice.
@@ -296,14 +323,19 @@ def test_report_filters_recompute_every_number_and_equal_sql(databases, tmp_path
 
         # A slice with nothing in it says so instead of showing an empty table or NaN.
         _choose(page, "organization", acme)
-        _choose(page, "source", "newsletter")
+        _choose(page, "source", LONG_SOURCE)
         assert page.evaluate(SLICE_TABLE) == {}
         assert page.locator("#slice-empty").is_visible() and page.locator("#slice-table").is_hidden()
-        assert page.inner_text("#slice-empty").startswith("Nothing to show for Acme, source newsletter, last 7 days")
+        assert page.inner_text("#slice-empty").startswith(
+            f"Nothing to show for Acme, source {LONG_SOURCE}, last 7 days"
+        )
         assert "NaN" not in page.inner_text("body")
         _choose(page, "period", "all")
-        _assert_slice_equals_sql(page, databases.bi_url, acme, "all", "newsletter")
+        _assert_slice_equals_sql(page, databases.bi_url, acme, "all", LONG_SOURCE)
         assert page.locator("#slice-table").is_visible() and page.locator("#slice-empty").is_hidden()
+        legend = page.locator("#slice-chart .legend-label")
+        assert legend.evaluate("t => t.lastChild.textContent").endswith("\u2026")  # shortened on the chart
+        assert legend.locator("title").text_content() == LONG_SOURCE  # in full in its tooltip
         page.screenshot(path=screenshot_dir() / "report-filters.png", full_page=True)
     finally:
         context.close()

@@ -16,11 +16,13 @@
   var orgNames = {};
   data.organizations.forEach(function (o) { orgNames[o[0]] = o[1]; });
 
-  // Python's round-half-even on an exact tie (2.5 -> "2"), toFixed otherwise.
+  // Python's format(x, ".{digits}f"): the exact binary value rounded, an exact tie to even (2.5 -> "2"), where
+  // toFixed takes the larger. x is a tie exactly when x * 2^(digits + 1) is an odd integer (exact scaling).
   function fixed(x, digits) {
-    var scaled = x * Math.pow(10, digits);
-    if (Math.abs(scaled % 1) === 0.5) {
-      var low = Math.floor(scaled);
+    if (Math.abs(x) >= 1e21) return BigInt(x).toString() + (digits > 0 ? "." + "0".repeat(digits) : "");
+    var twice = x * Math.pow(2, digits + 1);
+    if (Number.isInteger(twice) && Math.abs(twice) % 2 === 1) {
+      var low = Math.floor(x * Math.pow(10, digits));
       return ((low % 2 === 0 ? low : low + 1) / Math.pow(10, digits)).toFixed(digits);
     }
     return x.toFixed(digits);
@@ -30,14 +32,34 @@
     parts[0] = parts[0].replace(/\B(?=(\d{3})+(?!\d))/g, ",");
     return parts.join(".");
   }
+  // The p significant digits of |x| > 0 rounded like Python (half to even on an exact tie), and the exponent.
+  function significant(x, p) {
+    var e = Number(x.toExponential().split("e")[1]);
+    var d = p - 1 - e;
+    var digits;
+    if (d >= 0) {
+      digits = fixed(x, d).replace(".", "").replace(/^0+/, "");
+    } else {
+      var q = x / Math.pow(10, -d);
+      var low = Math.floor(q);
+      var tie = Number.isInteger(2 * q) && (2 * q) % 2 === 1;
+      digits = String(tie ? (low % 2 === 0 ? low : low + 1) : (q - low > 0.5 ? low + 1 : low));
+    }
+    if (digits.length > p) { e += 1; digits = digits.slice(0, p); }
+    return { digits: digits, exp: e };
+  }
   function general(x, p) {  // Python's format(x, ".{p}g")
     if (x === 0) return "0";
-    var exp = Number(x.toExponential(p - 1).split("e")[1]);
-    var strip = function (s) { return s.indexOf(".") < 0 ? s : s.replace(/0+$/, "").replace(/\.$/, ""); };
-    if (exp >= -4 && exp < p) return strip(x.toFixed(p - 1 - exp));
-    var m = x.toExponential(p - 1).split("e");
-    var e = Number(m[1]);
-    return strip(m[0]) + "e" + (e < 0 ? "-" : "+") + String(Math.abs(e)).padStart(2, "0");
+    var sig = significant(Math.abs(x), p);
+    var digits = sig.digits, e = sig.exp, sign = x < 0 ? "-" : "";
+    var strip = function (s) { return s.replace(/0+$/, ""); };
+    if (e >= -4 && e < p) {
+      var whole = e >= 0 ? digits.slice(0, e + 1) : "0";
+      var frac = strip(e >= 0 ? digits.slice(e + 1) : "0".repeat(-e - 1) + digits);
+      return sign + whole + (frac ? "." + frac : "");
+    }
+    var rest = strip(digits.slice(1));
+    return sign + digits[0] + (rest ? "." + rest : "") + "e" + (e < 0 ? "-" : "+") + String(Math.abs(e)).padStart(2, "0");
   }
   function fmtNumber(v) { return Math.abs(v) >= 1000 ? grouped(fixed(v, 0)) : general(v, 3); }
   function fmtPercent(v) { return Math.abs(v) >= 0.1 || v === 0 ? fixed(100 * v, 0) + "%" : fixed(100 * v, 1) + "%"; }
@@ -142,6 +164,143 @@
   function orgWords(view, all) { return view.organization ? (orgNames[view.organization] || view.organization) : all; }
   function sourceWords(view, all) { return view.source ? "source " + view.source : all; }
 
+
+  // The scatter chart of hyperdash_pipeline/report/charts.py (scatter_chart without interval bars), line for
+  // line, so a filtered view draws what Python draws for the default view (a browser test compares them).
+  var WIDTH = 720, HEIGHT = 400, MARGIN_LEFT = 70, MARGIN_RIGHT = 150, MARGIN_TOP = 20, MARGIN_BOTTOM = 50;
+  var PALETTE = ["#4269d0", "#efb118", "#ff725c", "#6cc5b0", "#3ca951", "#ff8ab7", "#a463f2", "#97bbf5", "#9c6b4e"];
+  var FONT_SIZE = 11, CHAR_WIDTH = 0.65 * FONT_SIZE, LABEL_GAP = 6.0;
+  var LEGEND_X = WIDTH - MARGIN_RIGHT + 14;
+  var LEGEND_CHARS = Math.trunc((WIDTH - LEGEND_X - 14 - 4) / CHAR_WIDTH);
+  var Y_TICK_CHARS = Math.trunc((MARGIN_LEFT - 6 - 22) / CHAR_WIDTH);
+  function f1(v) { return fixed(v, 1); }
+  function esc(text) {
+    return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+      .replace(/"/g, "&quot;").replace(/'/g, "&#x27;");
+  }
+  function pow10(k) { return k < 0 ? 1 / Math.pow(10, -k) : Math.pow(10, k); }
+  function round12(v) { return Number(v.toFixed(12)); }
+  function niceTicks(lo, hi, count) {
+    count = count || 5;
+    if (hi <= lo) hi = lo + 1;
+    var raw = (hi - lo) / count;
+    var magnitude = pow10(Math.floor(Math.log10(raw)));
+    var step = [1, 2, 5, 10].map(function (m) { return m * magnitude; }).filter(function (v) { return v >= raw; })[0];
+    var value = Math.floor(lo / step) * step;
+    var ticks = [];
+    while (value <= hi + step * 1e-9) { ticks.push(round12(value)); value += step; }
+    if (ticks[ticks.length - 1] < hi) ticks.push(round12(value));
+    return ticks;
+  }
+  function domain(values, includeZero) {
+    var lo = Math.min.apply(null, values), hi = Math.max.apply(null, values);
+    if (includeZero) { lo = Math.min(lo, 0); hi = Math.max(hi, 0); }
+    return niceTicks(lo, hi);
+  }
+  function shorten(text, maxChars) {
+    var chars = Array.from(text);
+    return chars.length <= maxChars ? text : chars.slice(0, Math.max(maxChars - 1, 0)).join("") + "\u2026";
+  }
+  function labelWidth(text) { return Array.from(text).length * CHAR_WIDTH; }
+  function textLabel(x, y, text, maxChars, anchor, css) {
+    return '<text class="' + css + '" x="' + f1(x) + '" y="' + f1(y) + '" text-anchor="' + anchor + '"><title>'
+      + esc(text) + "</title>" + esc(shorten(text, maxChars)) + "</text>";
+  }
+  function fmtCompact(v) {
+    var units = [[1e9, "B"], [1e6, "M"], [1e3, "k"]];
+    for (var i = 0; i < units.length; i++) {
+      if (Math.abs(v) >= units[i][0]) return general(v / units[i][0], 3) + units[i][1];
+    }
+    return general(v, 3);
+  }
+  function scale(lo, hi, outLo, outHi) {
+    var f = function (v) { return outLo + (v - lo) / (hi - lo) * (outHi - outLo); };
+    f.outLo = outLo; f.outHi = outHi;
+    return f;
+  }
+  function spaced(centres, texts) {
+    var order = centres.map(function (_, i) { return i; }).sort(function (a, b) { return centres[a] - centres[b]; });
+    var kept = [], rightEdge = -Infinity;
+    order.forEach(function (i) {
+      var half = labelWidth(texts[i]) / 2;
+      if (centres[i] - half >= rightEdge + LABEL_GAP) { kept.push(i); rightEdge = centres[i] + half; }
+    });
+    return kept;
+  }
+  function axes(xs, ys, xTicks, yTicks, x, y) {
+    var out = ['<g class="axes" stroke="#ccc">'];
+    yTicks.forEach(function (t) {
+      out.push('<line x1="' + f1(xs.outLo) + '" x2="' + f1(xs.outHi) + '" y1="' + f1(ys(t)) + '" y2="' + f1(ys(t)) + '"/>');
+    });
+    out.push("</g><g class='tick-labels' fill='#555'>");
+    yTicks.forEach(function (t) {
+      var text = y.fmt(t);
+      text = Array.from(text).length <= Y_TICK_CHARS ? text : fmtCompact(t);
+      out.push('<text x="' + f1(xs.outLo - 6) + '" y="' + f1(ys(t) + 4) + '" text-anchor="end">' + esc(text) + "</text>");
+    });
+    var xTexts = xTicks.map(x.fmt);
+    spaced(xTicks.map(xs), xTexts).forEach(function (i) {
+      out.push('<text x="' + f1(xs(xTicks[i])) + '" y="' + f1(ys.outLo + 16) + '" text-anchor="middle">'
+        + esc(xTexts[i]) + "</text>");
+    });
+    out.push("</g>");
+    var midX = (xs.outLo + xs.outHi) / 2, midY = (ys.outLo + ys.outHi) / 2;
+    out.push('<text x="' + f1(midX) + '" y="' + (HEIGHT - 8) + '" text-anchor="middle" font-weight="bold">'
+      + esc(x.label) + "</text>");
+    out.push('<text transform="translate(14 ' + f1(midY) + ') rotate(-90)" text-anchor="middle" font-weight="bold">'
+      + esc(y.label) + "</text>");
+    return out;
+  }
+  function legend(colors) {
+    var out = ['<g class="legend">'];
+    colors.forEach(function (entry, i) {
+      if (!entry[0]) return;
+      var y = MARGIN_TOP + 14 * i + 6;
+      out.push('<rect x="' + LEGEND_X + '" y="' + (y - 8) + '" width="10" height="10" fill="' + entry[1] + '"/>');
+      out.push(textLabel(LEGEND_X + 14, y + 1, entry[0], LEGEND_CHARS, "start", "legend-label"));
+    });
+    out.push("</g>");
+    return out;
+  }
+  function scatterChart(chartId, title, points, x, y) {
+    var xv = points.map(function (p) { return p.x; });
+    var xt = domain(xv, true);
+    if (xt.length === 1) xt = [xt[0] - 1, xt[0], xt[0] + 1];
+    var yTicks = domain(points.map(function (p) { return p.y; }), true);
+    var xs = scale(Math.min.apply(null, [xt[0]].concat(xv)), Math.max.apply(null, [xt[xt.length - 1]].concat(xv)),
+      MARGIN_LEFT, WIDTH - MARGIN_RIGHT);
+    var ys = scale(yTicks[0], yTicks[yTicks.length - 1], HEIGHT - MARGIN_BOTTOM, MARGIN_TOP);
+    var colors = [], colorOf = {};
+    points.forEach(function (p) {
+      if (!(p.series in colorOf)) {
+        colorOf[p.series] = PALETTE[colors.length % PALETTE.length];
+        colors.push([p.series, colorOf[p.series]]);
+      }
+    });
+    var body = axes(xs, ys, xt, yTicks, x, y);
+    body.push('<g class="marks">');
+    points.forEach(function (p) {
+      var tip = esc(p.label + ": " + x.label + " " + x.fmt(p.x) + ", " + y.label + " " + y.fmt(p.y));
+      body.push('<circle class="mark" data-series="' + esc(p.series) + '" cx="' + f1(xs(p.x)) + '" cy="'
+        + f1(ys(p.y)) + '" r="4" fill="' + colorOf[p.series] + '" fill-opacity="0.85"><title>' + tip
+        + "</title></circle>");
+    });
+    body.push("</g>");
+    body = body.concat(legend(colors));
+    return '<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="' + esc(chartId) + '" role="img" viewBox="0 0 '
+      + WIDTH + " " + HEIGHT + '" width="' + WIDTH + '" height="' + HEIGHT
+      + '" font-family="sans-serif" font-size="11"><title>' + esc(title) + "</title>" + body.join("") + "</svg>";
+  }
+  function sliceChart(rows) {
+    var points = rows.filter(function (r) { return r.cpl !== null && r.lead_to_customer_rate !== null; })
+      .slice(0, data.max_points).map(function (r) {
+        return { x: r.cpl, y: r.lead_to_customer_rate, label: campaignLabel(r), series: r.source };
+      });
+    if (points.length === 0) return null;
+    return scatterChart(data.chart.id, data.chart.title, points,
+      { label: data.chart.x_label, fmt: fmtMoney }, { label: data.chart.y_label, fmt: fmtPercent });
+  }
+
   var selects = {
     organization: document.getElementById("filter-organization"),
     period: document.getElementById("filter-period"),
@@ -170,6 +329,10 @@
     total.organization = "total";
     total.campaign = rows.length + " campaigns";
     table.tFoot.replaceChildren(tableRow("total", total));
+    var svg = sliceChart(rows);
+    document.getElementById("slice-chart").innerHTML = svg || "";
+    document.getElementById("slice-chart").hidden = !svg;
+    document.getElementById("slice-chart-empty").hidden = Boolean(svg) || rows.length === 0;
     document.body.dataset.view = [view.organization, view.period, view.source].join("|");
   }
   Object.keys(selects).forEach(function (name) {

@@ -43,6 +43,14 @@ PERIODS: tuple[tuple[str, str, frozenset[int]], ...] = (
 DEFAULT_PERIOD = "30"
 ALL = ""  # the select value of "all organizations" / "all sources"
 TABLE_ROWS = 15
+MAX_POINTS = 200  # campaigns drawn in the slice's chart, the largest spenders first
+CHART = {
+    "id": "chart-slice-cpl-vs-quality",
+    "title": "Cost per lead against lead->customer rate, selected slice",
+    "x_label": "cost per lead",
+    "y_label": "lead -> customer rate",
+}
+CHART_EMPTY = "No campaign in this slice has leads, so there is no cost per lead or lead->customer rate to draw."
 COLUMNS = (
     "organization_id",
     "source",
@@ -196,6 +204,25 @@ def cells(row: dict[str, Any], org_names: dict[str, str]) -> dict[str, str]:
     }
 
 
+def slice_chart(rows: Sequence[dict[str, Any]]) -> str | None:
+    """The slice's campaigns: CPL (x) against lead->customer rate (y), coloured by source; slices.js draws the
+    same chart with the same code translated (scatterChart) when a filter changes."""
+    points = [
+        charts.Point(x=r["cpl"], y=r["lead_to_customer_rate"], label=campaign_label(r), series=r["source"])
+        for r in rows
+        if r["cpl"] is not None and r["lead_to_customer_rate"] is not None
+    ][:MAX_POINTS]
+    if not points:
+        return None
+    return charts.scatter_chart(
+        CHART["id"],
+        CHART["title"],
+        points,
+        charts.Axis(CHART["x_label"], charts.fmt_money),
+        charts.Axis(CHART["y_label"], charts.fmt_percent),
+    )
+
+
 def _row_html(values: dict[str, str], tag: str = "td") -> str:
     out = []
     for key, _ in TABLE_COLUMNS:
@@ -281,6 +308,7 @@ def slice_section(data: SliceData, view: Slice | None = None) -> str:
     )
     total = {**cells(totals(rows), org_names), "organization": "total", "campaign": f"{len(rows)} campaigns"}
     empty = not rows
+    svg = slice_chart(rows)
     parts = [
         '<section id="slice"><h2>Leads, won revenue and spend per campaign</h2>',
         '<p class="explain">Per campaign in the selected organization, period and source: the leads created in '
@@ -291,6 +319,8 @@ def slice_section(data: SliceData, view: Slice | None = None) -> str:
         f"{escape(data.note or empty_text(view, data))}</p>",
         f'<table id="slice-table"{" hidden" if empty else ""}><thead><tr>{head}</tr></thead>'
         f'<tbody>{body}</tbody><tfoot><tr data-key="total">{_row_html(total)}</tr></tfoot></table>',
+        f'<p class="note" id="slice-chart-empty"{"" if svg or empty else " hidden"}>{escape(CHART_EMPTY)}</p>',
+        f'<figure id="slice-chart"{"" if svg else " hidden"}>{svg or ""}</figure>',
         "</section>",
     ]
     return "\n".join(parts)
@@ -305,6 +335,8 @@ def embedded_data(data: SliceData) -> str:
         "columns": list(COLUMNS),
         "rows": [[f[c] for c in COLUMNS] for f in data.facts],
         "table_rows": TABLE_ROWS,
+        "max_points": MAX_POINTS,
+        "chart": CHART,
         "note": data.note,
     }
     text = json.dumps(payload, separators=(",", ":"), ensure_ascii=True).replace("</", "<\\/")
