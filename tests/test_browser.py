@@ -226,23 +226,32 @@ def _choose(page: Page, name: str, value: str) -> None:
     _assert_slice_chart(page)
 
 
+# Per chart of the slice: which table cell says a campaign has no point on it.
+SLICE_CHARTS = {"chart-slice-cpl-vs-quality": ("leads", "0"), "chart-slice-roas": ("real_roas", "n/a")}
+
+
 def _assert_slice_chart(page: Page) -> None:
-    """The slice's chart, drawn by the script: one point per campaign with leads, inside the chart, no two
-    labels overlapping (measured with the browser's fonts)."""
-    with_leads = [key for key, cells in page.evaluate(SLICE_TABLE).items() if cells["leads"] != "0"]
-    chart = page.locator("#slice-chart svg.chart")
-    if not with_leads:
-        assert chart.count() == 0
-        return
-    assert chart.count() == 1 and page.locator("#slice-chart-empty").is_hidden()
-    box = chart.bounding_box()
-    marks = chart.locator(".mark")
-    assert marks.count() >= len(with_leads)  # the table shows the top 15; the chart every campaign with leads
-    for mark in marks.all():
-        m = mark.bounding_box()
-        assert box and m and box["x"] <= m["x"] <= box["x"] + box["width"], "a mark is drawn outside its chart"
-        assert box["y"] <= m["y"] <= box["y"] + box["height"], "a mark is drawn outside its chart"
-    assert chart.evaluate(OVERLAPPING_LABELS) == []
+    """The slice's charts, drawn by the script: one point per campaign that has the chart's metrics (every
+    campaign of these slices is in the table), inside the chart, no two labels overlapping (measured with
+    the browser's fonts)."""
+    table = page.evaluate(SLICE_TABLE)
+    assert len(table) < 15
+    for chart_id, (column, no_point) in SLICE_CHARTS.items():
+        points = [key for key, cells in table.items() if cells[column] != no_point]
+        chart = page.locator(f"#{chart_id}-figure svg.chart")
+        if not points:
+            assert chart.count() == 0
+            assert page.locator(f"#{chart_id}-empty").is_visible() == bool(table)
+            continue
+        assert chart.count() == 1 and page.locator(f"#{chart_id}-empty").is_hidden()
+        box = chart.bounding_box()
+        marks = chart.locator(".mark")
+        assert marks.count() == len(points)
+        for mark in marks.all():
+            m = mark.bounding_box()
+            assert box and m and box["x"] <= m["x"] <= box["x"] + box["width"], "a mark is drawn outside its chart"
+            assert box["y"] <= m["y"] <= box["y"] + box["height"], "a mark is drawn outside its chart"
+        assert chart.evaluate(OVERLAPPING_LABELS) == [], chart_id
 
 
 def test_report_filters_recompute_every_number_and_equal_sql(databases, tmp_path: Path, browser: Browser) -> None:
@@ -270,7 +279,7 @@ def test_report_filters_recompute_every_number_and_equal_sql(databases, tmp_path
             row.get_attribute("data-key"): row.inner_text() for row in no_js.locator("#slice-table tbody tr").all()
         }
         server_caption = no_js.inner_text("#slice-caption")
-        server_chart = no_js.locator("#slice-chart").inner_html()
+        server_charts = [no_js.locator(f"#{chart}-figure").inner_html() for chart in SLICE_CHARTS]
     finally:
         static.close()
 
@@ -290,7 +299,8 @@ def test_report_filters_recompute_every_number_and_equal_sql(databases, tmp_path
         } == server_rows
         assert page.inner_text("#slice-caption") == server_caption
         # The script draws the default chart exactly as Python did (same SVG, mark for mark, label for label).
-        assert "<circle" in server_chart and page.locator("#slice-chart").inner_html() == server_chart
+        assert all("<circle" in svg for svg in server_charts)
+        assert [page.locator(f"#{chart}-figure").inner_html() for chart in SLICE_CHARTS] == server_charts
         _assert_slice_chart(page)
         assert "last 30 days (2026-11-06 to 2026-12-05)" in server_caption
 
@@ -333,7 +343,7 @@ def test_report_filters_recompute_every_number_and_equal_sql(databases, tmp_path
         _choose(page, "period", "all")
         _assert_slice_equals_sql(page, databases.bi_url, acme, "all", LONG_SOURCE)
         assert page.locator("#slice-table").is_visible() and page.locator("#slice-empty").is_hidden()
-        legend = page.locator("#slice-chart .legend-label")
+        legend = page.locator("#chart-slice-cpl-vs-quality-figure .legend-label")
         assert legend.evaluate("t => t.lastChild.textContent").endswith("\u2026")  # shortened on the chart
         assert legend.locator("title").text_content() == LONG_SOURCE  # in full in its tooltip
         page.screenshot(path=screenshot_dir() / "report-filters.png", full_page=True)

@@ -62,7 +62,7 @@ def test_default_view_is_written_into_the_file(databases: Any, two_orgs: tuple[s
         assert page_cells(cells) == shown(expected[key]), key
     assert "Spring sale (meta/acme-spring)" in html  # names beside ids
     chart = re.search(
-        r'<figure id="slice-chart"><svg[^>]*id="chart-slice-cpl-vs-quality".*?</svg></figure>', html, re.S
+        r'<figure class="slice-chart" id="chart-slice-cpl-vs-quality-figure"><svg.*?</svg></figure>', html, re.S
     )
     assert chart  # one point per campaign with leads in the slice
     assert chart.group(0).count('class="mark"') == sum(1 for r in expected.values() if r["leads"] > 0)
@@ -73,7 +73,8 @@ def test_a_bi_without_leads_shows_an_explicit_empty_state(databases: Any, tmp_pa
     html = write_report(databases.bi, ReportParams(as_of=AS_OF), tmp_path).path.read_text()
     note = re.search(r'<p class="note" id="slice-empty">([^<]*)</p>', html)
     assert note and "No lead and no spend in BI yet" in note.group(1)
-    assert '<table id="slice-table" hidden>' in html and '<figure id="slice-chart" hidden></figure>' in html
+    assert '<table id="slice-table" hidden>' in html and html.count('<figure class="slice-chart"') == 2
+    assert "<svg" not in html.split("<script>")[0] and '-figure" hidden></figure>' in html
     assert "NaN" not in html
 
 

@@ -262,11 +262,14 @@
     out.push("</g>");
     return out;
   }
-  function scatterChart(chartId, title, points, x, y) {
+  function scatterChart(chartId, title, points, x, y, diagonal) {
     var xv = points.map(function (p) { return p.x; });
     var xt = domain(xv, true);
     if (xt.length === 1) xt = [xt[0] - 1, xt[0], xt[0] + 1];
-    var yTicks = domain(points.map(function (p) { return p.y; }), true);
+    var yTicks = domain(points.map(function (p) { return p.y; }).concat(diagonal ? xv : []), true);
+    if (diagonal) {
+      xt = yTicks = niceTicks(Math.min(xt[0], yTicks[0]), Math.max(xt[xt.length - 1], yTicks[yTicks.length - 1]));
+    }
     var xs = scale(Math.min.apply(null, [xt[0]].concat(xv)), Math.max.apply(null, [xt[xt.length - 1]].concat(xv)),
       MARGIN_LEFT, WIDTH - MARGIN_RIGHT);
     var ys = scale(yTicks[0], yTicks[yTicks.length - 1], HEIGHT - MARGIN_BOTTOM, MARGIN_TOP);
@@ -278,6 +281,11 @@
       }
     });
     var body = axes(xs, ys, xt, yTicks, x, y);
+    if (diagonal) {
+      var lo = xt[0], hi = xt[xt.length - 1];
+      body.push('<line class="reference" x1="' + f1(xs(lo)) + '" y1="' + f1(ys(lo)) + '" x2="' + f1(xs(hi)) + '" y2="'
+        + f1(ys(hi)) + '" stroke="#999" stroke-dasharray="4 4"><title>platform = real</title></line>');
+    }
     body.push('<g class="marks">');
     points.forEach(function (p) {
       var tip = esc(p.label + ": " + x.label + " " + x.fmt(p.x) + ", " + y.label + " " + y.fmt(p.y));
@@ -291,14 +299,15 @@
       + WIDTH + " " + HEIGHT + '" width="' + WIDTH + '" height="' + HEIGHT
       + '" font-family="sans-serif" font-size="11"><title>' + esc(title) + "</title>" + body.join("") + "</svg>";
   }
-  function sliceChart(rows) {
-    var points = rows.filter(function (r) { return r.cpl !== null && r.lead_to_customer_rate !== null; })
+  var FORMATS = { money: fmtMoney, percent: fmtPercent, ratio: fmtRatio };
+  function sliceChart(rows, spec) {
+    var points = rows.filter(function (r) { return r[spec.x] !== null && r[spec.y] !== null; })
       .slice(0, data.max_points).map(function (r) {
-        return { x: r.cpl, y: r.lead_to_customer_rate, label: campaignLabel(r), series: r.source };
+        return { x: r[spec.x], y: r[spec.y], label: campaignLabel(r), series: r.source };
       });
     if (points.length === 0) return null;
-    return scatterChart(data.chart.id, data.chart.title, points,
-      { label: data.chart.x_label, fmt: fmtMoney }, { label: data.chart.y_label, fmt: fmtPercent });
+    return scatterChart(spec.id, spec.title, points, { label: spec.x_label, fmt: FORMATS[spec.x_fmt] },
+      { label: spec.y_label, fmt: FORMATS[spec.y_fmt] }, spec.diagonal);
   }
 
   var selects = {
@@ -329,10 +338,13 @@
     total.organization = "total";
     total.campaign = rows.length + " campaigns";
     table.tFoot.replaceChildren(tableRow("total", total));
-    var svg = sliceChart(rows);
-    document.getElementById("slice-chart").innerHTML = svg || "";
-    document.getElementById("slice-chart").hidden = !svg;
-    document.getElementById("slice-chart-empty").hidden = Boolean(svg) || rows.length === 0;
+    data.charts.forEach(function (spec) {
+      var svg = sliceChart(rows, spec);
+      var figure = document.getElementById(spec.id + "-figure");
+      figure.innerHTML = svg || "";
+      figure.hidden = !svg;
+      document.getElementById(spec.id + "-empty").hidden = Boolean(svg) || rows.length === 0;
+    });
     document.body.dataset.view = [view.organization, view.period, view.source].join("|");
   }
   Object.keys(selects).forEach(function (name) {

@@ -44,13 +44,35 @@ DEFAULT_PERIOD = "30"
 ALL = ""  # the select value of "all organizations" / "all sources"
 TABLE_ROWS = 15
 MAX_POINTS = 200  # campaigns drawn in the slice's chart, the largest spenders first
-CHART = {
-    "id": "chart-slice-cpl-vs-quality",
-    "title": "Cost per lead against lead->customer rate, selected slice",
-    "x_label": "cost per lead",
-    "y_label": "lead -> customer rate",
-}
-CHART_EMPTY = "No campaign in this slice has leads, so there is no cost per lead or lead->customer rate to draw."
+# The slice's charts (drawn here for the default view, by slices.js for the others): which row fields they
+# plot, with which formats (charts.fmt_<name>), the y = x line or not, and what to say when nothing is drawn.
+CHARTS: tuple[dict[str, Any], ...] = (
+    {
+        "id": "chart-slice-cpl-vs-quality",
+        "title": "Cost per lead against lead->customer rate, selected slice",
+        "x": "cpl",
+        "y": "lead_to_customer_rate",
+        "x_label": "cost per lead",
+        "y_label": "lead -> customer rate",
+        "x_fmt": "money",
+        "y_fmt": "percent",
+        "diagonal": False,
+        "empty": "No campaign in this slice has leads, so there is no cost per lead or lead->customer rate to draw.",
+    },
+    {
+        "id": "chart-slice-roas",
+        "title": "Platform ROAS against real ROAS, selected slice",
+        "x": "platform_roas",
+        "y": "real_roas",
+        "x_label": "platform-reported ROAS",
+        "y_label": "real ROAS (CRM won deals)",
+        "x_fmt": "ratio",
+        "y_fmt": "ratio",
+        "diagonal": True,
+        "empty": "No campaign in this slice has spend dated in the period, so there is no ROAS to draw.",
+    },
+)
+FORMATS = {"money": charts.fmt_money, "percent": charts.fmt_percent, "ratio": charts.fmt_ratio}
 COLUMNS = (
     "organization_id",
     "source",
@@ -204,22 +226,32 @@ def cells(row: dict[str, Any], org_names: dict[str, str]) -> dict[str, str]:
     }
 
 
-def slice_chart(rows: Sequence[dict[str, Any]]) -> str | None:
-    """The slice's campaigns: CPL (x) against lead->customer rate (y), coloured by source; slices.js draws the
-    same chart with the same code translated (scatterChart) when a filter changes."""
+def slice_chart(rows: Sequence[dict[str, Any]], spec: dict[str, Any]) -> str | None:
+    """The slice's campaigns as points (x and y per `spec`), coloured by source; slices.js draws the same chart
+    with the same code translated (scatterChart) when a filter changes."""
     points = [
-        charts.Point(x=r["cpl"], y=r["lead_to_customer_rate"], label=campaign_label(r), series=r["source"])
+        charts.Point(x=r[spec["x"]], y=r[spec["y"]], label=campaign_label(r), series=r["source"])
         for r in rows
-        if r["cpl"] is not None and r["lead_to_customer_rate"] is not None
+        if r[spec["x"]] is not None and r[spec["y"]] is not None
     ][:MAX_POINTS]
     if not points:
         return None
     return charts.scatter_chart(
-        CHART["id"],
-        CHART["title"],
+        spec["id"],
+        spec["title"],
         points,
-        charts.Axis(CHART["x_label"], charts.fmt_money),
-        charts.Axis(CHART["y_label"], charts.fmt_percent),
+        charts.Axis(spec["x_label"], FORMATS[spec["x_fmt"]]),
+        charts.Axis(spec["y_label"], FORMATS[spec["y_fmt"]]),
+        diagonal=spec["diagonal"],
+    )
+
+
+def _chart_html(rows: Sequence[dict[str, Any]], spec: dict[str, Any]) -> str:
+    svg = slice_chart(rows, spec)
+    note_hidden = "" if rows and not svg else " hidden"
+    return (
+        f'<p class="note" id="{spec["id"]}-empty"{note_hidden}>{escape(spec["empty"])}</p>'
+        f'<figure class="slice-chart" id="{spec["id"]}-figure"{"" if svg else " hidden"}>{svg or ""}</figure>'
     )
 
 
@@ -308,7 +340,6 @@ def slice_section(data: SliceData, view: Slice | None = None) -> str:
     )
     total = {**cells(totals(rows), org_names), "organization": "total", "campaign": f"{len(rows)} campaigns"}
     empty = not rows
-    svg = slice_chart(rows)
     parts = [
         '<section id="slice"><h2>Leads, won revenue and spend per campaign</h2>',
         '<p class="explain">Per campaign in the selected organization, period and source: the leads created in '
@@ -319,8 +350,7 @@ def slice_section(data: SliceData, view: Slice | None = None) -> str:
         f"{escape(data.note or empty_text(view, data))}</p>",
         f'<table id="slice-table"{" hidden" if empty else ""}><thead><tr>{head}</tr></thead>'
         f'<tbody>{body}</tbody><tfoot><tr data-key="total">{_row_html(total)}</tr></tfoot></table>',
-        f'<p class="note" id="slice-chart-empty"{"" if svg or empty else " hidden"}>{escape(CHART_EMPTY)}</p>',
-        f'<figure id="slice-chart"{"" if svg else " hidden"}>{svg or ""}</figure>',
+        *(_chart_html(rows, spec) for spec in CHARTS),
         "</section>",
     ]
     return "\n".join(parts)
@@ -336,7 +366,7 @@ def embedded_data(data: SliceData) -> str:
         "rows": [[f[c] for c in COLUMNS] for f in data.facts],
         "table_rows": TABLE_ROWS,
         "max_points": MAX_POINTS,
-        "chart": CHART,
+        "charts": CHARTS,
         "note": data.note,
     }
     text = json.dumps(payload, separators=(",", ":"), ensure_ascii=True).replace("</", "<\\/")
