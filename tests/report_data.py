@@ -215,7 +215,7 @@ WITH l AS (
 )
 SELECT organization_id::text || '/' || source || '/' || campaign_id AS key,
        coalesce(l.leads, 0) AS leads, coalesce(l.customers, 0) AS customers, coalesce(l.revenue, 0) AS revenue,
-       coalesce(s.spend, 0) AS spend,
+       coalesce(s.spend, 0) AS spend, coalesce(s.conversion_value, 0) AS conversion_value,
        coalesce(s.spend, 0) / NULLIF(coalesce(l.leads, 0), 0) AS cpl,
        l.customers::float8 / NULLIF(l.leads, 0) AS rate,
        s.conversion_value / NULLIF(s.spend, 0) AS platform_roas,
@@ -243,6 +243,7 @@ def shown(row: dict[str, Any]) -> dict[str, str]:
         "customers": fmt(row["customers"], charts.fmt_number),
         "rate": fmt(row["rate"], charts.fmt_percent),
         "revenue": fmt(row["revenue"], charts.fmt_money),
+        "spend": fmt(row["spend"], charts.fmt_money),
         "cpl": fmt(row["cpl"], charts.fmt_money),
         "platform_roas": fmt(row["platform_roas"], charts.fmt_ratio),
         "real_roas": fmt(row["real_roas"], charts.fmt_ratio),
@@ -252,4 +253,24 @@ def shown(row: dict[str, Any]) -> dict[str, str]:
 def page_cells(row: dict[str, str]) -> dict[str, str]:
     picked = {k: row[k] for k in ("leads", "customers", "rate", "revenue", "platform_roas", "real_roas")}
     picked["cpl"] = row["cpl"].removesuffix(" USD")
+    picked["spend"] = row["spend"].removesuffix(" USD")
     return picked
+
+
+def slice_totals(rows: dict[str, Any]) -> dict[str, str]:
+    """The total row of a slice from its SQL rows: sums, and the ratios of those sums."""
+    leads, customers = sum(r["leads"] for r in rows.values()), sum(r["customers"] for r in rows.values())
+    revenue, spend = sum(r["revenue"] for r in rows.values()), sum(r["spend"] for r in rows.values())
+    value = sum(r["conversion_value"] for r in rows.values())
+    return shown(
+        {
+            "leads": leads,
+            "customers": customers,
+            "revenue": revenue,
+            "spend": spend,
+            "rate": customers / leads if leads else None,
+            "cpl": spend / leads if leads else None,
+            "platform_roas": value / spend if spend else None,
+            "real_roas": revenue / spend if spend else None,
+        }
+    )

@@ -26,6 +26,7 @@ from report_data import (
     seed_slice_facts,
     shown,
     slice_from_sql,
+    slice_totals,
 )
 
 from hyperdash_pipeline.conventions import CORRELATION_REPORT_KEY
@@ -217,6 +218,12 @@ def _assert_slice_equals_sql(page: Page, bi_url: str, org: str | None, period: s
     assert set(table) == set(expected), (org, period, source)
     for key, cells in table.items():
         assert page_cells(cells) == shown(expected[key]), (org, period, source, key)
+    if expected:
+        total = page.evaluate(
+            "() => Object.fromEntries([...document.querySelectorAll('#slice-table tfoot td')]"
+            ".map(td => [td.dataset.col, td.textContent]))"
+        )
+        assert page_cells(total) == slice_totals(expected), (org, period, source, "total")
     assert "NaN" not in page.inner_text("#slice") and "undefined" not in page.inner_text("#slice")
     return table
 

@@ -11,7 +11,16 @@ from typing import Any
 
 import psycopg
 import pytest
-from report_data import AS_OF, new_organization, page_cells, seed_organization, seed_slice_facts, shown, slice_from_sql
+from report_data import (
+    AS_OF,
+    new_organization,
+    page_cells,
+    seed_organization,
+    seed_slice_facts,
+    shown,
+    slice_from_sql,
+    slice_totals,
+)
 
 from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.report import slices
@@ -45,6 +54,8 @@ def test_every_slice_equals_sql(databases: Any, two_orgs: tuple[str, str]) -> No
             for key, row in rows.items():
                 cells = slices.cells(row, dict(data.organizations))
                 assert page_cells(cells) == shown(expected[key]), (view, key)
+            total = slices.cells(slices.totals(list(rows.values())), {})
+            assert not expected or page_cells(total) == slice_totals(expected), (view, "total")
 
 
 def test_default_view_is_written_into_the_file(databases: Any, two_orgs: tuple[str, str], tmp_path: Path) -> None:
