@@ -60,7 +60,7 @@ SELECT ('00000000-0000-0000-0000-' || lpad((1 + c %% %(orgs)s)::text, 12, '0')):
        CASE WHEN i %% 10 = 0 THEN '(organic)' ELSE 'c' || c END,
        CASE WHEN i %% 10 = 0 THEN NULL ELSE 'c' || c || '-ad' END,
        CASE WHEN i %% 10 = 0 THEN 'organic' ELSE (ARRAY['meta', 'google'])[1 + c %% 2] END,
-       (now() - make_interval(secs => (i * 7919) %% (180 * 86400)))::timestamp
+       (now() - make_interval(secs => (i::bigint * 7919) %% (180 * 86400)))::timestamp
 FROM generate_series(1, %(leads)s) AS i, LATERAL (SELECT 1 + i %% %(campaigns)s AS c) AS k;
 
 INSERT INTO analytics.lead_outcomes (lead_id, won_deals, won_revenue, run_id)

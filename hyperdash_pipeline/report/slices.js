@@ -345,7 +345,6 @@
       figure.hidden = !svg;
       document.getElementById(spec.id + "-empty").hidden = Boolean(svg) || rows.length === 0;
     });
-    document.body.dataset.view = [view.organization, view.period, view.source].join("|");
   }
   Object.keys(selects).forEach(function (name) {
     selects[name].disabled = false;

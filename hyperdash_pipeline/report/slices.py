@@ -1,7 +1,7 @@
 """The report's filters: organization, period and source over additive facts embedded in the page.
 
 `sql/transforms/report/slice_facts.sql` sums leads, customers, won revenue and spend per organization,
-source, campaign, ad and period bucket (UTC days back from the as-of date: 0-6, 7-29, 30-89, older). Every
+source, campaign and period bucket (UTC days back from the as-of date: 0-6, 7-29, 30-89, older). Every
 filter combination is a sum of those rows, so the page carries them as JSON and its inline script
 (`slices.js`) regroups them when a filter changes. The default view (last 30 days, all organizations, all
 sources) is also grouped here in Python and written into the HTML, so the file reads the same without
@@ -77,10 +77,8 @@ COLUMNS = (
     "organization_id",
     "source",
     "campaign_id",
-    "ad_id",
     "bucket",
     "campaign_name",
-    "ad_name",
     "currency",
     "leads",
     "customers",
