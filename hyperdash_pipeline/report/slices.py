@@ -145,7 +145,7 @@ def _currency(currencies: set[str]) -> str | None:
 
 def campaign_rows(facts: Sequence[dict[str, Any]], view: Slice) -> list[dict[str, Any]]:
     """One row per organization, source and campaign of the slice, sorted by spend then leads (largest first);
-    the same grouping, sums, ratios and order as `aggregate` in slices.js."""
+    the same grouping, sums, ratios and order as `campaignRows` in slices.js."""
     buckets = next(b for value, _, b in PERIODS if value == view.period)
     groups: dict[tuple[str, str, str], dict[str, Any]] = {}
     for f in facts:
@@ -193,7 +193,7 @@ def totals(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return _with_metrics({**sums, "currencies": {r["currency"] for r in rows if r["currency"]}})
 
 
-# (key, header, cell text of a row): the table of campaigns; slices.js writes the same cells
+# (key, header) of the campaigns table; slices.js writes the same cells (COLUMNS there)
 TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("organization", "organization"),
     ("campaign", "campaign"),
