@@ -8,6 +8,7 @@ HYPERDASH_UPDATE_DOCS_IMG=1 the asset graph and the report are also written to d
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from report_data import (
 )
 
 from hyperdash_pipeline.conventions import CORRELATION_REPORT_KEY
+from hyperdash_pipeline.report import charts, slices
 from hyperdash_pipeline.report.build import write_report
 from hyperdash_pipeline.report.data import ReportParams
 from hyperdash_pipeline.settings import PROJECT_ROOT
@@ -357,3 +359,21 @@ def test_report_filters_recompute_every_number_and_equal_sql(databases, tmp_path
     finally:
         context.close()
     assert errors == []
+
+
+def test_report_script_formats_numbers_like_python(page: Page) -> None:
+    """The script's number formats (slices.js) write what Python's charts.fmt_* write, ties and exponents
+    included, so a filtered view reads like the server-rendered one."""
+    rng = random.Random(14)
+    values = [0.0, 1.0, 0.5, 2.5, 99.5, 999.5, 1000.0, 1234.5, 0.001234, 0.00001234, 0.125, 0.375, 72.25, 385.0]
+    values += [1e-5, 7.5e-5, 9.995, 99.995, 12345678.9, 1e21, 5e20, 1e-9, 123456789012.0]
+    values += [rng.uniform(0, 5000) for _ in range(2000)] + [rng.uniform(0, 2) for _ in range(2000)]
+    values += [round(rng.uniform(0, 500), 2) for _ in range(2000)] + [rng.expovariate(0.01) for _ in range(2000)]
+    values += [-v for v in values[:40] if v]  # (a sum is never -0.0)
+    functions = slices.SCRIPT[slices.SCRIPT.index("  function fixed(") : slices.SCRIPT.index("  function num(")]
+    formats = "[fmtNumber(v), fmtPercent(v), fmtMoney(v), fmtRatio(v)]"
+    script = f"values => {{ {functions}\n return values.map(v => {formats}); }}"
+    written = page.evaluate(script, values)
+    python = [[charts.fmt_number(v), charts.fmt_percent(v), charts.fmt_money(v), charts.fmt_ratio(v)] for v in values]
+    differ = [(v, js, py) for v, js, py in zip(values, written, python, strict=True) if js != py]
+    assert differ == []
