@@ -116,3 +116,20 @@ def test_cli_as_of_sets_the_day_the_periods_count_back_from(
     assert "As of 2026-12-05 (UTC)" in html and "last 30 days (2026-11-06 to 2026-12-05)" in html
     assert main(["report", "--as-of", "yesterday"]) == 2
     assert "--as-of must be a date like 2026-12-05, got 'yesterday'" in capsys.readouterr().err
+
+
+def test_a_campaign_name_cannot_break_out_of_the_embedded_data(databases: Any, tmp_path: Path) -> None:
+    name = '</script><script>alert("x")</script><!--'
+    with psycopg.connect(databases.bi_url, autocommit=True) as conn:
+        org = new_organization(conn, "acme")
+        conn.execute(
+            "INSERT INTO campaign_metrics (organization_id, source, campaign_id, date, campaign_name, spend) "
+            "VALUES (%s, 'meta', 'c1', %s, %s, 10)",
+            (org, AS_OF, name),
+        )
+    html = write_report(databases.bi, ReportParams(as_of=AS_OF), tmp_path).path.read_text()
+    assert "<script>alert" not in html and html.count("</script>") == 2 and "<!--" not in html
+    embedded = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.S)
+    assert embedded
+    assert json.loads(embedded.group(1))["rows"][0][4] == name  # campaign_name, as stored
+    assert "&lt;/script&gt;&lt;script&gt;alert" in html  # the server-rendered table, escaped

@@ -355,7 +355,8 @@ def slice_section(data: SliceData, view: Slice | None = None) -> str:
 
 
 def embedded_data(data: SliceData) -> str:
-    """The facts as JSON in a non-executed script element (`</` escaped so no value can close it)."""
+    """The facts as JSON in a non-executed script element (every `<` written \\u003c, so no value can close
+    the element or open a comment in it)."""
     payload = {
         "as_of": data.as_of.isoformat(),
         "periods": [{"value": v, "words": w, "buckets": sorted(b)} for v, w, b in PERIODS],
@@ -367,7 +368,7 @@ def embedded_data(data: SliceData) -> str:
         "charts": CHARTS,
         "note": data.note,
     }
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=True).replace("</", "<\\/")
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=True).replace("<", "\\u003c")
     return f'<script type="application/json" id="report-data">{text}</script>'
 
 
