@@ -74,7 +74,7 @@ def test_a_caught_up_quiet_mirror_is_refreshed_by_every_sync_so_the_ui_never_cal
 
     from hyperdash_pipeline.conventions import CRM_TABLES
     from hyperdash_pipeline.definitions import defs
-    from hyperdash_pipeline.sync.definitions import SYNC_JOB_NAME, hourly_crm_sync
+    from hyperdash_pipeline.defs.crm_sync.mirror import SYNC_JOB_NAME, hourly_crm_sync
 
     instance = DagsterInstance.ephemeral()
     job = defs.resolve_job_def(SYNC_JOB_NAME)

@@ -74,7 +74,7 @@ def _sync(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from hyperdash_pipeline.conventions import crm_raw_key
-    from hyperdash_pipeline.sync.definitions import SYNC_OP_NAME, SYNC_RUN_TAGS
+    from hyperdash_pipeline.defs.crm_sync.mirror import SYNC_OP_NAME, SYNC_RUN_TAGS
 
     job = _sync_job()
     prepare_dagster_home()
@@ -121,8 +121,8 @@ def _sync_job() -> JobDefinition:
     """The sync job with its resources, without loading the other concerns' Definitions."""
     from dagster import Definitions
 
+    from hyperdash_pipeline.defs.crm_sync.mirror import SYNC_JOB_NAME, defs
     from hyperdash_pipeline.resources import bi_resource, crm_resource
-    from hyperdash_pipeline.sync.definitions import SYNC_JOB_NAME, defs
 
     resources = Definitions(resources={"crm": crm_resource(), "bi": bi_resource()})
     return Definitions.merge(resources, defs).resolve_job_def(SYNC_JOB_NAME)

@@ -27,6 +27,7 @@ from dagster import (
     DailyPartitionsDefinition,
     DataVersion,
     DefaultScheduleStatus,
+    Definitions,
     EnvVar,
     Failure,
     MaterializeResult,
@@ -380,3 +381,12 @@ def google_ads_resource() -> GoogleAdsResource:
     """The Google Ads client, each credential from its environment variable when set at load time."""
     kwargs: dict[str, Any] = {f: EnvVar(var) for f, var in GOOGLE_ENV_FIELDS.items() if os.environ.get(var)}
     return GoogleAdsResource(**kwargs)
+
+
+defs = Definitions(
+    assets=ASSETS,
+    asset_checks=CHECKS,
+    jobs=[ad_platforms_job],
+    schedules=[ad_platforms_restatement_schedule],
+    resources={"meta_ads": meta_ads_resource(), "google_ads": google_ads_resource()},
+)

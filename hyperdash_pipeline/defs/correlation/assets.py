@@ -106,7 +106,8 @@ def _spec(key: AssetKey, description: str, deps: list[AssetKey]) -> AssetSpec:
     )
 
 
-CORRELATION_SPECS = [
+# A tuple, not a list: the defs folder's loader collects module-level lists of specs as assets of their own.
+CORRELATION_SPECS = (
     _spec(
         CAMPAIGN_LEAD_QUALITY_KEY,
         "Per organization, source and campaign: spend and platform metrics beside the CRM truth (leads, "
@@ -129,11 +130,11 @@ CORRELATION_SPECS = [
         f"Recommendation per creative with its reason and evidence. Rule: {RULE_TEXT}.",
         [CREATIVE_PERFORMANCE_KEY],
     ),
-]
+)
 
 
 @multi_asset(
-    specs=CORRELATION_SPECS,
+    specs=list(CORRELATION_SPECS),
     name="correlation_tables",
     can_subset=False,
     retry_policy=RETRY,
