@@ -1,4 +1,5 @@
-"""The code location: every Dagster object under hyperdash_pipeline/defs/<concern>/, loaded from that folder.
+"""The code location: every Dagster object under hyperdash_pipeline/defs/<concern>/, loaded from that folder,
+with the cross-cutting policies (freshness by asset group, hyperdash_pipeline.freshness) applied once here.
 
 `dagster`, `dg` and the Helm chart's user-code deployment load `defs` from this module. The folder is found
 through the project's pyproject.toml (`[tool.dg.project]`); an installed copy without the source tree (the
@@ -11,6 +12,8 @@ import os
 from pathlib import Path
 
 from dagster import Definitions, load_from_defs_folder
+
+from hyperdash_pipeline.freshness import with_freshness
 
 PROJECT_ROOT_VAR = "HYPERDASH_PROJECT_ROOT"
 
@@ -28,7 +31,7 @@ def project_root() -> Path:
 
 
 def build_definitions() -> Definitions:
-    return load_from_defs_folder(path_within_project=project_root())
+    return load_from_defs_folder(path_within_project=project_root()).map_asset_specs(func=with_freshness)
 
 
 defs = build_definitions()

@@ -56,7 +56,6 @@ from hyperdash_pipeline.ingestion.load import Integration, ReplaceScope, list_in
 from hyperdash_pipeline.ingestion.load import quarantine as quarantine_rows
 from hyperdash_pipeline.ingestion.meta import META_TOKEN_VAR, MetaAdsResource
 from hyperdash_pipeline.ingestion.rows import FetchResult, RejectedRow, canonical_account_id
-from hyperdash_pipeline.ops.freshness import AD_METRICS_FRESHNESS
 from hyperdash_pipeline.resources import PostgresResource
 from hyperdash_pipeline.settings import read_sql
 
@@ -224,7 +223,6 @@ def _asset_common(retry_policy: RetryPolicy | None) -> dict[str, Any]:
         "partitions_def": DAILY_PARTITIONS,
         "backfill_policy": BackfillPolicy.single_run(),
         "retry_policy": retry_policy,
-        "freshness_policy": AD_METRICS_FRESHNESS,
     }
 
 
