@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import Definitions, load_from_defs_folder
+from dagster import AssetsDefinition, AssetSpec, Definitions, load_from_defs_folder, map_asset_specs
 
 from hyperdash_pipeline.freshness import with_freshness
 
@@ -30,8 +30,30 @@ def project_root() -> Path:
     return root
 
 
+def with_policies(loaded: Definitions) -> Definitions:
+    """`loaded` with each asset's group freshness policy attached.
+
+    Rebuilt through the public constructor: `Definitions.map_asset_specs` does the same but is a preview API in
+    Dagster 1.13 (it warns on every load).
+    """
+    specs = [a for a in loaded.assets or [] if isinstance(a, AssetsDefinition | AssetSpec)]
+    others = [a for a in loaded.assets or [] if not isinstance(a, AssetsDefinition | AssetSpec)]
+    return Definitions(
+        assets=[*map_asset_specs(with_freshness, specs), *others],
+        asset_checks=loaded.asset_checks,
+        jobs=loaded.jobs,
+        schedules=loaded.schedules,
+        sensors=loaded.sensors,
+        resources=loaded.resources,
+        executor=loaded.executor,
+        loggers=loaded.loggers,
+        metadata=loaded.metadata,
+        component_tree=loaded.component_tree,
+    )
+
+
 def build_definitions() -> Definitions:
-    return load_from_defs_folder(path_within_project=project_root()).map_asset_specs(func=with_freshness)
+    return with_policies(load_from_defs_folder(path_within_project=project_root()))
 
 
 defs = build_definitions()
