@@ -19,6 +19,9 @@ RUN groupadd --gid 10001 hyperdash \
  && mkdir -p /opt/dagster/home && chown hyperdash:hyperdash /opt/dagster/home
 COPY --from=build /opt/venv /opt/venv
 COPY --chown=hyperdash:hyperdash deploy/celery/dagster.yaml /opt/dagster/home/dagster.yaml
+# The code location finds its defs folder through pyproject.toml ([tool.dg.project]); the install has no source tree.
+COPY pyproject.toml /opt/hyperdash/pyproject.toml
+ENV HYPERDASH_PROJECT_ROOT=/opt/hyperdash
 USER 10001:10001
 WORKDIR /opt/dagster/home
 EXPOSE 3030
