@@ -50,7 +50,11 @@ def _rel(path: Path) -> str:
 
 
 def _run(*args: str | Path) -> None:
-    subprocess.run([str(a) for a in args], cwd=ROOT, check=True)
+    """Run a command in the checkout; on failure exit with the command (its own error is printed above)."""
+    command = [str(a) for a in args]
+    returncode = subprocess.run(command, cwd=ROOT).returncode
+    if returncode != 0:
+        sys.exit(f"`{' '.join(command)}` failed (exit {returncode}); see its error above")
 
 
 def install_commands(python: Path = PYTHON) -> list[list[str]]:
@@ -85,10 +89,13 @@ def ensure_venv(*, check: bool = True) -> Path:
     print("installing hyperdash-pipeline and its locked dependencies (first run takes a minute or two)", flush=True)
     install, project, consistency = install_commands()
     _run(*install)
-    _run(*project)
-    if check and subprocess.run(consistency, cwd=ROOT).returncode != 0:
+    built = subprocess.run(project, cwd=ROOT, capture_output=True, text=True)  # setuptools' editable-install banner
+    if built.returncode != 0:
+        sys.exit(f"installing the project failed:\n{built.stdout}{built.stderr}")
+    checked = subprocess.run(consistency, cwd=ROOT, capture_output=True, text=True)
+    if check and checked.returncode != 0:
         sys.exit(
-            f"{_rel(DEV_LOCK)} does not satisfy pyproject.toml (pip check above): "
+            f"{checked.stdout}{_rel(DEV_LOCK)} does not satisfy pyproject.toml (pip check above): "
             "run `python3 tasks.py lock` and commit the locks"
         )
     STAMP.write_text(digest if check else "")
@@ -254,9 +261,11 @@ def summarize_audit(
     lines = [f"accepted  {a['package']}  {a['id']}: {a['reason']}" for a in ignores.values()]
     found = 0
     for dep in dependencies:
+        reported: set[str] = set()  # one advisory may come under its PYSEC and its GHSA id, each naming the other
         for vuln in dep.get("vulns", []):
-            if _is_ignored(vuln, ignores):
+            if _is_ignored(vuln, ignores) or vuln["id"] in reported:
                 continue
+            reported.update([vuln["id"], *vuln.get("aliases", [])])
             found += 1
             fixes = ", ".join(vuln.get("fix_versions", [])) or "no fixed release yet"
             lines.append(f"VULNERABLE  {dep['name']}=={dep['version']}  {vuln['id']}  fixed in: {fixes}")

@@ -121,7 +121,9 @@ def test_this_venv_holds_the_locked_releases() -> None:
     """What `python3 tasks.py test` installed: every dev-lock pin for this platform, at its locked version."""
     for name, pins in _pins(tasks.DEV_LOCK).items():
         for pin in filter(_applies_here, pins):
-            assert importlib.metadata.version(name) == pin.version, f"{name}: installed != locked {pin.version}"
+            assert importlib.metadata.version(name) == pin.version, (
+                f"{name} is not at its locked {pin.version}: `python3 tasks.py test` reinstalls the venv from the lock"
+            )
 
 
 def test_the_build_backend_comes_from_the_locks() -> None:
@@ -152,6 +154,13 @@ def test_the_audit_fails_on_a_known_vulnerability_nobody_accepted() -> None:
     assert code == 1
     assert "VULNERABLE  requests==2.31.0  PYSEC-2024-1  fixed in: 2.32.4" in lines
     assert "1 with a known vulnerability not accepted" in lines[-2]
+
+
+def test_an_advisory_under_two_ids_is_reported_once() -> None:
+    dependencies = _vulnerable("PYSEC-2024-1", "GHSA-9hjg-9r4m-mvj7")
+    dependencies[0]["vulns"].append({"id": "GHSA-9hjg-9r4m-mvj7", "aliases": ["PYSEC-2024-1"], "fix_versions": []})
+    lines, code = tasks.summarize_audit(dependencies, {})
+    assert code == 1 and sum(line.startswith("VULNERABLE") for line in lines) == 1
 
 
 def test_an_accepted_advisory_passes_by_any_of_its_ids() -> None:
