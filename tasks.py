@@ -226,27 +226,32 @@ def _run_pip_audit(python: Path, pins: dict[str, Pin], ignores: dict[str, dict[s
     return dependencies
 
 
-def _latest_release_advisories(name: str, version: str) -> list[dict[str, Any]] | None:
-    """PyPI's project JSON lists the advisories of its newest release: usable only when that is the locked one."""
+def _newest_release_advisories(name: str) -> tuple[str, list[dict[str, Any]]] | None:
+    """PyPI's project JSON: its newest release and that release's advisories (None when unreachable)."""
     try:
         with urllib.request.urlopen(f"{PYPI_JSON}/{name}/json", timeout=30) as response:
             data = json.load(response)
     except (urllib.error.URLError, TimeoutError, ValueError):
         return None
-    if data["info"]["version"].lower() != version.lower():
-        return None
-    return [{"id": v["id"], "aliases": v.get("aliases") or [], "fix_versions": v.get("fixed_in") or []}
-            for v in data.get("vulnerabilities") or [] if not v.get("withdrawn")]  # fmt: skip
+    vulns = [{"id": v["id"], "aliases": v.get("aliases") or [], "fix_versions": v.get("fixed_in") or []}
+             for v in data.get("vulnerabilities") or [] if not v.get("withdrawn")]  # fmt: skip
+    return data["info"]["version"], vulns
 
 
-def _fill_from_latest_release(dependencies: list[dict[str, Any]]) -> None:
-    """Where pip-audit got no per-release data (a network that serves only PyPI's project JSON), use the latter."""
+def _fill_from_newest_release(dependencies: list[dict[str, Any]]) -> None:
+    """Where pip-audit got no per-release data (a network that serves only PyPI's project JSON), use the
+    project JSON's advisories for each locked release that is the newest one."""
     for dep in dependencies:
-        if dep.get("skip_reason") and "not found on PyPI" in dep["skip_reason"]:
-            vulns = _latest_release_advisories(dep["name"], dep["version"])
-            if vulns is not None:
-                dep.pop("skip_reason")
-                dep["vulns"], dep["newest_release_data"] = vulns, True
+        if not (dep.get("skip_reason") and "not found on PyPI" in dep["skip_reason"]):
+            continue
+        newest = _newest_release_advisories(dep["name"])
+        if newest is None:
+            dep["skip_reason"] = "PyPI's advisory data could not be reached"
+        elif newest[0].lower() != dep["version"].lower():
+            dep["skip_reason"] = f"PyPI's per-release advisory data unreachable here; its newest release is {newest[0]}"
+        else:
+            dep.pop("skip_reason")
+            dep["vulns"], dep["newest_release_data"] = newest[1], True
 
 
 def _is_ignored(vuln: dict[str, Any], ignores: dict[str, dict[str, str]]) -> bool:
@@ -296,7 +301,7 @@ def audit(strict: bool) -> int:
     except (ValueError, RuntimeError) as error:
         print(f"audit: {error}", file=sys.stderr)
         return 1
-    _fill_from_latest_release(dependencies)
+    _fill_from_newest_release(dependencies)
     lines, code = summarize_audit(dependencies, ignores, strict=strict)
     print("\n".join(lines))
     return code
