@@ -109,6 +109,20 @@ def test_tasks_installs_the_dev_lock_with_hashes_then_the_project_alone() -> Non
     assert check[-1] == "check"
 
 
+def test_the_locks_are_universal_hashed_and_the_runtime_one_follows_the_dev_one() -> None:
+    dev, runtime = tasks.lock_commands(Path("uv"))
+    for command in (dev, runtime):
+        assert {"--universal", "--generate-hashes", "pyproject.toml", "requirements/install-tools.in"} <= set(command)
+        assert command[command.index("--python-version") + 1] == "3.11" == PYPROJECT["project"]["requires-python"][2:]
+    assert dev[dev.index("--extra") + 1] == "dev" and dev[-2:] == ["-o", "requirements/dev.lock"]
+    assert runtime[runtime.index("-c") + 1] == "requirements/dev.lock" and runtime[-2:] == [
+        "-o",
+        "requirements/runtime.lock",
+    ]
+    for lock in (tasks.RUNTIME_LOCK, tasks.DEV_LOCK):
+        assert lock.read_text().splitlines()[1] == "#    python3 tasks.py lock", f"{lock.name} says how to remake it"
+
+
 def test_the_venv_is_reinstalled_when_the_lock_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     before = tasks._install_digest()
     changed = tmp_path / "dev.lock"
