@@ -33,8 +33,8 @@ from hyperdash_pipeline.attribution.refresh import (
     refresh_lead_attribution,
     refresh_markov_attribution,
 )
-from hyperdash_pipeline.correlation.assets import campaign_attributed_revenue, correlation_tables
-from hyperdash_pipeline.correlation.checks import correlation_checks
+from hyperdash_pipeline.defs.correlation.assets import campaign_attributed_revenue, correlation_tables
+from hyperdash_pipeline.defs.correlation.checks import correlation_checks
 from hyperdash_pipeline.embedded import database_url, start_embedded, stop_embedded
 from hyperdash_pipeline.migrate import apply_migrations
 from hyperdash_pipeline.resources import PostgresResource

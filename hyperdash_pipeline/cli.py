@@ -80,7 +80,7 @@ REGISTRARS: list[Registrar] = [
         "hyperdash_pipeline.webhook.cli:register", ("webhook", "webhook-secret", "webhook-reencrypt", "webhook-key")
     ),
     Registrar("hyperdash_pipeline.attribution.cli:register", ("attribute",)),
-    Registrar("hyperdash_pipeline.ops.cli:register", ("dev", "status", "report")),
+    Registrar("hyperdash_pipeline.commands:register", ("dev", "status", "report")),
     Registrar("hyperdash_pipeline.backup.cli:register", ("backup", "restore")),
     Registrar("hyperdash_pipeline.security.cli:register", ("roles",)),
     Registrar("hyperdash_pipeline.distributed.cli:register", ("worker",)),

@@ -13,7 +13,11 @@ from dagster import AssetsDefinition, RunRequest, build_schedule_context, materi
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from hyperdash_pipeline.conventions import GOOGLE_METRICS_KEY, META_METRICS_KEY
-from hyperdash_pipeline.ingestion.assets import ad_platforms_restatement_schedule, build_google_asset, build_meta_asset
+from hyperdash_pipeline.defs.ad_platforms.assets import (
+    ad_platforms_restatement_schedule,
+    build_google_asset,
+    build_meta_asset,
+)
 from hyperdash_pipeline.ingestion.google import GoogleAdsResource
 from hyperdash_pipeline.ingestion.meta import MetaAdsResource
 

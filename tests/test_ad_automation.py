@@ -9,7 +9,7 @@ from dagster import DagsterInstance, Definitions, asset, evaluate_automation_con
 
 from hyperdash_pipeline.automation.conditions import eager_despite_unmaterialized_days, refresh_when_ad_metrics_change
 from hyperdash_pipeline.conventions import GOOGLE_METRICS_KEY, META_METRICS_KEY
-from hyperdash_pipeline.ingestion.assets import DAILY_PARTITIONS, build_meta_asset
+from hyperdash_pipeline.defs.ad_platforms.assets import DAILY_PARTITIONS, build_meta_asset
 from hyperdash_pipeline.ingestion.meta import MetaAdsResource
 
 META_PATH = "/v25.0/act_111/insights"

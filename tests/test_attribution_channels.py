@@ -13,12 +13,12 @@ import pytest
 from attribution_support import NOW, ORG, credits_by_lead, fetch_all, lead, touch, upsert_deal, upsert_leads
 from dagster import AssetCheckResult
 
-from hyperdash_pipeline.attribution.checks import attribution_credits_keep_every_touch
 from hyperdash_pipeline.attribution.refresh import (
     refresh_attribution_credits,
     refresh_lead_attribution,
     refresh_markov_attribution,
 )
+from hyperdash_pipeline.defs.attribution.checks import attribution_credits_keep_every_touch
 from hyperdash_pipeline.resources import PostgresResource
 
 DAY = timedelta(days=1)

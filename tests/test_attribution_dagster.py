@@ -9,16 +9,14 @@ import psycopg
 from attribution_support import NOW, fetch_all, lead, touch, upsert_deal, upsert_leads
 from dagster import AssetCheckResult, AssetChecksDefinition, AssetKey, materialize
 
-from hyperdash_pipeline.attribution import (
-    attribution_credits,
+from hyperdash_pipeline.definitions import defs
+from hyperdash_pipeline.defs.attribution.assets import attribution_credits, lead_attribution, markov_attribution
+from hyperdash_pipeline.defs.attribution.checks import (
     attribution_credits_keep_every_touch,
     attribution_credits_sum_to_one,
-    lead_attribution,
     lead_attribution_one_row_per_live_lead,
-    markov_attribution,
     markov_conversions_sum_to_customers,
 )
-from hyperdash_pipeline.definitions import defs
 from hyperdash_pipeline.resources import PostgresResource
 
 ASSETS = [lead_attribution, attribution_credits, markov_attribution]

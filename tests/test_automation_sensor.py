@@ -12,8 +12,8 @@ from hyperdash_pipeline.automation.intervals import (
     IntervalSettingError,
     interval_seconds,
 )
-from hyperdash_pipeline.automation.sensor import AUTOMATION_SENSOR_NAME
 from hyperdash_pipeline.definitions import defs
+from hyperdash_pipeline.defs.automation.sensor import AUTOMATION_SENSOR_NAME
 
 
 def test_one_automation_sensor_running_by_default_covers_every_automated_asset() -> None:

@@ -14,9 +14,9 @@ from conversions_data import add_lead, add_organization, meta_destination
 from conversions_server import PlatformServer
 from dagster import RunRequest, SensorResult, build_sensor_context, materialize
 
-from hyperdash_pipeline.conversions.assets import conversions_delivery, conversions_outbox, send_conversions_sensor
 from hyperdash_pipeline.conversions.sender import ConversionsResource
 from hyperdash_pipeline.definitions import defs
+from hyperdash_pipeline.defs.conversions.assets import conversions_delivery, conversions_outbox, send_conversions_sensor
 from hyperdash_pipeline.report.build import write_report
 from hyperdash_pipeline.report.data import ReportParams
 

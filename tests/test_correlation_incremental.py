@@ -19,11 +19,11 @@ from dagster import materialize
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hyperdash_pipeline.attribution.assets import lead_attribution
 from hyperdash_pipeline.attribution.refresh import refresh_attribution_credits, refresh_lead_attribution
-from hyperdash_pipeline.correlation.assets import campaign_attributed_revenue, correlation_tables
 from hyperdash_pipeline.correlation.build import rebuild_attributed_revenue
 from hyperdash_pipeline.correlation.refresh import CorrelationRefresh, correlation_transaction, refresh_correlation
+from hyperdash_pipeline.defs.attribution.assets import lead_attribution
+from hyperdash_pipeline.defs.correlation.assets import campaign_attributed_revenue, correlation_tables
 from hyperdash_pipeline.insights.decide import DecisionRule
 
 RULE = DecisionRule(min_leads=3, confidence=0.95)

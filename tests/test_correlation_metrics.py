@@ -12,9 +12,9 @@ from correlation_seed import BiSeeder, ts
 from dagster import materialize
 from psycopg.rows import dict_row
 
-from hyperdash_pipeline.attribution.assets import lead_attribution
-from hyperdash_pipeline.correlation.assets import campaign_attributed_revenue, correlation_tables
-from hyperdash_pipeline.correlation.checks import correlation_checks
+from hyperdash_pipeline.defs.attribution.assets import lead_attribution
+from hyperdash_pipeline.defs.correlation.assets import campaign_attributed_revenue, correlation_tables
+from hyperdash_pipeline.defs.correlation.checks import correlation_checks
 from hyperdash_pipeline.insights.stats import wilson_interval
 
 # lead_attribution attributes the seeded CRM leads, as it does before the correlation tables in production.

@@ -14,8 +14,8 @@ from correlation_seed import BiSeeder, ts
 from dagster import materialize
 from psycopg.rows import dict_row
 
-from hyperdash_pipeline.attribution.assets import lead_attribution
-from hyperdash_pipeline.correlation.assets import campaign_attributed_revenue, correlation_tables
+from hyperdash_pipeline.defs.attribution.assets import lead_attribution
+from hyperdash_pipeline.defs.correlation.assets import campaign_attributed_revenue, correlation_tables
 from hyperdash_pipeline.report.build import write_report
 from hyperdash_pipeline.report.data import ReportParams
 

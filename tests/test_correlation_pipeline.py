@@ -17,10 +17,10 @@ from dagster import (
     materialize,
 )
 
-from hyperdash_pipeline.attribution.assets import lead_attribution
 from hyperdash_pipeline.conventions import CREATIVE_INSIGHTS_KEY
-from hyperdash_pipeline.correlation.assets import campaign_attributed_revenue, correlation_tables
-from hyperdash_pipeline.correlation.checks import correlation_checks
+from hyperdash_pipeline.defs.attribution.assets import lead_attribution
+from hyperdash_pipeline.defs.correlation.assets import campaign_attributed_revenue, correlation_tables
+from hyperdash_pipeline.defs.correlation.checks import correlation_checks
 
 # lead_attribution attributes the seeded CRM leads, as it does before the correlation tables in production.
 ASSETS = [lead_attribution, correlation_tables, campaign_attributed_revenue, *correlation_checks()]

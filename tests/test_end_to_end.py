@@ -27,7 +27,7 @@ from test_webhook import create_source, lead
 
 from hyperdash_pipeline.conventions import LEAD_ATTRIBUTION_KEY
 from hyperdash_pipeline.definitions import build_definitions
-from hyperdash_pipeline.sync.definitions import crm_changes_sensor
+from hyperdash_pipeline.defs.crm_sync.mirror import crm_changes_sensor
 from hyperdash_pipeline.webhook.app import create_app
 from hyperdash_pipeline.webhook.config import WebhookConfig
 from hyperdash_pipeline.webhook.signing import signed_headers

@@ -14,8 +14,8 @@ import pytest
 from dagster import materialize
 from foreign_crm import CAMPAIGNS, ORGANIZATION, build_foreign_crm, current_columns, digests_over
 
-from hyperdash_pipeline.attribution.assets import lead_attribution
-from hyperdash_pipeline.correlation.assets import campaign_attributed_revenue, correlation_tables
+from hyperdash_pipeline.defs.attribution.assets import lead_attribution
+from hyperdash_pipeline.defs.correlation.assets import campaign_attributed_revenue, correlation_tables
 from hyperdash_pipeline.migrate import MigrationError, apply_migrations, migrate_all
 from hyperdash_pipeline.resources import PostgresResource
 from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, DAGSTER_URL_VAR, SQL_DIR, psycopg2_url

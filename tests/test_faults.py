@@ -28,9 +28,9 @@ from hyperdash_pipeline.attribution.refresh import refresh_attribution_credits, 
 from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.correlation.refresh import correlation_transaction, refresh_correlation
 from hyperdash_pipeline.dagster_home import prepare_dagster_home
+from hyperdash_pipeline.defs.crm_sync.mirror import crm_raw_sync
 from hyperdash_pipeline.insights.decide import DecisionRule
 from hyperdash_pipeline.sync import run_sync
-from hyperdash_pipeline.sync.definitions import crm_raw_sync
 from hyperdash_pipeline.webhook.signing import signed_headers
 
 # A slow row trigger on one mirror table holds the sync inside its write long enough to be hit reliably.
@@ -259,7 +259,7 @@ def _meta_day(bi_url: str) -> list[tuple]:
 def test_an_ad_metrics_load_cut_by_terminated_backends_keeps_the_day_then_loads_it_exactly(databases) -> None:
     from ad_platform_server import Answer, ReplayServer, meta_page, meta_row
 
-    from hyperdash_pipeline.ingestion.assets import build_meta_asset
+    from hyperdash_pipeline.defs.ad_platforms.assets import build_meta_asset
     from hyperdash_pipeline.ingestion.meta import MetaAdsResource
 
     path, token, day = "/v25.0/act_111/insights", "TEST-META-TOKEN", "2024-03-01"

@@ -1,4 +1,4 @@
-"""Freshness policies land on the CRM mirrors and the ad metrics, and nowhere else."""
+"""Freshness policies land by asset group (CRM mirrors, ad metrics, attribution, correlation), nowhere else."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from dagster import (
 )
 
 from hyperdash_pipeline.conventions import GROUP_AD_PLATFORMS, GROUP_CRM_SYNC, GROUP_REPORTING, crm_raw_key
-from hyperdash_pipeline.ops.freshness import AD_METRICS_FRESHNESS, SYNC_FRESHNESS, with_freshness_policies
+from hyperdash_pipeline.freshness import AD_METRICS_FRESHNESS, SYNC_FRESHNESS, with_freshness_policies
 
 
 @multi_asset(specs=[AssetSpec(crm_raw_key(t), group_name=GROUP_CRM_SYNC) for t in ("leads", "deals")])
@@ -74,7 +74,7 @@ def test_a_caught_up_quiet_mirror_is_refreshed_by_every_sync_so_the_ui_never_cal
 
     from hyperdash_pipeline.conventions import CRM_TABLES
     from hyperdash_pipeline.definitions import defs
-    from hyperdash_pipeline.sync.definitions import SYNC_JOB_NAME, hourly_crm_sync
+    from hyperdash_pipeline.defs.crm_sync.mirror import SYNC_JOB_NAME, hourly_crm_sync
 
     instance = DagsterInstance.ephemeral()
     job = defs.resolve_job_def(SYNC_JOB_NAME)
@@ -93,3 +93,18 @@ def test_a_caught_up_quiet_mirror_is_refreshed_by_every_sync_so_the_ui_never_cal
     assert hourly_crm_sync.cron_schedule == "0 * * * *" and hourly_crm_sync.default_status.value == "RUNNING"
     warn = SYNC_FRESHNESS.warn_window
     assert warn is not None and warn.to_timedelta() > timedelta(hours=1), "one hourly sync fits in the warn window"
+
+
+def test_the_code_location_applies_each_groups_policy_once_at_the_root() -> None:
+    """No asset declares a policy: the root definitions attach them by group, so every group is covered."""
+    from hyperdash_pipeline.conventions import CAMPAIGN_LEAD_QUALITY_KEY, LEAD_ATTRIBUTION_KEY, META_METRICS_KEY
+    from hyperdash_pipeline.definitions import defs
+    from hyperdash_pipeline.freshness import ATTRIBUTION_FRESHNESS, CORRELATION_FRESHNESS
+
+    got = policies(defs)
+    assert got[crm_raw_key("leads")] == SYNC_FRESHNESS
+    assert got[META_METRICS_KEY] == AD_METRICS_FRESHNESS
+    assert got[LEAD_ATTRIBUTION_KEY] == got[AssetKey(["analytics", "attribution_credits"])] == ATTRIBUTION_FRESHNESS
+    assert got[CAMPAIGN_LEAD_QUALITY_KEY] == CORRELATION_FRESHNESS
+    assert got[AssetKey(["reporting", "correlation_report"])] is None
+    assert got[AssetKey(["crm", "leads"])] is None  # the CRM's own tables are sources, not ours to keep fresh

@@ -12,7 +12,7 @@ from dagster import materialize
 
 from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.conventions import META_METRICS_KEY
-from hyperdash_pipeline.ingestion.assets import CHECKS, build_meta_asset
+from hyperdash_pipeline.defs.ad_platforms.assets import CHECKS, build_meta_asset
 from hyperdash_pipeline.ingestion.meta import MetaAdsResource
 from hyperdash_pipeline.settings import DAGSTER_URL_VAR
 

@@ -160,9 +160,10 @@ def test_the_k8s_executor_accepts_our_config(monkeypatch: pytest.MonkeyPatch) ->
     assert result.success, result.errors
 
 
-def test_the_dockerfile_runs_as_the_uid_the_pods_require() -> None:
+def test_the_dockerfile_runs_as_the_uid_the_pods_require_with_the_hashed_runtime_lock() -> None:
     dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
     assert f"USER {NON_ROOT_UID}:{NON_ROOT_UID}" in dockerfile
-    assert "-r deploy/requirements.lock" in dockerfile and "--no-deps" in dockerfile
-    pinned = (PROJECT_ROOT / "deploy" / "requirements.lock").read_text()
+    assert "pip install --require-hashes -r requirements/runtime.lock" in dockerfile
+    assert "pip install --no-deps --no-build-isolation ." in dockerfile
+    pinned = (PROJECT_ROOT / "requirements" / "runtime.lock").read_text()
     assert "dagster==1.13.27" in pinned and "dagster-k8s==0.29.27" in pinned and "dagster-celery==0.29.27" in pinned

@@ -12,7 +12,7 @@ from uuid import UUID
 
 import pytest
 
-from hyperdash_pipeline.ops.output import Progress, add_json_flag, format_duration, to_json
+from hyperdash_pipeline.console import Progress, add_json_flag, format_duration, to_json
 
 
 class FakeClock:

@@ -14,7 +14,7 @@ from report_data import insert_rows, new_organization, seed_organization
 
 from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.conventions import CORRELATION_REPORT_KEY
-from hyperdash_pipeline.report.assets import correlation_report
+from hyperdash_pipeline.defs.reporting.assets import correlation_report
 from hyperdash_pipeline.report.charts import MARGIN_LEFT, MARGIN_RIGHT, WIDTH, nice_ticks
 from hyperdash_pipeline.report.data import QUERIES, Section
 from hyperdash_pipeline.report.document import cohort_curves

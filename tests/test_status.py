@@ -19,9 +19,9 @@ from dagster import (
 )
 
 from hyperdash_pipeline.cli import main
+from hyperdash_pipeline.commands.status import collect_status, render_text
 from hyperdash_pipeline.dagster_home import prepare_dagster_home
-from hyperdash_pipeline.ops.status import collect_status, render_text
-from hyperdash_pipeline.report.assets import correlation_report
+from hyperdash_pipeline.defs.reporting.assets import correlation_report
 from hyperdash_pipeline.resources import PostgresResource
 from hyperdash_pipeline.settings import DAGSTER_URL_VAR, HOME_VAR, psycopg2_url
 

@@ -20,8 +20,7 @@ from test_sync_engine import assert_exact_mirror
 from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.conventions import CRM_TABLES, GROUP_CRM_SYNC, crm_raw_key, crm_source_key
 from hyperdash_pipeline.definitions import build_definitions
-from hyperdash_pipeline.settings import DAGSTER_URL_VAR, HOME_VAR, psycopg2_url
-from hyperdash_pipeline.sync.definitions import (
+from hyperdash_pipeline.defs.crm_sync.mirror import (
     SYNC_JOB_NAME,
     SYNC_OP_NAME,
     WINDOW_CHECK,
@@ -30,6 +29,7 @@ from hyperdash_pipeline.sync.definitions import (
     crm_source_specs,
     hourly_crm_sync,
 )
+from hyperdash_pipeline.settings import DAGSTER_URL_VAR, HOME_VAR, psycopg2_url
 
 
 def _materialize(databases, **kwargs):

@@ -12,8 +12,8 @@ from sync_data import populate
 
 from hyperdash_pipeline.backup.archive import create_backup
 from hyperdash_pipeline.backup.restore import drop_database, restore_backup
+from hyperdash_pipeline.defs.crm_sync.mirror import crm_raw_sync
 from hyperdash_pipeline.sync import run_sync
-from hyperdash_pipeline.sync.definitions import crm_raw_sync
 from hyperdash_pipeline.sync.engine import SYNCED_TABLES, mirror_fingerprints
 from hyperdash_pipeline.sync.markers import change_markers
 

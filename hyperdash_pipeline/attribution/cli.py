@@ -12,8 +12,8 @@ from hyperdash_pipeline.attribution.refresh import (
     refresh_lead_attribution,
     refresh_markov_attribution,
 )
+from hyperdash_pipeline.console import Progress, add_json_flag, print_json
 from hyperdash_pipeline.embedded import export_database_urls
-from hyperdash_pipeline.ops.output import Progress, add_json_flag, print_json
 from hyperdash_pipeline.resources import PostgresResource
 
 

@@ -1,9 +1,4 @@
-"""Automation that is not tied to one concern: the automation condition sensor, database backups."""
+"""Automation building blocks shared by the concerns: automation conditions and their intervals.
 
-from dagster import Definitions
-
-from hyperdash_pipeline.automation import backups, sensor
-
-defs = Definitions.merge(backups.defs, sensor.defs)
-
-__all__ = ["defs"]
+The automation condition sensor is in hyperdash_pipeline.defs.automation, the backups in
+hyperdash_pipeline.defs.backups."""

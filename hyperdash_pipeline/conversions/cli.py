@@ -8,10 +8,10 @@ import os
 import sys
 from typing import Any
 
+from hyperdash_pipeline.console import add_json_flag, print_json
 from hyperdash_pipeline.conversions.outbox import build_outbox
 from hyperdash_pipeline.conversions.sender import PLATFORMS, SendReport, conversions_resource, send_platform
 from hyperdash_pipeline.embedded import export_database_urls
-from hyperdash_pipeline.ops.output import add_json_flag, print_json
 from hyperdash_pipeline.resources import PostgresResource
 from hyperdash_pipeline.settings import BI_URL_VAR
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dagster import AssetSelection, Definitions, ExecutorDefinition, define_asset_job, in_process_executor
-
-from hyperdash_pipeline.conventions import GROUP_ATTRIBUTION, GROUP_CORRELATION
+from dagster import ExecutorDefinition, in_process_executor
 
 EXECUTOR_VAR = "HYPERDASH_EXECUTOR"
 BROKER_VAR = "HYPERDASH_CELERY_BROKER"
@@ -33,12 +31,6 @@ K8S_STEP_RESOURCES: dict[str, dict[str, dict[str, str]]] = {
     "analytics__attribution_credits": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
     "analytics__markov_attribution": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "2Gi"}},
 }
-
-analytics_rebuild = define_asset_job(
-    ANALYTICS_JOB_NAME,
-    selection=AssetSelection.groups(GROUP_ATTRIBUTION, GROUP_CORRELATION),
-    description="lead_attribution, credits, Markov and the correlation tables, in dependency order.",
-)
 
 
 def celery_settings() -> dict[str, Any]:
@@ -100,10 +92,3 @@ def executor() -> ExecutorDefinition:
 
         return k8s_job_executor.configured(k8s_settings())
     raise ValueError(f"{EXECUTOR_VAR}={choice!r} is not supported: set it to 'celery' or 'k8s', or leave it unset")
-
-
-def build_defs() -> Definitions:
-    return Definitions(jobs=[analytics_rebuild], executor=executor())
-
-
-defs = build_defs()

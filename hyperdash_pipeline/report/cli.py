@@ -7,8 +7,8 @@ import sys
 import uuid
 from datetime import date
 
+from hyperdash_pipeline.console import add_json_flag, print_json
 from hyperdash_pipeline.embedded import export_database_urls
-from hyperdash_pipeline.ops.output import add_json_flag, print_json
 from hyperdash_pipeline.report.build import write_report
 from hyperdash_pipeline.report.data import ReportParams
 from hyperdash_pipeline.resources import PostgresResource

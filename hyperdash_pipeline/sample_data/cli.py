@@ -6,8 +6,8 @@ import argparse
 import sys
 from datetime import date
 
+from hyperdash_pipeline.console import Progress, add_json_flag, print_json
 from hyperdash_pipeline.embedded import export_database_urls
-from hyperdash_pipeline.ops.output import Progress, add_json_flag, print_json
 from hyperdash_pipeline.sample_data.seed import SampleDataError, seed_sample_data
 
 

@@ -15,9 +15,9 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from hyperdash_pipeline.console import add_json_flag, print_json
 from hyperdash_pipeline.dagster_home import prepare_dagster_home
 from hyperdash_pipeline.embedded import export_database_urls
-from hyperdash_pipeline.ops.output import add_json_flag, print_json
 from hyperdash_pipeline.settings import redact
 from hyperdash_pipeline.sync.engine import SYNCED_TABLES, check_endpoints
 from hyperdash_pipeline.sync.markers import pending_work
@@ -74,7 +74,7 @@ def _sync(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from hyperdash_pipeline.conventions import crm_raw_key
-    from hyperdash_pipeline.sync.definitions import SYNC_OP_NAME, SYNC_RUN_TAGS
+    from hyperdash_pipeline.defs.crm_sync.mirror import SYNC_OP_NAME, SYNC_RUN_TAGS
 
     job = _sync_job()
     prepare_dagster_home()
@@ -121,11 +121,11 @@ def _sync_job() -> JobDefinition:
     """The sync job with its resources, without loading the other concerns' Definitions."""
     from dagster import Definitions
 
-    from hyperdash_pipeline.resources import bi_resource, crm_resource
-    from hyperdash_pipeline.sync.definitions import SYNC_JOB_NAME, defs
+    from hyperdash_pipeline.defs.crm_sync.mirror import SYNC_JOB_NAME
+    from hyperdash_pipeline.defs.crm_sync.mirror import defs as mirror
+    from hyperdash_pipeline.defs.resources import defs as databases
 
-    resources = Definitions(resources={"crm": crm_resource(), "bi": bi_resource()})
-    return Definitions.merge(resources, defs).resolve_job_def(SYNC_JOB_NAME)
+    return Definitions.merge(databases, mirror).resolve_job_def(SYNC_JOB_NAME)
 
 
 def _hold_storage_connections(instance: DagsterInstance) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import psycopg
 
-from hyperdash_pipeline.ops.output import Progress
+from hyperdash_pipeline.console import Progress
 from hyperdash_pipeline.settings import libpq_url, read_sql
 from hyperdash_pipeline.sync.engine import BI_APPLICATION
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from dagster import AssetCheckResult, AssetChecksDefinition, AssetKey, MetadataValue, asset_check
+from dagster import AssetCheckResult, AssetChecksDefinition, AssetKey, Definitions, MetadataValue, asset_check
 from psycopg import sql
 
 from hyperdash_pipeline.conventions import (
@@ -118,3 +118,6 @@ def correlation_checks() -> list[AssetChecksDefinition]:
     )
     checks.append(insights_consistent)
     return checks
+
+
+defs = Definitions(asset_checks=correlation_checks())

@@ -45,7 +45,6 @@ from hyperdash_pipeline.conventions import (
     crm_raw_key,
     crm_source_key,
 )
-from hyperdash_pipeline.ops.freshness import SYNC_FRESHNESS
 from hyperdash_pipeline.resources import PostgresResource
 from hyperdash_pipeline.settings import libpq_url, read_sql
 from hyperdash_pipeline.sync.engine import (
@@ -120,7 +119,6 @@ def _mirror_spec(table: str) -> AssetSpec:
         kinds=POSTGRES_KINDS,
         owners=OWNERS,
         skippable=True,
-        freshness_policy=SYNC_FRESHNESS,
     )
 
 

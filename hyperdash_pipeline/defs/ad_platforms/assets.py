@@ -27,6 +27,7 @@ from dagster import (
     DailyPartitionsDefinition,
     DataVersion,
     DefaultScheduleStatus,
+    Definitions,
     EnvVar,
     Failure,
     MaterializeResult,
@@ -55,7 +56,6 @@ from hyperdash_pipeline.ingestion.load import Integration, ReplaceScope, list_in
 from hyperdash_pipeline.ingestion.load import quarantine as quarantine_rows
 from hyperdash_pipeline.ingestion.meta import META_TOKEN_VAR, MetaAdsResource
 from hyperdash_pipeline.ingestion.rows import FetchResult, RejectedRow, canonical_account_id
-from hyperdash_pipeline.ops.freshness import AD_METRICS_FRESHNESS
 from hyperdash_pipeline.resources import PostgresResource
 from hyperdash_pipeline.settings import read_sql
 
@@ -223,7 +223,6 @@ def _asset_common(retry_policy: RetryPolicy | None) -> dict[str, Any]:
         "partitions_def": DAILY_PARTITIONS,
         "backfill_policy": BackfillPolicy.single_run(),
         "retry_policy": retry_policy,
-        "freshness_policy": AD_METRICS_FRESHNESS,
     }
 
 
@@ -380,3 +379,12 @@ def google_ads_resource() -> GoogleAdsResource:
     """The Google Ads client, each credential from its environment variable when set at load time."""
     kwargs: dict[str, Any] = {f: EnvVar(var) for f, var in GOOGLE_ENV_FIELDS.items() if os.environ.get(var)}
     return GoogleAdsResource(**kwargs)
+
+
+defs = Definitions(
+    assets=ASSETS,
+    asset_checks=CHECKS,
+    jobs=[ad_platforms_job],
+    schedules=[ad_platforms_restatement_schedule],
+    resources={"meta_ads": meta_ads_resource(), "google_ads": google_ads_resource()},
+)

@@ -23,8 +23,8 @@ from dagster import (
 from pydantic import Field
 
 from hyperdash_pipeline.conventions import crm_raw_key
+from hyperdash_pipeline.defs.crm_sync.mirror import SYNC_RUN_TAGS
 from hyperdash_pipeline.resources import PostgresResource
-from hyperdash_pipeline.sync.definitions import SYNC_RUN_TAGS
 from hyperdash_pipeline.sync.reconcile import reconcile
 
 

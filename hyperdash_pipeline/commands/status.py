@@ -18,12 +18,12 @@ from typing import Any
 import psycopg
 from dagster import AssetCheckKey, AssetKey, DagsterEventType, DagsterInstance, Definitions
 
+from hyperdash_pipeline.console import add_json_flag, format_duration, print_json
 from hyperdash_pipeline.conversions.store import SUMMARY_DAYS, DestinationState, PlatformCounts
 from hyperdash_pipeline.conversions.store import destination_states as read_destination_states
 from hyperdash_pipeline.conversions.store import summary as conversions_summary
 from hyperdash_pipeline.dagster_home import prepare_dagster_home
 from hyperdash_pipeline.embedded import export_database_urls
-from hyperdash_pipeline.ops.output import add_json_flag, format_duration, print_json
 from hyperdash_pipeline.resources import PostgresResource
 from hyperdash_pipeline.settings import redact
 from hyperdash_pipeline.sync.markers import TableMarker, change_markers

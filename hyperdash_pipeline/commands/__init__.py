@@ -1,11 +1,11 @@
-"""Operator sub-commands: `hyperdash dev`, `hyperdash status`, `hyperdash report`."""
+"""The operator's sub-commands: `hyperdash dev`, `hyperdash status`, `hyperdash report`."""
 
 from __future__ import annotations
 
 import argparse
 
-from hyperdash_pipeline.ops.dev import register_dev
-from hyperdash_pipeline.ops.status import register_status
+from hyperdash_pipeline.commands.dev import register_dev
+from hyperdash_pipeline.commands.status import register_status
 from hyperdash_pipeline.report.cli import register_report
 
 

@@ -1,12 +1,9 @@
 """Dagster assets of the attribution concern: lead_attribution, attribution_credits, markov_attribution."""
 
-from datetime import timedelta
-
 from dagster import (
     AssetExecutionContext,
     Backoff,
     Config,
-    FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     RetryPolicy,
@@ -133,7 +130,6 @@ class AttributionCreditsConfig(Config):
     ),
     retry_policy=RETRY,
     automation_condition=refresh_analytics(),
-    freshness_policy=FreshnessPolicy.time_window(fail_window=timedelta(hours=3), warn_window=timedelta(hours=2)),
 )
 def lead_attribution(
     context: AssetExecutionContext, config: LeadAttributionConfig, bi: PostgresResource

@@ -1,0 +1,1 @@
+"""lead_attribution, attribution_credits and Markov: the assets and their blocking checks."""

@@ -1,0 +1,1 @@
+"""The automation condition sensor that rebuilds the analytics when their inputs change."""

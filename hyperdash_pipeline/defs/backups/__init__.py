@@ -1,0 +1,1 @@
+"""CRM and BI backups, their schedules and the weekly restore drill."""

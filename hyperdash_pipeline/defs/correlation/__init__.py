@@ -1,0 +1,1 @@
+"""The correlation tables and ai_creative_insights (one snapshot), attributed revenue, and their checks."""

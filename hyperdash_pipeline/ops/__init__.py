@@ -1,1 +1,0 @@
-"""Operating the pipeline: the dev server, status, CLI output helpers, freshness policies."""
