@@ -8,6 +8,7 @@ HYPERDASH_UPDATE_DOCS_IMG=1 the asset graph and the report are also written to d
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +19,19 @@ import psycopg
 import pytest
 from defined_assets import assets_by_group
 from dev_server import DevServer, running_dev_server
-from report_data import new_organization, seed_organization
+from report_data import (
+    AS_OF,
+    new_organization,
+    page_cells,
+    seed_organization,
+    seed_slice_facts,
+    shown,
+    slice_from_sql,
+    slice_totals,
+)
 
 from hyperdash_pipeline.conventions import CORRELATION_REPORT_KEY
+from hyperdash_pipeline.report import charts, slices
 from hyperdash_pipeline.report.build import write_report
 from hyperdash_pipeline.report.data import ReportParams
 from hyperdash_pipeline.settings import PROJECT_ROOT
@@ -193,3 +204,176 @@ def test_report_charts_draw_in_the_browser(databases, tmp_path: Path, page: Page
     page.screenshot(path=screenshot_dir() / "report.png", full_page=True)
     if os.environ.get("HYPERDASH_UPDATE_DOCS_IMG") == "1":
         page.screenshot(path=PROJECT_ROOT / "docs" / "img" / "report.png", full_page=True)
+
+
+LONG_SOURCE = "newsletter-winter-reactivation-2026"
+
+# Per row of the filtered campaigns table (by its data-key: organization/source/campaign), cell text by column.
+SLICE_TABLE = """() => Object.fromEntries([...document.querySelectorAll('#slice-table tbody tr')].map(tr =>
+  [tr.dataset.key, Object.fromEntries([...tr.cells].map(td => [td.dataset.col, td.textContent]))]))"""
+
+
+def _assert_slice_equals_sql(page: Page, bi_url: str, org: str | None, period: str, source: str | None) -> dict:
+    table = page.evaluate(SLICE_TABLE)
+    with psycopg.connect(bi_url, autocommit=True) as conn:
+        expected = slice_from_sql(conn, org, period, source)
+    assert set(table) == set(expected), (org, period, source)
+    for key, cells in table.items():
+        assert page_cells(cells) == shown(expected[key]), (org, period, source, key)
+    if expected:
+        total = page.evaluate(
+            "() => Object.fromEntries([...document.querySelectorAll('#slice-table tfoot td')]"
+            ".map(td => [td.dataset.col, td.textContent]))"
+        )
+        assert page_cells(total) == slice_totals(expected), (org, period, source, "total")
+    assert "NaN" not in page.inner_text("#slice") and "undefined" not in page.inner_text("#slice")
+    return table
+
+
+def _choose(page: Page, name: str, value: str) -> None:
+    page.select_option(f"#filter-{name}", value)
+    _assert_slice_chart(page)
+
+
+# Per chart of the slice: which table cell says a campaign has no point on it.
+SLICE_CHARTS = {"chart-slice-cpl-vs-quality": ("leads", "0"), "chart-slice-roas": ("real_roas", "n/a")}
+
+
+def _assert_slice_chart(page: Page) -> None:
+    """The slice's charts, drawn by the script: one point per campaign that has the chart's metrics (every
+    campaign of these slices is in the table), inside the chart, no two labels overlapping (measured with
+    the browser's fonts)."""
+    table = page.evaluate(SLICE_TABLE)
+    assert len(table) < 15
+    for chart_id, (column, no_point) in SLICE_CHARTS.items():
+        points = [key for key, cells in table.items() if cells[column] != no_point]
+        chart = page.locator(f"#{chart_id}-figure svg.chart")
+        if not points:
+            assert chart.count() == 0
+            assert page.locator(f"#{chart_id}-empty").is_visible() == bool(table)
+            continue
+        assert chart.count() == 1 and page.locator(f"#{chart_id}-empty").is_hidden()
+        box = chart.bounding_box()
+        marks = chart.locator(".mark")
+        assert marks.count() == len(points)
+        for mark in marks.all():
+            m = mark.bounding_box()
+            assert box and m and box["x"] <= m["x"] <= box["x"] + box["width"], "a mark is drawn outside its chart"
+            assert box["y"] <= m["y"] <= box["y"] + box["height"], "a mark is drawn outside its chart"
+        assert chart.evaluate(OVERLAPPING_LABELS) == [], chart_id
+
+
+def test_report_filters_recompute_every_number_and_equal_sql(databases, tmp_path: Path, browser: Browser) -> None:
+    with psycopg.connect(databases.bi_url, autocommit=True) as conn:
+        acme, globex = new_organization(conn, "acme"), new_organization(conn, "globex")
+        seed_slice_facts(conn, acme, "acme", AS_OF)
+        seed_slice_facts(conn, globex, "globex", AS_OF, scale=2)
+        seed_organization(conn, acme, "acme")
+        # One lead of a source only acme has, 100 days old: a slice with it in 7 days selects nothing. Its long
+        # source name is shortened in the chart's legend, in full in its <title>.
+        conn.execute(
+            "INSERT INTO lead_attribution (organization_id, lead_id, campaign_id, source, conversion_date) "
+            "VALUES (%s, gen_random_uuid(), '(newsletter)', %s, %s::date - 100)",
+            (acme, LONG_SOURCE, AS_OF),
+        )
+    path = write_report(databases.bi, ReportParams(as_of=AS_OF), tmp_path).path
+
+    # Without JavaScript the file shows the default view, written by Python.
+    static = browser.new_context(java_script_enabled=False)
+    try:
+        no_js = static.new_page()
+        no_js.goto(path.as_uri())
+        assert no_js.locator("#filter-period").is_disabled()
+        server_rows = {
+            row.get_attribute("data-key"): row.inner_text() for row in no_js.locator("#slice-table tbody tr").all()
+        }
+        server_caption = no_js.inner_text("#slice-caption")
+        server_charts = [no_js.locator(f"#{chart}-figure").inner_html() for chart in SLICE_CHARTS]
+    finally:
+        static.close()
+
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("request", lambda req: errors.append(f"fetched {req.url}") if req.url != path.as_uri() else None)
+    try:
+        page.goto(path.as_uri())
+        # Default: last 30 days across every organization and source; the script's numbers equal Python's.
+        assert page.input_value("#filter-period") == "30" and page.input_value("#filter-organization") == ""
+        assert page.input_value("#filter-source") == "" and page.locator("#filter-period").is_enabled()
+        default = _assert_slice_equals_sql(page, databases.bi_url, None, "30", None)
+        assert {
+            row.get_attribute("data-key"): row.inner_text() for row in page.locator("#slice-table tbody tr").all()
+        } == server_rows
+        assert page.inner_text("#slice-caption") == server_caption
+        # The script draws the default chart exactly as Python did (same SVG, mark for mark, label for label).
+        assert all("<circle" in svg for svg in server_charts)
+        assert [page.locator(f"#{chart}-figure").inner_html() for chart in SLICE_CHARTS] == server_charts
+        _assert_slice_chart(page)
+        assert "last 30 days (2026-11-06 to 2026-12-05)" in server_caption
+
+        # Each filter on its own changes the numbers, and they equal SQL for that slice.
+        _choose(page, "organization", acme)
+        by_org = _assert_slice_equals_sql(page, databases.bi_url, acme, "30", None)
+        assert by_org != default and all(key.startswith(acme) for key in by_org)
+        assert "Spring sale (meta/acme-spring)" in page.inner_text("#slice-table")  # names beside ids
+        _choose(page, "organization", "")
+        _choose(page, "period", "7")
+        week = _assert_slice_equals_sql(page, databases.bi_url, None, "7", None)
+        assert week != default
+        _choose(page, "period", "30")
+        _choose(page, "source", "meta")
+        meta = _assert_slice_equals_sql(page, databases.bi_url, None, "30", "meta")
+        assert meta != default and all("/meta/" in key for key in meta)
+        for period in ("90", "all"):
+            _choose(page, "period", period)
+            _assert_slice_equals_sql(page, databases.bi_url, None, period, "meta")
+
+        # One organization, last 7 days, one source: leads, won revenue, spend and ROAS per campaign.
+        _choose(page, "organization", globex)
+        _choose(page, "period", "7")
+        _choose(page, "source", "organic")
+        organic = _assert_slice_equals_sql(page, databases.bi_url, globex, "7", "organic")
+        assert [cells["real_roas"] for cells in organic.values()] == ["n/a"]  # leads without spend: no ROAS
+        _choose(page, "source", "meta")
+        _assert_slice_equals_sql(page, databases.bi_url, globex, "7", "meta")
+        assert page.inner_text("#slice-table tfoot") and "NaN" not in page.inner_text("#slice-table tfoot")
+
+        # A slice with nothing in it says so instead of showing an empty table or NaN.
+        _choose(page, "organization", acme)
+        _choose(page, "source", LONG_SOURCE)
+        assert page.evaluate(SLICE_TABLE) == {}
+        assert page.locator("#slice-empty").is_visible() and page.locator("#slice-table").is_hidden()
+        assert page.inner_text("#slice-empty").startswith(
+            f"Nothing to show for Acme, source {LONG_SOURCE}, last 7 days"
+        )
+        assert "NaN" not in page.inner_text("body")
+        _choose(page, "period", "all")
+        _assert_slice_equals_sql(page, databases.bi_url, acme, "all", LONG_SOURCE)
+        assert page.locator("#slice-table").is_visible() and page.locator("#slice-empty").is_hidden()
+        legend = page.locator("#chart-slice-cpl-vs-quality-figure .legend-label")
+        assert legend.evaluate("t => t.lastChild.textContent").endswith("\u2026")  # shortened on the chart
+        assert legend.locator("title").text_content() == LONG_SOURCE  # in full in its tooltip
+        page.screenshot(path=screenshot_dir() / "report-filters.png", full_page=True)
+    finally:
+        context.close()
+    assert errors == []
+
+
+def test_report_script_formats_numbers_like_python(page: Page) -> None:
+    """The script's number formats (slices.js) write what Python's charts.fmt_* write, ties and exponents
+    included, so a filtered view reads like the server-rendered one."""
+    rng = random.Random(14)
+    values = [0.0, 1.0, 0.5, 2.5, 99.5, 999.5, 1000.0, 1234.5, 0.001234, 0.00001234, 0.125, 0.375, 72.25, 385.0]
+    values += [1e-5, 7.5e-5, 9.995, 99.995, 12345678.9, 1e21, 5e20, 1e-9, 123456789012.0]
+    values += [rng.uniform(0, 5000) for _ in range(2000)] + [rng.uniform(0, 2) for _ in range(2000)]
+    values += [round(rng.uniform(0, 500), 2) for _ in range(2000)] + [rng.expovariate(0.01) for _ in range(2000)]
+    values += [-v for v in values[:40] if v]  # (a sum is never -0.0)
+    functions = slices.SCRIPT[slices.SCRIPT.index("  function fixed(") : slices.SCRIPT.index("  function num(")]
+    formats = "[fmtNumber(v), fmtPercent(v), fmtMoney(v), fmtRatio(v)]"
+    script = f"values => {{ {functions}\n return values.map(v => {formats}); }}"
+    written = page.evaluate(script, values)
+    python = [[charts.fmt_number(v), charts.fmt_percent(v), charts.fmt_money(v), charts.fmt_ratio(v)] for v in values]
+    differ = [(v, js, py) for v, js, py in zip(values, written, python, strict=True) if js != py]
+    assert differ == []

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hyperdash_pipeline.report import slices
 from hyperdash_pipeline.report.data import ReportParams, Section, load_all
 from hyperdash_pipeline.report.document import Figure, build_figures, render_html, summary_markdown
 from hyperdash_pipeline.resources import PostgresResource
@@ -56,10 +57,20 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def write_report(bi: PostgresResource, params: ReportParams, directory: Path | None = None) -> ReportResult:
+    generated_at = datetime.now(UTC)
+    as_of = params.as_of or generated_at.date()
     with bi.connection(autocommit=True) as conn:
         sections = load_all(conn, params)
+        slice_data = slices.load_slice_data(conn, params.organization_id, as_of)
     figures = build_figures(sections)
     path = report_path(directory or reports_dir(), params.organization_id)
-    html = render_html(figures, generated_at=datetime.now(UTC), organization_id=params.organization_id)
+    html = render_html(
+        figures,
+        generated_at=generated_at,
+        organization_id=params.organization_id,
+        filtered=(slices.filters_html(slice_data), slices.slice_section(slice_data), slices.embedded_data(slice_data)),
+        script=slices.script_html(),
+        script_hash=slices.SCRIPT_HASH,
+    )
     _write_atomically(path, html)
     return ReportResult(path=path, summary_md=summary_markdown(sections, figures), figures=figures, sections=sections)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
+from datetime import date
 
 from hyperdash_pipeline.console import add_json_flag, print_json
 from hyperdash_pipeline.embedded import export_database_urls
@@ -30,9 +31,14 @@ def report(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        as_of = date.fromisoformat(args.as_of) if args.as_of else None
+    except ValueError:
+        print(f"hyperdash report: --as-of must be a date like 2026-12-05, got {args.as_of!r}", file=sys.stderr)
+        return 2
     urls = export_database_urls()
     bi = PostgresResource(url=urls.bi, application_name="hyperdash-report")
-    result = write_report(bi, ReportParams(organization_id=args.organization))
+    result = write_report(bi, ReportParams(organization_id=args.organization, as_of=as_of))
     if args.json:
         print_json(
             {
@@ -53,5 +59,10 @@ def report(args: argparse.Namespace) -> int:
 def register_report(sub: argparse._SubParsersAction) -> None:
     cmd = sub.add_parser("report", help="write the HTML correlation report under HYPERDASH_HOME/reports")
     cmd.add_argument("--organization", metavar="UUID", help="only this organization (default: all)")
+    cmd.add_argument(
+        "--as-of",
+        metavar="YYYY-MM-DD",
+        help="the day the period filters count back from (default: today, UTC)",
+    )
     add_json_flag(cmd)
     cmd.set_defaults(handler=report)

@@ -8,6 +8,7 @@ report is written whatever state the pipeline is in.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -64,6 +65,7 @@ QUERIES = {
 @dataclass(frozen=True)
 class ReportParams:
     organization_id: str | None = None
+    as_of: date | None = None  # the day the filters' periods count back from (UTC); None: today
     max_points: int = 200
     max_categories: int = 8
     max_series: int = 6

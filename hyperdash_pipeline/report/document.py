@@ -20,6 +20,8 @@ section { margin: 2.5rem 0; } .note { background: #fff6d6; border-left: 4px soli
 table { border-collapse: collapse; font-size: 0.85rem; margin-top: 0.8rem; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; } .explain { color: #555; }
+.filters { display: flex; gap: 1.2rem; flex-wrap: wrap; margin-top: 1rem; } .filters select { margin-left: 0.3rem; }
+tfoot td { font-weight: bold; border-top: 2px solid #999; }
 """
 
 
@@ -447,17 +449,35 @@ def build_figures(sections: dict[str, Section]) -> list[Figure]:
     ]
 
 
-def render_html(figures: Sequence[Figure], *, generated_at: datetime, organization_id: str | None) -> str:
+def render_html(
+    figures: Sequence[Figure],
+    *,
+    generated_at: datetime,
+    organization_id: str | None,
+    filtered: Sequence[str] = (),
+    script: str = "",
+    script_hash: str = "",
+) -> str:
+    """`filtered`: the filter bar and filtered sections (HTML), placed first; `script` (inline, allowed by its
+    hash in the Content-Security-Policy) redraws them when a filter changes."""
     scope = f"organization {organization_id}" if organization_id else "all organizations"
+    csp = "default-src 'none'; style-src 'unsafe-inline'" + (f"; script-src '{script_hash}'" if script_hash else "")
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">',
         "<title>HyperDash correlation report</title>",
         f"<style>{CSS}</style></head><body>",
         "<h1>HyperDash correlation report</h1>",
         f'<p class="meta">{escape(scope)} · generated {generated_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC</p>',
+        *filtered,
     ]
+    if filtered:
+        parts.append(
+            '<p class="note" id="unfiltered">The sections below are not filtered: they show every day and source '
+            "of the report's scope (the correlation tables, the calls made on all the data, and the conversions "
+            "sent in the last 7 days).</p>"
+        )
     for fig in figures:
         parts.append(
             f'<section id="{escape(fig.key)}" data-drawn="{str(fig.drawn).lower()}"><h2>{escape(fig.title)}</h2>'
@@ -469,6 +489,7 @@ def render_html(figures: Sequence[Figure], *, generated_at: datetime, organizati
             parts.append(f"<figure>{fig.svg}</figure>")
         parts.extend(fig.tables)
         parts.append("</section>")
+    parts.append(script)
     parts.append("</body></html>")
     return "\n".join(parts)
 

@@ -58,7 +58,9 @@ class CorrelationReportConfig(Config):
     owners=OWNERS,
     deps=REPORT_DEPS,
     description=(
-        "Self-contained HTML report under HYPERDASH_HOME/reports: CPL against lead->customer rate, platform "
+        "Self-contained HTML report under HYPERDASH_HOME/reports. First, leads, won revenue and spend per campaign "
+        "with filters (organization; last 7/30/90 days or all by lead-created date; source; default last 30 "
+        "days, all organizations), then: CPL against lead->customer rate, platform "
         "against real ROAS, hook rate against conversion rate, attributed revenue by model, weekly cohort "
         "curves, and the scale/pause findings. A missing or empty table is reported in its section."
     ),

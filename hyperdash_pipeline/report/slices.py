@@ -1,0 +1,376 @@
+"""The report's filters: organization, period and source over additive facts embedded in the page.
+
+`sql/transforms/report/slice_facts.sql` sums leads, customers, won revenue and spend per organization,
+source, campaign and period bucket (UTC days back from the as-of date: 0-6, 7-29, 30-89, older). Every
+filter combination is a sum of those rows, so the page carries them as JSON and its inline script
+(`slices.js`) regroups them when a filter changes. The default view (last 30 days, all organizations, all
+sources) is also grouped here in Python and written into the HTML, so the file reads the same without
+JavaScript; the script recomputes it on load with the same rules (a browser test holds the two equal).
+
+Spend-based metrics of a period (CPL, ROAS) divide the spend dated within that period.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from hyperdash_pipeline.report import charts
+from hyperdash_pipeline.report.document import _money, _num, campaign_label
+from hyperdash_pipeline.settings import read_sql
+
+SCRIPT = (Path(__file__).with_name("slices.js")).read_text(encoding="utf-8")
+SCRIPT_HASH = "sha256-" + base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
+
+# value, words, buckets it sums (bucket 0 = older than 89 days or dated after the as-of date)
+PERIODS: tuple[tuple[str, str, frozenset[int]], ...] = (
+    ("7", "last 7 days", frozenset({7})),
+    ("30", "last 30 days", frozenset({7, 30})),
+    ("90", "last 90 days", frozenset({7, 30, 90})),
+    ("all", "all time", frozenset({0, 7, 30, 90})),
+)
+DEFAULT_PERIOD = "30"
+ALL = ""  # the select value of "all organizations" / "all sources"
+TABLE_ROWS = 15
+MAX_POINTS = 200  # campaigns drawn in the slice's chart, the largest spenders first
+# The slice's charts (drawn here for the default view, by slices.js for the others): which row fields they
+# plot, with which formats (charts.fmt_<name>), the y = x line or not, and what to say when nothing is drawn.
+CHARTS: tuple[dict[str, Any], ...] = (
+    {
+        "id": "chart-slice-cpl-vs-quality",
+        "title": "Cost per lead against lead->customer rate, selected slice",
+        "x": "cpl",
+        "y": "lead_to_customer_rate",
+        "x_label": "cost per lead",
+        "y_label": "lead -> customer rate",
+        "x_fmt": "money",
+        "y_fmt": "percent",
+        "diagonal": False,
+        "empty": "No campaign in this slice has leads, so there is no cost per lead or lead->customer rate to draw.",
+    },
+    {
+        "id": "chart-slice-roas",
+        "title": "Platform ROAS against real ROAS, selected slice",
+        "x": "platform_roas",
+        "y": "real_roas",
+        "x_label": "platform-reported ROAS",
+        "y_label": "real ROAS (CRM won deals)",
+        "x_fmt": "ratio",
+        "y_fmt": "ratio",
+        "diagonal": True,
+        "empty": "No campaign in this slice has spend dated in the period, so there is no ROAS to draw.",
+    },
+)
+FORMATS = {"money": charts.fmt_money, "percent": charts.fmt_percent, "ratio": charts.fmt_ratio}
+COLUMNS = (
+    "organization_id",
+    "source",
+    "campaign_id",
+    "bucket",
+    "campaign_name",
+    "currency",
+    "leads",
+    "customers",
+    "revenue",
+    "spend",
+    "conversion_value",
+)
+SUMMED = ("leads", "customers", "revenue", "spend", "conversion_value")
+FACT_TABLES = ("public.lead_attribution", "analytics.lead_outcomes", "public.campaign_metrics")
+
+
+@dataclass(frozen=True)
+class SliceData:
+    as_of: date
+    organizations: list[tuple[str, str]]  # (id, name), by name
+    sources: list[str]
+    facts: list[dict[str, Any]]
+    note: str | None = None  # why there are no facts to filter
+
+
+def _plain(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _missing_tables(conn: psycopg.Connection) -> list[str]:
+    found = conn.execute("SELECT t, to_regclass(t) IS NOT NULL FROM unnest(%s::text[]) AS t", (list(FACT_TABLES),))
+    return [name for name, present in found.fetchall() if not present]
+
+
+def load_slice_data(conn: psycopg.Connection, organization_id: str | None, as_of: date) -> SliceData:
+    missing = _missing_tables(conn)
+    if missing:
+        absent = f"{', '.join(missing)} does not exist yet: run `hyperdash migrate`, then materialize lead_attribution."
+        return SliceData(as_of, [], [], [], absent)
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(read_sql("transforms/report/slice_facts.sql"), {"organization_id": organization_id, "as_of": as_of})
+        facts = [{k: _plain(row[k]) for k in COLUMNS} for row in cur.fetchall()]
+        cur.execute(
+            "SELECT id::text AS id, name FROM organizations WHERE id::text = ANY(%s) ORDER BY name, id",
+            (sorted({f["organization_id"] for f in facts}),),
+        )
+        organizations = [(r["id"], r["name"]) for r in cur.fetchall()]
+    sources = sorted({str(f["source"]) for f in facts})
+    note = None if facts else "No lead and no spend in BI yet: materialize lead_attribution and the ad metrics."
+    return SliceData(as_of, organizations, sources, facts, note)
+
+
+@dataclass(frozen=True)
+class Slice:
+    organization_id: str = ALL
+    period: str = DEFAULT_PERIOD
+    source: str = ALL
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den else None
+
+
+def _currency(currencies: set[str]) -> str | None:
+    if not currencies:
+        return None
+    return next(iter(currencies)) if len(currencies) == 1 else "mixed"
+
+
+def campaign_rows(facts: Sequence[dict[str, Any]], view: Slice) -> list[dict[str, Any]]:
+    """One row per organization, source and campaign of the slice, sorted by spend then leads (largest first);
+    the same grouping, sums, ratios and order as `campaignRows` in slices.js."""
+    buckets = next(b for value, _, b in PERIODS if value == view.period)
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for f in facts:
+        if f["bucket"] not in buckets:
+            continue
+        if view.organization_id and f["organization_id"] != view.organization_id:
+            continue
+        if view.source and f["source"] != view.source:
+            continue
+        key = (f["organization_id"], f["source"], f["campaign_id"])
+        row = groups.setdefault(
+            key,
+            {
+                "organization_id": key[0],
+                "source": key[1],
+                "campaign_id": key[2],
+                "campaign_name": None,
+                "currencies": set(),
+                **{k: 0.0 for k in SUMMED},
+            },
+        )
+        row["campaign_name"] = row["campaign_name"] or f["campaign_name"]
+        if f["currency"]:
+            row["currencies"].add(f["currency"])
+        for k in SUMMED:
+            row[k] += f[k] or 0
+    rows = [_with_metrics(r) for r in groups.values()]
+    return sorted(rows, key=lambda r: (-r["spend"], -r["leads"], r["organization_id"], r["source"], r["campaign_id"]))
+
+
+def _with_metrics(row: dict[str, Any]) -> dict[str, Any]:
+    currencies = row.pop("currencies")
+    return {
+        **row,
+        "currency": _currency(currencies),
+        "cpl": _ratio(row["spend"], row["leads"]),
+        "lead_to_customer_rate": _ratio(row["customers"], row["leads"]),
+        "platform_roas": _ratio(row["conversion_value"], row["spend"]),
+        "real_roas": _ratio(row["revenue"], row["spend"]),
+    }
+
+
+def totals(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    sums = {k: sum(r[k] for r in rows) for k in SUMMED}
+    return _with_metrics({**sums, "currencies": {r["currency"] for r in rows if r["currency"]}})
+
+
+# (key, header) of the campaigns table; slices.js writes the same cells (COLUMNS there)
+TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("organization", "organization"),
+    ("campaign", "campaign"),
+    ("leads", "leads"),
+    ("customers", "customers"),
+    ("rate", "lead->customer"),
+    ("revenue", "won revenue"),
+    ("spend", "spend"),
+    ("cpl", "CPL"),
+    ("platform_roas", "platform ROAS"),
+    ("real_roas", "real ROAS"),
+)
+
+
+def cells(row: dict[str, Any], org_names: dict[str, str]) -> dict[str, str]:
+    org = row.get("organization_id")
+    return {
+        "organization": org_names.get(org, org) if org else "",
+        "campaign": campaign_label(row) if "campaign_id" in row else "",
+        "leads": _num(row["leads"], charts.fmt_number),
+        "customers": _num(row["customers"], charts.fmt_number),
+        "rate": _num(row["lead_to_customer_rate"], charts.fmt_percent),
+        "revenue": _num(row["revenue"], charts.fmt_money),
+        "spend": _money(row["spend"], row["currency"]),
+        "cpl": _money(row["cpl"], row["currency"]),
+        "platform_roas": _num(row["platform_roas"], charts.fmt_ratio),
+        "real_roas": _num(row["real_roas"], charts.fmt_ratio),
+    }
+
+
+def slice_chart(rows: Sequence[dict[str, Any]], spec: dict[str, Any]) -> str | None:
+    """The slice's campaigns as points (x and y per `spec`), coloured by source; slices.js draws the same chart
+    with the same code translated (scatterChart) when a filter changes."""
+    points = [
+        charts.Point(x=r[spec["x"]], y=r[spec["y"]], label=campaign_label(r), series=r["source"])
+        for r in rows
+        if r[spec["x"]] is not None and r[spec["y"]] is not None
+    ][:MAX_POINTS]
+    if not points:
+        return None
+    return charts.scatter_chart(
+        spec["id"],
+        spec["title"],
+        points,
+        charts.Axis(spec["x_label"], FORMATS[spec["x_fmt"]]),
+        charts.Axis(spec["y_label"], FORMATS[spec["y_fmt"]]),
+        diagonal=spec["diagonal"],
+    )
+
+
+def _chart_html(rows: Sequence[dict[str, Any]], spec: dict[str, Any]) -> str:
+    svg = slice_chart(rows, spec)
+    note_hidden = "" if rows and not svg else " hidden"
+    return (
+        f'<p class="note" id="{spec["id"]}-empty"{note_hidden}>{escape(spec["empty"])}</p>'
+        f'<figure class="slice-chart" id="{spec["id"]}-figure"{"" if svg else " hidden"}>{svg or ""}</figure>'
+    )
+
+
+def _row_html(values: dict[str, str], tag: str = "td") -> str:
+    out = []
+    for key, _ in TABLE_COLUMNS:
+        css = "" if key in ("organization", "campaign") else ' class="num"'
+        out.append(f'<{tag} data-col="{key}"{css}>{escape(values[key])}</{tag}>')
+    return "".join(out)
+
+
+def period_words(period: str, as_of: date) -> str:
+    words = next(w for value, w, _ in PERIODS if value == period)
+    if period == "all":
+        return "all time"
+    days = int(period)
+    start = date.fromordinal(as_of.toordinal() - days + 1)
+    return f"{words} ({start.isoformat()} to {as_of.isoformat()})"
+
+
+def _org_words(view: Slice, data: SliceData, all_words: str) -> str:
+    if not view.organization_id:
+        return all_words
+    return dict(data.organizations).get(view.organization_id, view.organization_id)
+
+
+def _source_words(view: Slice, all_words: str) -> str:
+    return f"source {view.source}" if view.source else all_words
+
+
+def empty_text(view: Slice, data: SliceData) -> str:
+    return (
+        f"Nothing to show for {_org_words(view, data, 'any organization')}, {_source_words(view, 'any source')}, "
+        f"{period_words(view.period, data.as_of)}: no lead was created and no spend is dated in that period."
+    )
+
+
+def caption(view: Slice, data: SliceData, shown: int, total: int) -> str:
+    return (
+        f"{period_words(view.period, data.as_of)} · {_org_words(view, data, 'all organizations')} · "
+        f"{_source_words(view, 'all sources')}: {shown} of {total} campaigns shown."
+    )
+
+
+def _select(name: str, label: str, options: Sequence[tuple[str, str]], selected: str) -> str:
+    opts = "".join(
+        f'<option value="{escape(v)}"{" selected" if v == selected else ""}>{escape(text)}</option>'
+        for v, text in options
+    )
+    return f'<label>{escape(label)} <select id="filter-{name}" name="{name}" disabled>{opts}</select></label>'
+
+
+def filters_html(data: SliceData) -> str:
+    """The filter bar; disabled in the HTML, enabled by the script (without JavaScript: the default view)."""
+    orgs = [(ALL, "all organizations"), *((i, f"{n} ({i})") for i, n in data.organizations)]
+    periods = [(v, w) for v, w, _ in PERIODS]
+    sources = [(ALL, "all sources"), *((s, s) for s in data.sources)]
+    return (
+        '<form id="filters" class="filters">'
+        + _select("organization", "Organization", orgs, ALL)
+        + _select("period", "Period", periods, DEFAULT_PERIOD)
+        + _select("source", "Source", sources, ALL)
+        + "</form>"
+        + '<p class="meta" id="filters-explain">'
+        + escape(
+            f"As of {data.as_of.isoformat()} (UTC). A period counts back from that day by the date each lead was "
+            "created; spend-based metrics (CPL, ROAS) divide the spend dated within the same days. Source is the "
+            "lead's source (from its utm_source, gclid or fbclid: meta, google, organic, ...) and the ad "
+            "platform for spend. Without JavaScript this page shows the default view: last 30 days, all "
+            "organizations, all sources."
+        )
+        + "</p>"
+    )
+
+
+def slice_section(data: SliceData, view: Slice | None = None) -> str:
+    """The filtered campaigns section, server-rendered for `view` (the default view)."""
+    view = view or Slice()
+    rows = campaign_rows(data.facts, view)
+    org_names = dict(data.organizations)
+    head = _row_html({k: h for k, h in TABLE_COLUMNS}, "th")
+    body = "".join(
+        f'<tr data-key="{escape(r["organization_id"])}/{escape(r["source"])}/{escape(r["campaign_id"])}">'
+        f"{_row_html(cells(r, org_names))}</tr>"
+        for r in rows[:TABLE_ROWS]
+    )
+    total = {**cells(totals(rows), org_names), "organization": "total", "campaign": f"{len(rows)} campaigns"}
+    empty = not rows
+    parts = [
+        '<section id="slice"><h2>Leads, won revenue and spend per campaign</h2>',
+        '<p class="explain">Per campaign in the selected organization, period and source: the leads created in '
+        "the period, those that became customers (a live won deal) and their won revenue, against the spend dated "
+        "in the period. n/a: a ratio whose denominator is 0.</p>",
+        f'<p class="meta" id="slice-caption">{escape(caption(view, data, min(len(rows), TABLE_ROWS), len(rows)))}</p>',
+        f'<p class="note" id="slice-empty"{"" if empty else " hidden"}>'
+        f"{escape(data.note or empty_text(view, data))}</p>",
+        f'<table id="slice-table"{" hidden" if empty else ""}><thead><tr>{head}</tr></thead>'
+        f'<tbody>{body}</tbody><tfoot><tr data-key="total">{_row_html(total)}</tr></tfoot></table>',
+        *(_chart_html(rows, spec) for spec in CHARTS),
+        "</section>",
+    ]
+    return "\n".join(parts)
+
+
+def embedded_data(data: SliceData) -> str:
+    """The facts as JSON in a non-executed script element (every `<` written \\u003c, so no value can close
+    the element or open a comment in it)."""
+    payload = {
+        "as_of": data.as_of.isoformat(),
+        "periods": [{"value": v, "words": w, "buckets": sorted(b)} for v, w, b in PERIODS],
+        "organizations": data.organizations,
+        "columns": list(COLUMNS),
+        "rows": [[f[c] for c in COLUMNS] for f in data.facts],
+        "table_rows": TABLE_ROWS,
+        "max_points": MAX_POINTS,
+        "charts": CHARTS,
+        "note": data.note,
+    }
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=True).replace("<", "\\u003c")
+    return f'<script type="application/json" id="report-data">{text}</script>'
+
+
+def script_html() -> str:
+    return f"<script>{SCRIPT}</script>"
