@@ -95,10 +95,7 @@ def imported(tree: ast.Module, name: str) -> set[str]:
 
 def test_dagster_objects_are_declared_only_under_defs() -> None:
     misplaced = {
-        name: found
-        for name, tree in modules().items()
-        if layer(name) != 1
-        if (found := dagster_declarations(tree))
+        name: found for name, tree in modules().items() if layer(name) != 1 if (found := dagster_declarations(tree))
     }
     assert misplaced == {}, "declare these in hyperdash_pipeline/defs/<concern>/"
 
