@@ -34,8 +34,11 @@ Database = Literal["crm", "bi", "admin"]
 URL_VARS: dict[Database, str] = {"crm": CRM_URL_VAR, "bi": BI_URL_VAR}
 
 
-class DatabaseConnectionError(RuntimeError):
-    """A database could not be reached; the message never carries a password."""
+class DatabaseConnectionError(psycopg.OperationalError):
+    """A database could not be reached; the message never carries a password.
+
+    An OperationalError, as psycopg's own would be: handlers of connection failures (retries, `status`'s
+    "unknown") keep working, and see the redacted message."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import psycopg
 
-from hyperdash_pipeline.connections import DatabaseConnectionError, connect
+from hyperdash_pipeline.connections import connect
 from hyperdash_pipeline.console import Progress
 from hyperdash_pipeline.settings import read_sql
 from hyperdash_pipeline.sync.engine import BI_APPLICATION
@@ -48,7 +48,7 @@ class CopyProgress(threading.Thread):
             with connect(self._bi_url, "bi", "hyperdash-sync/progress", autocommit=True) as conn:
                 while not self._stop_event.wait(self._interval):
                     self.poll(conn)
-        except (psycopg.Error, DatabaseConnectionError):
+        except psycopg.Error:
             return  # progress is a courtesy: the sync's own result says whether it worked
 
     def __enter__(self) -> CopyProgress:
