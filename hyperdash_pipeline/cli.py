@@ -92,7 +92,7 @@ REGISTRARS: list[Registrar] = [
 _REPORTED_ERRORS = [
     ("hyperdash_pipeline.embedded", "EmbeddedServerError"),
     ("hyperdash_pipeline.migrate", "MigrationError"),
-    ("hyperdash_pipeline.resources", "DatabaseConnectionError"),
+    ("hyperdash_pipeline.connections", "DatabaseConnectionError"),
     ("hyperdash_pipeline.sync.horizon", "SyncError"),
 ]
 

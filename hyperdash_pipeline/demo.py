@@ -8,10 +8,10 @@ import time
 import psycopg
 from dagster import AssetsDefinition, DagsterInstance, Definitions, materialize
 
+from hyperdash_pipeline.connections import connect
 from hyperdash_pipeline.dagster_home import prepare_dagster_home
 from hyperdash_pipeline.embedded import DatabaseUrls, export_database_urls
 from hyperdash_pipeline.migrate import migrate_all
-from hyperdash_pipeline.settings import libpq_url
 
 
 def executable_assets(defs: Definitions) -> list[AssetsDefinition]:
@@ -46,7 +46,7 @@ def materialize_everything(defs: Definitions, instance: DagsterInstance) -> None
 
 
 def _crm_is_empty(urls: DatabaseUrls) -> bool:
-    with psycopg.connect(libpq_url(urls.crm)) as conn:
+    with connect(urls.crm, "crm", "hyperdash-demo") as conn:
         return conn.execute("SELECT NOT EXISTS (SELECT 1 FROM leads)").fetchone() == (True,)
 
 
@@ -90,7 +90,7 @@ LIMIT 5
 
 
 def print_summary(urls: DatabaseUrls) -> None:
-    with psycopg.connect(libpq_url(urls.bi)) as conn:
+    with connect(urls.bi, "bi", "hyperdash-demo") as conn:
         print("\nBI tables:")
         for table in SUMMARY_TABLES:
             count = _table_count(conn, table)

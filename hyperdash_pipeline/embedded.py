@@ -14,15 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-import psycopg
 from psycopg import sql
 
+from hyperdash_pipeline.connections import connect
 from hyperdash_pipeline.settings import (
     BI_URL_VAR,
     CRM_URL_VAR,
     DAGSTER_URL_VAR,
     hyperdash_home,
-    libpq_url,
     psycopg2_url,
 )
 
@@ -73,7 +72,7 @@ def _apply_server_settings(uri: str) -> bool:
     from pg_settings.pending_restart: pg_reload_conf() only signals the server, so pending_restart may not
     be set yet when read back, and the restart would then happen on the next start instead of this one.
     """
-    with psycopg.connect(libpq_url(uri), autocommit=True) as conn:
+    with connect(uri, "admin", "hyperdash-embedded", autocommit=True) as conn:
         # Both spellings of a value count as equal: max_wal_size is '4096' (MB) in `setting`, '4GB' shown.
         rows = conn.execute(
             "SELECT name, setting, current_setting(name), context FROM pg_settings WHERE name = ANY(%s)",
@@ -130,7 +129,7 @@ def start_embedded(home: Path | None = None) -> str:
 
 
 def ensure_databases(admin_url: str, names: object) -> None:
-    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+    with connect(admin_url, "admin", "hyperdash-embedded", autocommit=True) as conn:
         existing = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
         for name in names:  # type: ignore[attr-defined]
             if name not in existing:

@@ -19,7 +19,8 @@ from pathlib import Path
 import psycopg
 from yoyo import get_backend, read_migrations
 
-from hyperdash_pipeline.settings import SQL_DIR, libpq_url, redact
+from hyperdash_pipeline.connections import DatabaseConnectionError, connect
+from hyperdash_pipeline.settings import SQL_DIR, libpq_url
 
 CHECKSUM_TABLE = "hyperdash_migration_checksums"
 ADOPTION_SCRIPT = SQL_DIR / "crm_adopt" / "adopt_existing_crm.sql"
@@ -155,9 +156,9 @@ def adopt_existing_crm(url: str, *, requested: bool) -> bool:
 
 def _connect(url: str, database: str) -> psycopg.Connection:
     try:
-        return psycopg.connect(libpq_url(url), autocommit=True, application_name="hyperdash-migrate")
-    except psycopg.OperationalError as exc:
-        raise MigrationError(f"cannot reach the {database} database at {redact(url)}: {redact(str(exc))}") from None
+        return connect(url, "admin", "hyperdash-migrate", autocommit=True)
+    except DatabaseConnectionError as exc:
+        raise MigrationError(f"{database} database: {exc}") from None
 
 
 def _yoyo_history(conn: psycopg.Connection) -> set[str]:

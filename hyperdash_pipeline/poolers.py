@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from hyperdash_pipeline.connections import connect
 from hyperdash_pipeline.settings import libpq_url
 
 POOLED_HOST_MARK = "-pooler."  # Neon: ep-cool-name-123456-pooler.us-east-2.aws.neon.tech
@@ -64,7 +65,9 @@ def transaction_pooled(conn: psycopg.Connection[Any], url: str) -> bool:
         return True
     if not behind_pooler(conn):
         return False
-    with closing(psycopg.connect(libpq_url(url), autocommit=True, connect_timeout=10)) as other:
+    with closing(
+        connect(url, "crm", "hyperdash-pooler-probe", autocommit=True, through_pooler=True, connect_timeout=10)
+    ) as other:
         sightings = {(client, _backend_pid(session)) for _ in range(_PROBES) for client, session in _turns(conn, other)}
     backends = {pid for _, pid in sightings}
     # One backend per client and none shared: exactly two sightings of two distinct backends.

@@ -9,11 +9,8 @@ import psycopg
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
-from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, libpq_url, redact
-
-
-class DatabaseConnectionError(RuntimeError):
-    """A database could not be reached; the message never carries a password."""
+from hyperdash_pipeline.connections import Database, connect
+from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, redact
 
 
 class PostgresResource(ConfigurableResource):
@@ -24,30 +21,29 @@ class PostgresResource(ConfigurableResource):
     """
 
     url: str = Field(description="libpq URL of the database; its password is never logged.")
+    database: Database = Field(default="bi", description="crm or bi: which database's timeouts apply.")
     application_name: str = Field(default="hyperdash-pipeline")
-    statement_timeout_ms: int = Field(default=15 * 60 * 1000, ge=0, description="0 disables the timeout.")
-    lock_timeout_ms: int = Field(default=30_000, ge=0, description="0 disables the timeout.")
+    statement_timeout_ms: int | None = Field(
+        default=None, ge=0, description="0 disables; unset: the database's (hyperdash_pipeline.connections)."
+    )
+    lock_timeout_ms: int | None = Field(
+        default=None, ge=0, description="0 disables; unset: the database's (hyperdash_pipeline.connections)."
+    )
 
     @property
     def safe_url(self) -> str:
         return redact(self.url)
 
-    def _options(self) -> str:
-        return f"-c statement_timeout={self.statement_timeout_ms} -c lock_timeout={self.lock_timeout_ms}"
-
     def connect(self, *, autocommit: bool = False) -> psycopg.Connection:
         """Open a connection; the caller closes it (prefer `connection()`)."""
-        try:
-            return psycopg.connect(
-                libpq_url(self.url),
-                autocommit=autocommit,
-                application_name=self.application_name,
-                options=self._options(),
-            )
-        except psycopg.OperationalError as exc:
-            raise DatabaseConnectionError(
-                f"cannot connect to {self.safe_url} ({self.application_name}): {redact(str(exc)).strip()}"
-            ) from None
+        return connect(
+            self.url,
+            self.database,
+            self.application_name,
+            autocommit=autocommit,
+            statement_timeout_ms=self.statement_timeout_ms,
+            lock_timeout_ms=self.lock_timeout_ms,
+        )
 
     @contextmanager
     def connection(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
@@ -61,8 +57,8 @@ class PostgresResource(ConfigurableResource):
 
 
 def crm_resource() -> PostgresResource:
-    return PostgresResource(url=EnvVar(CRM_URL_VAR), application_name="hyperdash-pipeline/crm")
+    return PostgresResource(url=EnvVar(CRM_URL_VAR), database="crm", application_name="hyperdash-pipeline/crm")
 
 
 def bi_resource() -> PostgresResource:
-    return PostgresResource(url=EnvVar(BI_URL_VAR), application_name="hyperdash-pipeline/bi")
+    return PostgresResource(url=EnvVar(BI_URL_VAR), database="bi", application_name="hyperdash-pipeline/bi")

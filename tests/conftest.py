@@ -117,7 +117,7 @@ class Databases:
 
     @property
     def crm(self) -> PostgresResource:
-        return PostgresResource(url=self.crm_url, application_name="hyperdash-test/crm")
+        return PostgresResource(url=self.crm_url, database="crm", application_name="hyperdash-test/crm")
 
     @property
     def bi(self) -> PostgresResource:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hyperdash_pipeline.resources import DatabaseConnectionError, PostgresResource
+from hyperdash_pipeline.connections import DatabaseConnectionError
+from hyperdash_pipeline.resources import PostgresResource
 from hyperdash_pipeline.settings import psycopg2_url, redact
 from hyperdash_pipeline.transforms import scalar
 

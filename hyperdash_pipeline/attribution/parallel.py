@@ -22,6 +22,7 @@ from uuid import UUID
 import psycopg
 from psycopg import IsolationLevel, sql
 
+from hyperdash_pipeline.connections import sibling
 from hyperdash_pipeline.transforms import WORK_MEM
 
 # At most this many sessions by default: past 4 the rebuild waits on disk and WAL more than on CPU.
@@ -122,7 +123,7 @@ def run_parts(
 
     def session() -> list[tuple[int, ...]]:
         done: list[tuple[int, ...]] = []
-        with psycopg.connect(conn.info.dsn, password=conn.info.password or None) as part_conn:
+        with sibling(conn) as part_conn:
             part_conn.isolation_level = IsolationLevel.REPEATABLE_READ
             while not failed.is_set():
                 try:

@@ -29,6 +29,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from hyperdash_pipeline.backup.binaries import pg_tool
 from hyperdash_pipeline.backup.crypto import BackupFileError, DecryptingReader, EncryptingWriter
 from hyperdash_pipeline.backup.manifest import Manifest, server_identity, table_fingerprints
+from hyperdash_pipeline.connections import DatabaseConnectionError, connect
 from hyperdash_pipeline.settings import hyperdash_home, libpq_url, redact
 
 SUFFIX = ".hdbackup"
@@ -142,9 +143,9 @@ def _dump_with_manifest(url: str, role: str, dump: Path, started: datetime) -> M
     """pg_dump the database in an exported snapshot while the manifest is read from the same snapshot."""
     conninfo, env = split_password(url)
     try:
-        conn = psycopg.connect(libpq_url(url), application_name=_APPLICATION)
-    except psycopg.OperationalError as exc:
-        raise BackupError(f"cannot connect to {redact(url)}: {redact(str(exc)).strip()}") from None
+        conn = connect(url, "admin", _APPLICATION)
+    except DatabaseConnectionError as exc:
+        raise BackupError(str(exc)) from None
     with closing(conn):
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]

@@ -23,6 +23,7 @@ from psycopg.conninfo import conninfo_to_dict
 from hyperdash_pipeline.backup.archive import opened_backup, split_password
 from hyperdash_pipeline.backup.binaries import pg_tool
 from hyperdash_pipeline.backup.manifest import Manifest, differences, table_fingerprints
+from hyperdash_pipeline.connections import DatabaseConnectionError, connect
 from hyperdash_pipeline.settings import libpq_url, redact
 
 _APPLICATION = "hyperdash-restore"
@@ -54,9 +55,9 @@ def _database_name(url: str) -> str:
 def _admin(url: str) -> psycopg.Connection:
     """An autocommit connection to the server's maintenance database (CREATE/ALTER/DROP DATABASE)."""
     try:
-        return psycopg.connect(database_url(url, "postgres"), autocommit=True, application_name=_APPLICATION)
-    except psycopg.OperationalError as exc:
-        raise RestoreError(f"cannot connect to the server of {redact(url)}: {redact(str(exc)).strip()}") from None
+        return connect(database_url(url, "postgres"), "admin", _APPLICATION, autocommit=True)
+    except DatabaseConnectionError as exc:
+        raise RestoreError(str(exc)) from None
 
 
 def _exists(admin: psycopg.Connection, name: str) -> bool:
@@ -73,7 +74,7 @@ def drop_database(url: str, name: str) -> None:
 
 
 def _is_empty(url: str) -> bool:
-    with closing(psycopg.connect(libpq_url(url), autocommit=True, application_name=_APPLICATION)) as conn:
+    with closing(connect(url, "admin", _APPLICATION, autocommit=True)) as conn:
         row = conn.execute(
             "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relkind IN ('r', 'p', 'v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
@@ -83,7 +84,7 @@ def _is_empty(url: str) -> bool:
 
 
 def _pg_restore(dump: Path, target_url: str) -> None:
-    with closing(psycopg.connect(libpq_url(target_url), autocommit=True)) as conn:
+    with closing(connect(target_url, "admin", _APPLICATION, autocommit=True)) as conn:
         major = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000  # type: ignore[index]
     conninfo, env = split_password(target_url)
     result = subprocess.run(
@@ -100,7 +101,7 @@ def _pg_restore(dump: Path, target_url: str) -> None:
 
 def verify(target_url: str, manifest: Manifest) -> list[str]:
     """The tables of the database at `target_url` that differ from the manifest (empty: identical)."""
-    with closing(psycopg.connect(libpq_url(target_url), autocommit=True, application_name=_APPLICATION)) as conn:
+    with closing(connect(target_url, "admin", _APPLICATION, autocommit=True)) as conn:
         return differences(manifest.tables, table_fingerprints(conn))
 
 

@@ -9,6 +9,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
+from hyperdash_pipeline.connections import connect
 from hyperdash_pipeline.embedded import export_database_urls
 from hyperdash_pipeline.security.roles import RoleNames, bi_statements, crm_statements
 from hyperdash_pipeline.settings import libpq_url, redact
@@ -23,7 +24,7 @@ def _render(statements: list[sql.Composed]) -> str:
 
 
 def _apply(url: str, label: str, roles: RoleNames) -> None:
-    with psycopg.connect(libpq_url(url), application_name="hyperdash-roles") as conn:
+    with connect(url, "admin", "hyperdash-roles") as conn:
         database = _database_name(url)
         if label == "CRM":
             row = conn.execute("SELECT to_regclass('webhook_sources') IS NOT NULL").fetchone()

@@ -20,8 +20,10 @@ from typing import Literal
 import psycopg
 from psycopg import IsolationLevel, sql
 
+from hyperdash_pipeline.connections import URL_VARS, Database, DatabaseConnectionError
+from hyperdash_pipeline.connections import connect as open_connection
 from hyperdash_pipeline.poolers import pooled_host, transaction_pooled
-from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, libpq_url, read_sql, redact
+from hyperdash_pipeline.settings import read_sql, redact
 from hyperdash_pipeline.sync import schema
 from hyperdash_pipeline.sync.generation import (
     CrmIdentity,
@@ -52,6 +54,7 @@ BI_APPLICATION = "hyperdash-sync/bi"
 GENERATION_APPLICATION = "hyperdash-sync/generation"
 CHECK_CRM_APPLICATION = "hyperdash-sync-check/crm"
 CHECK_BI_APPLICATION = "hyperdash-sync-check/bi"
+FINGERPRINT_APPLICATION = "hyperdash-verify"  # mirror_fingerprints: not a sync session
 # PgBouncer's answer to a startup packet carrying `options` (not in its ignore_startup_parameters).
 _POOLER_REFUSES_OPTIONS = "unsupported startup parameter"
 
@@ -159,19 +162,20 @@ def run_sync(
     max_open_transaction_seconds: float = 300.0,
     mark_attribution_synced: bool = True,
     tombstone_retention_days: float = 7.0,
-    statement_timeout_ms: int = 30 * 60 * 1000,
+    statement_timeout_ms: int | None = None,
 ) -> SyncReport:
     """Mirror the CRM tables (all by default) into BI `crm_raw`; `full` re-copies them from scratch.
 
     `overlap_seconds` re-reads that much before each watermark (idempotently) as a guard against a
     CRM clock stepping backwards. Waits up to `lock_wait_seconds` for a running sync, then raises
     SyncAlreadyRunning. CRM tombstones BI applied more than `tombstone_retention_days` ago are deleted.
+    `statement_timeout_ms` bounds both sessions' statements (unset: each database's configured timeout).
     """
     started = time.monotonic()
     names = _validate_tables(tables)
     with (
-        closing(connect(bi_url, BI_APPLICATION, statement_timeout_ms, lock_timeout_ms=30_000)) as bi_conn,
-        closing(connect(crm_url, CRM_APPLICATION, statement_timeout_ms, lock_timeout_ms=5_000)) as crm_conn,
+        closing(connect(bi_url, BI_APPLICATION, statement_timeout_ms)) as bi_conn,
+        closing(connect(crm_url, CRM_APPLICATION, statement_timeout_ms)) as crm_conn,
     ):
         _acquire_lock(bi_conn, lock_wait_seconds)
         check_can_read_activity(crm_conn)
@@ -212,26 +216,32 @@ def run_sync(
     return report
 
 
-def connect(url: str, application_name: str, statement_timeout_ms: int, lock_timeout_ms: int) -> psycopg.Connection:
+def connect(
+    url: str, application_name: str, statement_timeout_ms: int | None = None, lock_timeout_ms: int | None = None
+) -> psycopg.Connection:
     """An autocommit connection with the sync's session settings (its application_name marks it as the sync's).
 
-    Refuses a transaction-pooled endpoint (poolers.py): the sync's session state would not survive it. An
-    application_name ending in `/bi` is BI's connection, any other the CRM's (for the setting errors name).
+    Opened by the one factory (hyperdash_pipeline.connections): timeouts not given are the database's
+    configured ones. Refuses a transaction-pooled endpoint (poolers.py): the sync's session state would not
+    survive it. An application_name ending in `/bi` is BI's connection, any other the CRM's.
     """
-    url_var = BI_URL_VAR if application_name.endswith("/bi") else CRM_URL_VAR
+    database: Database = "bi" if application_name.endswith("/bi") else "crm"
+    url_var = URL_VARS[database]
     if pooled_host(url):
         raise pooled_endpoint_error(url_var, url, "its host is a pooled endpoint's (Neon's '-pooler')")
     try:
-        conn = psycopg.connect(
-            libpq_url(url),
+        conn = open_connection(
+            url,
+            database,
+            application_name,
             autocommit=True,
-            application_name=application_name,
-            options=f"-c statement_timeout={statement_timeout_ms} -c lock_timeout={lock_timeout_ms}",
+            statement_timeout_ms=statement_timeout_ms,
+            lock_timeout_ms=lock_timeout_ms,
         )
-    except psycopg.OperationalError as exc:
+    except DatabaseConnectionError as exc:
         if _POOLER_REFUSES_OPTIONS in str(exc):
             raise pooled_endpoint_error(url_var, url, "a pooler (PgBouncer) refused the session's settings") from None
-        raise SyncConnectionError(f"cannot connect to {redact(url)}: {redact(str(exc)).strip()}") from None
+        raise SyncConnectionError(str(exc)) from None
     if transaction_pooled(conn, url):
         conn.close()
         raise pooled_endpoint_error(url_var, url, "a transaction pooler (PgBouncer pool_mode=transaction) serves it")
@@ -251,7 +261,7 @@ def pooled_endpoint_error(url_var: str, url: str, tell: str) -> PooledEndpointEr
 def check_endpoints(crm_url: str, bi_url: str) -> None:
     """Fail fast, as `run_sync` would, when the CRM or BI URL is a transaction-pooled endpoint."""
     for url, application_name in ((crm_url, CHECK_CRM_APPLICATION), (bi_url, CHECK_BI_APPLICATION)):
-        connect(url, application_name, 10_000, 5_000).close()
+        connect(url, application_name, statement_timeout_ms=10_000).close()
 
 
 def _check_client_while_running(conn: psycopg.Connection) -> None:
@@ -354,8 +364,8 @@ def explain_next_read(crm_url: str, bi_url: str, table: str) -> str:
     Its CRM connection is not named like the sync's: a run starting meanwhile must not wait for it as for the
     backend of a dead sync."""
     with (
-        closing(connect(bi_url, BI_APPLICATION, 60_000, 30_000)) as bi_conn,
-        closing(connect(crm_url, EXPLAIN_APPLICATION, 60_000, 5_000)) as crm_conn,
+        closing(connect(bi_url, BI_APPLICATION, statement_timeout_ms=60_000)) as bi_conn,
+        closing(connect(crm_url, EXPLAIN_APPLICATION, statement_timeout_ms=60_000)) as crm_conn,
     ):
         columns = _Columns.of(_plan_mirror(bi_conn, crm_conn, table))
         watermark = _load_state(bi_conn, table).rows_watermark
@@ -652,12 +662,12 @@ def mark_attribution_synced(
     `run_sync` does this after each run; calling it alone catches up after a crash between the BI
     commit and the receipt. It takes the sync's BI lock (waiting up to `lock_wait_seconds`).
     """
-    with closing(connect(bi_url, BI_APPLICATION, 60_000, 30_000)) as bi_conn:
+    with closing(connect(bi_url, BI_APPLICATION, statement_timeout_ms=60_000)) as bi_conn:
         _acquire_lock(bi_conn, lock_wait_seconds)  # one writer of the receipt watermark at a time
         state = _load_state(bi_conn, "leads")
         if state.rows_watermark is None:
             return 0
-        with closing(connect(crm_url, CRM_APPLICATION, 60_000, 5_000)) as crm_conn:
+        with closing(connect(crm_url, CRM_APPLICATION, statement_timeout_ms=60_000)) as crm_conn:
             if warning := _wait_for_dead_syncs(crm_conn, lock_wait_seconds):
                 log.warning(warning)
             return _mark_attribution_synced(crm_conn, bi_conn, state, timedelta(seconds=overlap_seconds))
@@ -767,10 +777,14 @@ def mirror_fingerprints(crm_url: str, bi_url: str, table: str) -> tuple[tuple[in
 
     Verification only (tests, benchmarks): it reads both tables whole.
     """
-    with closing(psycopg.connect(libpq_url(bi_url), autocommit=True)) as bi_conn:
+    with closing(
+        open_connection(bi_url, "bi", FINGERPRINT_APPLICATION, autocommit=True, statement_timeout_ms=0)
+    ) as bi_conn:
         query = read_sql("transforms/sync/mirror_columns.sql")
         mirrored = [name for name, _ in bi_conn.execute(query, {"table": f"{MIRROR_SCHEMA}.{table}"}).fetchall()]
-        with closing(psycopg.connect(libpq_url(crm_url), autocommit=True)) as crm_conn:
+        with closing(
+            open_connection(crm_url, "crm", FINGERPRINT_APPLICATION, autocommit=True, statement_timeout_ms=0)
+        ) as crm_conn:
             in_crm = {name for name, _ in crm_conn.execute(query, {"table": f"public.{table}"}).fetchall()}
             columns = [name for name in mirrored if name in in_crm]  # a column dropped in the CRM is not compared
             source = _fingerprint(crm_conn, sql.Identifier("public", table), columns)

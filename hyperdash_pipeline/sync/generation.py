@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import psycopg
 
 from hyperdash_pipeline.backup.manifest import system_identifier
-from hyperdash_pipeline.settings import libpq_url
+from hyperdash_pipeline.connections import connect
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def time_travel_reason(crm: CrmIdentity, bi_generation: int | None, bi_systems: 
 
 def bump_generation(crm_url: str, application_name: str, at_least: int) -> int:
     """Raise the CRM's generation to at least `at_least` in its own short transaction; returns it."""
-    with closing(psycopg.connect(libpq_url(crm_url), autocommit=True, application_name=application_name)) as conn:
+    with closing(connect(crm_url, "crm", application_name, autocommit=True)) as conn:
         row = conn.execute(
             "INSERT INTO hyperdash_sync_generation AS g (generation) VALUES (%(g)s) "
             "ON CONFLICT (singleton) DO UPDATE SET generation = greatest(g.generation, EXCLUDED.generation), "

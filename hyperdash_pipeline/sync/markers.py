@@ -8,14 +8,16 @@ from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 
-import psycopg
 from psycopg import sql
 
-from hyperdash_pipeline.settings import libpq_url, read_sql
+from hyperdash_pipeline.connections import connect
+from hyperdash_pipeline.settings import read_sql
 from hyperdash_pipeline.sync.engine import SYNCED_TABLES
 from hyperdash_pipeline.sync.generation import read_crm_identity, recorded_identity
 
 _NEVER = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
+
+SENSOR_APPLICATION = "hyperdash-sensor"  # both databases: a DBA sees the sensor's reads
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ _NO_STATE = _Watermarks(None, None, None)
 
 def _sync_state(bi_url: str) -> tuple[dict[str, _Watermarks], int | None]:
     """BI's watermarks per table, and the CRM sync generation BI last recorded."""
-    with closing(psycopg.connect(libpq_url(bi_url), autocommit=True)) as bi_conn:
+    with closing(connect(bi_url, "bi", SENSOR_APPLICATION, autocommit=True, statement_timeout_ms=10_000)) as bi_conn:
         state = {
             row[0]: _Watermarks(row[1], row[2], row[3])
             for row in bi_conn.execute(
@@ -98,8 +100,7 @@ def _markers(
 ) -> list[TableMarker]:
     query = read_sql("transforms/sync/change_markers.sql")
     markers = []
-    with closing(psycopg.connect(libpq_url(crm_url), autocommit=True, application_name="hyperdash-sensor")) as crm:
-        crm.execute("SET statement_timeout = '10s'")
+    with closing(connect(crm_url, "crm", SENSOR_APPLICATION, autocommit=True, statement_timeout_ms=10_000)) as crm:
         crm_generation = read_crm_identity(crm).generation
         went_back = crm_generation is not None and bi_generation is not None and crm_generation < bi_generation
         for table in tables:

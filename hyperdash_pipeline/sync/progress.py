@@ -13,13 +13,14 @@ from collections.abc import Sequence
 
 import psycopg
 
+from hyperdash_pipeline.connections import connect
 from hyperdash_pipeline.console import Progress
-from hyperdash_pipeline.settings import libpq_url, read_sql
+from hyperdash_pipeline.settings import read_sql
 from hyperdash_pipeline.sync.engine import BI_APPLICATION
 
 
 def estimated_rows(crm_url: str, tables: Sequence[str]) -> int:
-    with psycopg.connect(libpq_url(crm_url), autocommit=True) as conn:
+    with connect(crm_url, "crm", "hyperdash-sync/estimate", autocommit=True, statement_timeout_ms=10_000) as conn:
         rows = conn.execute(read_sql("transforms/sync/estimated_rows.sql"), {"tables": list(tables)}).fetchall()
     return sum(int(count) for _, count in rows)
 
@@ -29,7 +30,7 @@ class CopyProgress(threading.Thread):
 
     def __init__(self, bi_url: str, total: int | None, interval: float = 0.5) -> None:
         super().__init__(daemon=True, name="hyperdash-sync-progress")
-        self._bi_url = libpq_url(bi_url)
+        self._bi_url = bi_url
         self._interval = interval
         self._stop_event = threading.Event()
         self._seen: dict[str, int] = {}  # COPY target -> rows it took (finished COPYs keep their count)
@@ -44,7 +45,7 @@ class CopyProgress(threading.Thread):
 
     def run(self) -> None:
         try:
-            with psycopg.connect(self._bi_url, autocommit=True, application_name="hyperdash-sync/progress") as conn:
+            with connect(self._bi_url, "bi", "hyperdash-sync/progress", autocommit=True) as conn:
                 while not self._stop_event.wait(self._interval):
                     self.poll(conn)
         except psycopg.Error:

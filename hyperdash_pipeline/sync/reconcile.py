@@ -79,7 +79,7 @@ def reconcile(
     repair: bool = True,
     prefix: int = 3,
     lock_wait_seconds: float = 60.0,
-    statement_timeout_ms: int = 30 * 60 * 1000,
+    statement_timeout_ms: int | None = None,
 ) -> ReconcileReport:
     """Compare each mirrored table with the CRM by id bucket; with `repair`, re-copy the differing ranges."""
     if not 1 <= prefix <= 8:
@@ -88,8 +88,8 @@ def reconcile(
     names = _validate_tables(tables)
     report = ReconcileReport()
     with (
-        closing(connect(bi_url, BI_APPLICATION, statement_timeout_ms, lock_timeout_ms=30_000)) as bi_conn,
-        closing(connect(crm_url, CRM_APPLICATION, statement_timeout_ms, lock_timeout_ms=5_000)) as crm_conn,
+        closing(connect(bi_url, BI_APPLICATION, statement_timeout_ms)) as bi_conn,
+        closing(connect(crm_url, CRM_APPLICATION, statement_timeout_ms)) as crm_conn,
     ):
         _acquire_lock(bi_conn, lock_wait_seconds)
         prepare_session(bi_conn)

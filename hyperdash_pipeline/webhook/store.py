@@ -13,12 +13,17 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from hyperdash_pipeline.connections import pool_kwargs, session_limits_sql
 from hyperdash_pipeline.poolers import abehind_pooler
 from hyperdash_pipeline.settings import libpq_url, read_sql
 
 # settings.read_sql imports no Dagster, which the worker processes do not need.
 INSERT_LEAD_SQL = read_sql("webhook/insert_lead.sql")
 FIND_REQUEST_SQL = read_sql("webhook/find_request.sql")
+
+WEBHOOK_APPLICATION = "hyperdash-webhook"
+# One lead is one INSERT: a statement still running after this is stuck, and the post is answered 503/spooled.
+WEBHOOK_STATEMENT_TIMEOUT_MS = 10_000
 
 
 class WriteRetry(RuntimeError):
@@ -68,8 +73,8 @@ def make_pool(crm_url: str, size: int) -> AsyncConnectionPool:
         libpq_url(crm_url),
         min_size=1,
         max_size=size,
-        kwargs={"autocommit": True, "application_name": "hyperdash-webhook"},
-        configure=_unprepared_behind_pooler,
+        kwargs=pool_kwargs(WEBHOOK_APPLICATION),
+        configure=_configure,
         open=False,
         timeout=5.0,
         check=check,
@@ -77,15 +82,18 @@ def make_pool(crm_url: str, size: int) -> AsyncConnectionPool:
     return check.pool
 
 
-async def _unprepared_behind_pooler(conn: AsyncConnection[Any]) -> None:
-    """No server-side prepared statements through a pooler (PgBouncer in transaction mode, Neon's pooled endpoint).
+async def _configure(conn: AsyncConnection[Any]) -> None:
+    """A direct connection gets the webhook's timeouts; one through a pooler gets no server-side prepared statements.
 
-    psycopg prepares a statement on its fifth run; behind a transaction pooler the next transaction may run
-    on a backend that never saw it ("prepared statement _pg3_0 does not exist"). Direct connections keep
-    them (the insert's plan is reused); a session-pooled or proxied one loses only that.
+    psycopg prepares a statement on its fifth run; behind a transaction pooler (PgBouncer, Neon's pooled
+    endpoint) the next transaction may run on a backend that never saw it ("prepared statement _pg3_0 does not
+    exist"), and a session SET would land on whichever backend served it: there the pooler's own limits apply.
+    Direct connections keep prepared statements (the insert's plan is reused) and the timeouts.
     """
     if await abehind_pooler(conn):
         conn.prepare_threshold = None
+    else:
+        await conn.execute(session_limits_sql("crm", statement_timeout_ms=WEBHOOK_STATEMENT_TIMEOUT_MS))
 
 
 @dataclass(frozen=True)
