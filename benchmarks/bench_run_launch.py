@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import psycopg
 from psycopg import sql
@@ -45,6 +45,9 @@ from hyperdash_pipeline.settings import (  # noqa: E402
     psycopg2_url,
 )
 from hyperdash_pipeline.sync.engine import run_sync  # noqa: E402
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 _PHASES = {
     "queue (RUN_ENQUEUED -> RUN_STARTING)": ("RUN_ENQUEUED", "RUN_STARTING"),
@@ -87,14 +90,28 @@ def _launch(env: dict[str, str]) -> None:
     subprocess.run([*command, "-j", "crm_to_bi_sync"], env=env, cwd=ROOT, check=True, capture_output=True)
 
 
+def _wait_idle(instance: DagsterInstance, timeout: float = 300.0) -> None:
+    """Let other runs (the automation sensor's first analytics run on the fresh mirror) finish first."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    busy = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
+    deadline = time.monotonic() + timeout
+    while instance.get_runs(filters=RunsFilter(statuses=busy)):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"other runs still in progress after {timeout:.0f} s: see the daemon's log")
+        time.sleep(0.5)
+
+
 def _timed_run(env: dict[str, str], timeout: float = 120.0) -> dict[str, float]:
     """Launch one run and return the timestamp of each event type (by its DagsterEventType name) once it succeeded."""
-    from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+    from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
     with DagsterInstance.get() as instance:
-        known = {run.run_id for run in instance.get_runs()}
+        _wait_idle(instance)
+        ours = RunsFilter(job_name="crm_to_bi_sync")
+        known = {run.run_id for run in instance.get_runs(filters=ours)}
         _launch(env)
-        (run,) = [r for r in instance.get_runs() if r.run_id not in known]
+        (run,) = [r for r in instance.get_runs(filters=ours) if r.run_id not in known]
         deadline = time.monotonic() + timeout
         while (status := instance.get_run_by_id(run.run_id).status) not in (  # type: ignore[union-attr]
             DagsterRunStatus.SUCCESS,

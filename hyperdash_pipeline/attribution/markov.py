@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
-
 START = "(start)"
 CONVERSION = "(conversion)"
 NULL = "(null)"
@@ -27,6 +25,8 @@ class ChainResult:
 
 def removal_effects(transitions: Mapping[tuple[str, str], int]) -> ChainResult:
     """Removal effect of every touch state of the chain given by `(from, to) -> count`."""
+    import numpy as np  # here, not at the top: every run worker loads this module, few runs use numpy
+
     states = sorted({s for pair in transitions for s in pair if s not in (START, CONVERSION, NULL)})
     if not states:
         return ChainResult(0.0, {})

@@ -20,8 +20,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-import requests
-
 from hyperdash_pipeline.conversions.normalize import google_datetime
 from hyperdash_pipeline.conversions.store import OutboxEvent, Outcome
 from hyperdash_pipeline.conversions.transport import Answer, DeliveryError, Transport
@@ -151,6 +149,8 @@ def _message(answer: Answer) -> str:
 
 def access_token(transport: Transport, token_url: str, refresh_token: str, client_id: str, client_secret: str) -> str:
     """An OAuth access token for `refresh_token` (Google's token endpoint; form-encoded)."""
+    import requests
+
     try:
         response = transport.session.post(
             token_url,

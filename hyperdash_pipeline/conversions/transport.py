@@ -8,11 +8,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from hyperdash_pipeline.ingestion.http import RetrySettings, safe_url, scrub
+
+if TYPE_CHECKING:  # imported where a transport is made: the Definitions load this module in every run worker
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class Transport:
 
     @classmethod
     def create(cls, platform: str, settings: RetrySettings) -> Transport:
+        import requests
+
         return cls(platform, settings, requests.Session())
 
     def post(self, url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Answer:
@@ -59,6 +62,8 @@ class Transport:
     def _once(
         self, url: str, body: dict[str, Any], headers: dict[str, str] | None
     ) -> tuple[Answer | None, float | None, str]:
+        import requests
+
         where = f"{self.platform} POST {safe_url(url)}"
         self.http_calls += 1
         try:

@@ -12,10 +12,11 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
+if TYPE_CHECKING:  # imported where a client is made: the Definitions load this module in every run worker
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,8 @@ class JsonHttpClient:
         self.platform = platform
         self.settings = settings
         self.is_retryable = is_retryable
+        import requests
+
         self.session = requests.Session()
         self.attempts_made = 0  # every HTTP call, including retries (reported in metadata)
         self.retries = 0
@@ -126,6 +129,8 @@ class JsonHttpClient:
         raise AdPlatformError(f"{last} (gave up after {self.settings.max_attempts} attempts)")
 
     def _once(self, method: str, url: str, **kwargs: Any) -> Any:
+        import requests
+
         where = f"{self.platform} {method} {safe_url(url)}"
         self.attempts_made += 1
         try:
