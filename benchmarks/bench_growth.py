@@ -7,7 +7,8 @@ run one after the other, each in its own process (interpreter, imports and Dagst
 
     seed                 hyperdash seed --leads N
     full sync            hyperdash sync --full            (then one untimed `hyperdash sync` to settle)
-    full rebuild         hyperdash attribute --full       (lead_attribution, attribution_credits, Markov)
+    full rebuild         hyperdash attribute --full       (lead_attribution, attribution_credits, Markov;
+                                                           --parallelism N passes its N on)
     incr. sync 1%        hyperdash sync                   after 1% of the CRM leads changed
     incr. refresh 1%     hyperdash attribute              the same changes through the attribution tables
     incr. sync 1k        hyperdash sync                   after a fixed 1,000 leads changed, at every size
@@ -198,7 +199,7 @@ def _stage(cli: Cli, dbs: Databases, size: int, name: str, args: list[str], chan
     return stage
 
 
-def _one_size(admin_url: str, size: int, organizations: int) -> list[Stage]:
+def _one_size(admin_url: str, size: int, organizations: int, parallelism: int | None) -> list[Stage]:
     print(f"--- {size:,} leads ({organizations} organizations), load average {os.getloadavg()[0]:.1f}", flush=True)
     with _databases(admin_url, size) as dbs, tempfile.TemporaryDirectory(prefix="hd-bench-growth-") as home:
         cli = Cli(dbs.crm, dbs.bi, dbs.dagster, Path(home))
@@ -215,7 +216,8 @@ def _one_size(admin_url: str, size: int, organizations: int) -> list[Stage]:
         ]
         settle, _ = cli.run("sync", "--quiet")
         print(f"  (settling sync, untimed in the table: {settle:.1f} s)", flush=True)
-        out.append(_stage(cli, dbs, size, "full rebuild", ["attribute", "--full", "--json"]))
+        split = ["--parallelism", str(parallelism)] if parallelism else []
+        out.append(_stage(cli, dbs, size, "full rebuild", ["attribute", "--full", *split, "--json"]))
         for label, where, params in (
             ("1%", _ONE_PERCENT, None),
             ("1k", _FIXED, [FIXED_CHANGE]),
@@ -294,6 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000,5000000", help="comma-separated lead counts")
     parser.add_argument("--organizations", type=int, default=3, help="organizations the seed spreads leads over")
+    parser.add_argument(
+        "--parallelism",
+        type=int,
+        help="BI sessions of the full rebuild (hyperdash attribute --parallelism; default: the command's own)",
+    )
     args = parser.parse_args(argv)
     try:
         sizes = sorted(int(size) for size in args.sizes.split(","))
@@ -310,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         _header()
         for size in sizes:
-            stages.extend(_one_size(admin_url, size, args.organizations))
+            stages.extend(_one_size(admin_url, size, args.organizations, args.parallelism))
     _verdict(stages)
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
