@@ -39,6 +39,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
@@ -117,7 +118,7 @@ def _sizes_mb(dbs: Databases) -> tuple[float, float]:
 
 
 def _name(url: str) -> str:
-    return url.rsplit("/", 1)[1].split("?", 1)[0]
+    return urlsplit(url).path.lstrip("/")
 
 
 def _wal_lsn(admin_url: str) -> str:
