@@ -10,12 +10,22 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, DAGSTER_URL_VAR, HOME_VAR, psycopg2_url
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One finished `hyperdash` process: wall seconds, its stdout, and its peak resident memory."""
+
+    wall: float
+    stdout: str
+    peak_rss_mb: float
 
 
 @dataclass(frozen=True)
@@ -41,12 +51,22 @@ class Cli:
 
     def run(self, *args: str) -> tuple[float, str]:
         """(wall seconds, stdout) of `hyperdash <args>`; a failure raises with its stderr."""
-        started = time.monotonic()
-        done = subprocess.run([_console_script(), *args], capture_output=True, text=True, env=self.environ())
-        wall = time.monotonic() - started
-        if done.returncode != 0:
-            raise RuntimeError(f"hyperdash {' '.join(args)} failed ({done.returncode}): {done.stderr[-2000:]}")
-        return wall, done.stdout
+        done = self.measure(*args)
+        return done.wall, done.stdout
+
+    def measure(self, *args: str) -> Measured:
+        """`hyperdash <args>` with its peak RSS (the child's own, from wait4); a failure raises with its stderr."""
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            started = time.monotonic()
+            child = subprocess.Popen([_console_script(), *args], stdout=out, stderr=err, env=self.environ())
+            _, status, usage = os.wait4(child.pid, 0)
+            wall = time.monotonic() - started
+            child.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            err.seek(0)
+            if child.returncode != 0:
+                raise RuntimeError(f"hyperdash {' '.join(args)} failed ({child.returncode}): {err.read()[-2000:]}")
+            return Measured(wall, out.read(), usage.ru_maxrss / 1024)
 
     def median(self, args: Sequence[str], times: int = 3) -> float:
         return statistics.median(self.run(*args)[0] for _ in range(times))
