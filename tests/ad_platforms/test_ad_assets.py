@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import Any, cast
 
 import pytest
-from ad_platform_server import Answer, ReplayServer, google_row, meta_page, meta_row
 from dagster import AssetsDefinition, RunRequest, build_schedule_context, materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
@@ -20,6 +19,7 @@ from hyperdash_pipeline.defs.ad_platforms.assets import (
 )
 from hyperdash_pipeline.ingestion.google import GoogleAdsResource
 from hyperdash_pipeline.ingestion.meta import MetaAdsResource
+from tests.support.ad_platform_server import Answer, ReplayServer, google_row, meta_page, meta_row
 
 # Without the step retry policy (minutes between attempts); the client's own retries stay on.
 meta_campaign_metrics = build_meta_asset(retry_policy=None)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ad_platform_server import Answer, ReplayServer, meta_page, meta_row
 from dagster import DagsterInstance, Definitions, asset, evaluate_automation_conditions, materialize
 
 from hyperdash_pipeline.automation.conditions import eager_despite_unmaterialized_days, refresh_when_ad_metrics_change
 from hyperdash_pipeline.conventions import GOOGLE_METRICS_KEY, META_METRICS_KEY
 from hyperdash_pipeline.defs.ad_platforms.assets import DAILY_PARTITIONS, build_meta_asset
 from hyperdash_pipeline.ingestion.meta import MetaAdsResource
+from tests.support.ad_platform_server import Answer, ReplayServer, meta_page, meta_row
 
 META_PATH = "/v25.0/act_111/insights"
 DAY = DAILY_PARTITIONS.get_last_partition_key()  # yesterday: restatement runs touch recent days

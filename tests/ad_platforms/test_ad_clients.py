@@ -8,11 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from ad_platform_server import Answer, ReplayServer, google_row, meta_page, meta_row
 
 from hyperdash_pipeline.ingestion.google import GoogleAdsResource
 from hyperdash_pipeline.ingestion.http import AdPlatformError, MalformedResponseError
 from hyperdash_pipeline.ingestion.meta import MetaAdsResource
+from tests.support.ad_platform_server import Answer, ReplayServer, google_row, meta_page, meta_row
 
 META_PATH = "/v25.0/act_111/insights"
 GOOGLE_PATH = "/v22/customers/1234567890/googleAds:search"

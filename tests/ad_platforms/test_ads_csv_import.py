@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from public_data import needs_public_data, public_data
 
 from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.ingestion.csv_import import detect_decimal, parse_number
 from hyperdash_pipeline.settings import DAGSTER_URL_VAR
+from tests.support import FIXTURES
+from tests.support.public_data import needs_public_data, public_data
 
-FIXTURES = Path(__file__).parent / "fixtures" / "ads"
+ADS_EXPORTS = FIXTURES / "ads"  # real exports: Meta Ads Manager (pt-BR, en) and a Google Ads report
 KAG = public_data("kag_facebook_ad_conversion/KAG_conversion_data.csv")
 
 
@@ -44,7 +45,7 @@ def _quarantine(bi: Any) -> list[tuple]:
 
 
 def test_meta_export_with_comma_decimals_and_bad_rows(bi: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    path = FIXTURES / "meta_ads_manager_ptbr.csv"
+    path = ADS_EXPORTS / "meta_ads_manager_ptbr.csv"
     assert main(["import-ads", "--source", "meta", str(path), "--organization", "acme"]) == 0
 
     rows = _rows(bi, "meta")
@@ -73,7 +74,7 @@ def test_meta_export_with_comma_decimals_and_bad_rows(bi: Any, capsys: pytest.Ca
 
 
 def test_meta_export_without_ids_sums_breakdown_rows(bi: Any) -> None:
-    path = FIXTURES / "meta_ads_manager_en.csv"
+    path = ADS_EXPORTS / "meta_ads_manager_en.csv"
     assert main(["import-ads", "--source", "meta", str(path)]) == 0  # the only organization is used
 
     rows = {r[2]: r for r in _rows(bi, "meta")}
@@ -87,7 +88,7 @@ def test_meta_export_without_ids_sums_breakdown_rows(bi: Any) -> None:
 
 
 def test_google_report_skips_title_and_total_rows(bi: Any) -> None:
-    path = FIXTURES / "google_ads_ad_report.csv"
+    path = ADS_EXPORTS / "google_ads_ad_report.csv"
     assert main(["import-ads", "--source", "google", str(path), "--organization", "acme"]) == 0
 
     rows = _rows(bi, "google")
@@ -105,7 +106,7 @@ def test_google_report_skips_title_and_total_rows(bi: Any) -> None:
 
 
 def test_google_utf16_tab_separated_export(bi: Any, tmp_path: Path) -> None:
-    source = (FIXTURES / "google_ads_ad_report.csv").read_text().splitlines()
+    source = (ADS_EXPORTS / "google_ads_ad_report.csv").read_text().splitlines()
     lines = list(csv.reader(source))
     target = tmp_path / "Ad report.csv"
     target.write_text("\n".join("\t".join(cells) for cells in lines) + "\n", encoding="utf-16")
@@ -114,7 +115,7 @@ def test_google_utf16_tab_separated_export(bi: Any, tmp_path: Path) -> None:
 
 
 def test_importing_the_same_file_twice_changes_nothing(bi: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    path = str(FIXTURES / "google_ads_ad_report.csv")
+    path = str(ADS_EXPORTS / "google_ads_ad_report.csv")
     assert main(["import-ads", "--source", "google", path]) == 0
     before = _rows(bi, "google")
     capsys.readouterr()
@@ -132,7 +133,7 @@ def test_a_file_that_is_no_ads_report_is_refused(bi: Any, tmp_path: Path, capsys
 
 
 def test_an_unknown_organization_is_refused(bi: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    path = str(FIXTURES / "google_ads_ad_report.csv")
+    path = str(ADS_EXPORTS / "google_ads_ad_report.csv")
     assert main(["import-ads", "--source", "google", path, "--organization", "nope"]) == 2
     assert "no organization with slug 'nope'" in capsys.readouterr().err
 

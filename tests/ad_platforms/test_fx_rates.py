@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ad_platform_server import Answer, ReplayServer, meta_page, meta_row
 from dagster import materialize
 
 from hyperdash_pipeline.cli import main
@@ -15,6 +14,8 @@ from hyperdash_pipeline.conventions import META_METRICS_KEY
 from hyperdash_pipeline.defs.ad_platforms.assets import CHECKS, build_meta_asset
 from hyperdash_pipeline.ingestion.meta import MetaAdsResource
 from hyperdash_pipeline.settings import DAGSTER_URL_VAR
+from tests.support import FIXTURES
+from tests.support.ad_platform_server import Answer, ReplayServer, meta_page, meta_row
 
 META_PATH = "/v25.0/act_111/insights"
 
@@ -109,7 +110,7 @@ def test_missing_rate_fails_the_blocking_check_until_rates_are_loaded(
     assert spend_usd == Decimal("12.34") * Decimal("0.2013")
 
 
-FX_FIXTURES = Path(__file__).parent / "fixtures" / "fx"
+FX_FIXTURES = FIXTURES / "fx"
 
 
 def test_ecb_reference_rates_become_usd_rates(databases: Any, monkeypatch: pytest.MonkeyPatch) -> None:

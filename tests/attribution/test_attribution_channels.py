@@ -10,7 +10,6 @@ from typing import cast
 
 import psycopg
 import pytest
-from attribution_support import NOW, ORG, credits_by_lead, fetch_all, lead, touch, upsert_deal, upsert_leads
 from dagster import AssetCheckResult
 
 from hyperdash_pipeline.attribution.refresh import (
@@ -20,6 +19,16 @@ from hyperdash_pipeline.attribution.refresh import (
 )
 from hyperdash_pipeline.defs.attribution.checks import attribution_credits_keep_every_touch
 from hyperdash_pipeline.resources import PostgresResource
+from tests.support.attribution_support import (
+    NOW,
+    ORG,
+    credits_by_lead,
+    fetch_all,
+    lead,
+    touch,
+    upsert_deal,
+    upsert_leads,
+)
 
 DAY = timedelta(days=1)
 OTHER_ORG = uuid.UUID("00000000-0000-4000-8000-000000000002")

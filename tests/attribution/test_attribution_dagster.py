@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import cast
 
 import psycopg
-from attribution_support import NOW, fetch_all, lead, touch, upsert_deal, upsert_leads
 from dagster import AssetCheckResult, AssetChecksDefinition, AssetKey, materialize
 
 from hyperdash_pipeline.definitions import defs
@@ -18,6 +17,7 @@ from hyperdash_pipeline.defs.attribution.checks import (
     markov_conversions_sum_to_customers,
 )
 from hyperdash_pipeline.resources import PostgresResource
+from tests.support.attribution_support import NOW, fetch_all, lead, touch, upsert_deal, upsert_leads
 
 ASSETS = [lead_attribution, attribution_credits, markov_attribution]
 CHECKS = [

@@ -14,9 +14,7 @@ from datetime import timedelta
 import pandas as pd
 import psycopg
 import pytest
-from attribution_support import NOW, ORG, fetch_all
 from psycopg.types.json import Jsonb
-from public_data import needs_public_data, public_data
 
 from hyperdash_pipeline.attribution import markov
 from hyperdash_pipeline.attribution.refresh import (
@@ -24,6 +22,8 @@ from hyperdash_pipeline.attribution.refresh import (
     refresh_lead_attribution,
     refresh_markov_attribution,
 )
+from tests.support.attribution_support import NOW, ORG, fetch_all
+from tests.support.public_data import needs_public_data, public_data
 
 OLIST = public_data("olist_marketing_funnel")
 CHANNEL_ATTRIBUTION = public_data("channelattribution_pathdata")

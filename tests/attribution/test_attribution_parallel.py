@@ -9,8 +9,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from attribution_support import lead, upsert_leads
-from conftest import Databases
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,6 +20,8 @@ from hyperdash_pipeline.attribution.refresh import (
     refresh_markov_attribution,
 )
 from hyperdash_pipeline.transforms import sql_steps
+from tests.support.attribution_support import lead, upsert_leads
+from tests.support.postgres import Databases
 
 # Every table the rebuild writes, in a stable order; columns stamped with the time of the run left out.
 TABLES = (

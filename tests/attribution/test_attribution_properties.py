@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from attribution_support import NOW, credits_by_lead, fetch_all, lead, upsert_leads
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +17,7 @@ from hyperdash_pipeline.attribution.refresh import (
     refresh_attribution_credits,
     refresh_lead_attribution,
 )
+from tests.support.attribution_support import NOW, credits_by_lead, fetch_all, lead, upsert_leads
 
 # How a touch names its channel -> the channel it is credited under: mapped aliases, labels no alias maps
 # (kept, normalised), and touches without a label whose channel is derived (docs/attribution.md#channels).

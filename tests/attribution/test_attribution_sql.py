@@ -10,7 +10,15 @@ from decimal import Decimal
 
 import psycopg
 import pytest
-from attribution_support import (
+
+from hyperdash_pipeline.attribution.refresh import (
+    CREDITS_STORAGE,
+    CreditSettings,
+    refresh_attribution_credits,
+    refresh_lead_attribution,
+    refresh_markov_attribution,
+)
+from tests.support.attribution_support import (
     NOW,
     ORG,
     credits_by_lead,
@@ -19,14 +27,6 @@ from attribution_support import (
     touch,
     upsert_deal,
     upsert_leads,
-)
-
-from hyperdash_pipeline.attribution.refresh import (
-    CREDITS_STORAGE,
-    CreditSettings,
-    refresh_attribution_credits,
-    refresh_lead_attribution,
-    refresh_markov_attribution,
 )
 
 DAY = timedelta(days=1)

@@ -7,7 +7,8 @@ On PostgreSQL < 16 the function is PL/pgSQL with an EXCEPTION block, which a par
 from __future__ import annotations
 
 import psycopg
-from conftest import Databases
+
+from tests.support.postgres import Databases
 
 VALUES = ["2026-03-01T10:00:00Z", "not a time", "2026-02-30T00:00:00Z", "2026-12-05 18:00:00+00", ""]
 

@@ -25,11 +25,12 @@ import httpx
 import psutil
 import psycopg
 import pytest
-from dev_server import DevServer, free_port, running_dev_server
-from test_webhook import Org, create_source, lead
 
 from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, DAGSTER_URL_VAR, HOME_VAR, PROJECT_ROOT
 from hyperdash_pipeline.webhook.signing import signed_headers
+from tests.support.dev_server import DevServer, running_dev_server
+from tests.support.ports import free_port
+from tests.support.webhook import Org, create_source, lead
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from dev_server import running_dev_server
+
+from tests.support.dev_server import running_dev_server
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,6 @@ from dagster import (
     materialize,
 )
 from starlette.testclient import TestClient
-from test_webhook import create_source, lead
 
 from hyperdash_pipeline.conventions import LEAD_ATTRIBUTION_KEY
 from hyperdash_pipeline.definitions import build_definitions
@@ -31,6 +30,7 @@ from hyperdash_pipeline.defs.crm_sync.mirror import crm_changes_sensor
 from hyperdash_pipeline.webhook.app import create_app
 from hyperdash_pipeline.webhook.config import WebhookConfig
 from hyperdash_pipeline.webhook.signing import signed_headers
+from tests.support.webhook import create_source, lead
 
 
 def _post_lead(databases: Any, capsys: Any) -> str:

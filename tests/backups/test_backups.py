@@ -14,12 +14,12 @@ from pathlib import Path
 import psycopg
 import pytest
 from dagster import DefaultScheduleStatus, ScheduleDefinition
-from sync_data import populate
 
 from hyperdash_pipeline.backup.archive import BackupError, backup_time, create_backup, list_backups, prune
 from hyperdash_pipeline.backup.crypto import KEY_VAR, BackupFileError
 from hyperdash_pipeline.backup.restore import drop_database, restore_backup
 from hyperdash_pipeline.definitions import defs
+from tests.support.sync_data import populate
 
 CRM_TABLES = ("contacts", "leads", "deals", "tasks", "notes", "activities", "sync_tombstones")
 RAW_KEY = "0123456789abcdef" * 4

@@ -14,12 +14,18 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from conftest import Databases
-from conversions_data import add_lead, add_organization, add_won_deal, google_destination, meta_destination
-from conversions_server import PlatformServer
 
 from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.conversions import normalize
+from tests.support.conversions_data import (
+    add_lead,
+    add_organization,
+    add_won_deal,
+    google_destination,
+    meta_destination,
+)
+from tests.support.conversions_server import PlatformServer
+from tests.support.postgres import Databases
 
 HYPERDASH = [sys.executable, "-m", "hyperdash_pipeline.cli"]
 

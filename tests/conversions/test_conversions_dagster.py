@@ -9,9 +9,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import Databases
-from conversions_data import add_lead, add_organization, meta_destination
-from conversions_server import PlatformServer
 from dagster import RunRequest, SensorResult, build_sensor_context, materialize
 
 from hyperdash_pipeline.conversions.sender import ConversionsResource
@@ -19,6 +16,9 @@ from hyperdash_pipeline.definitions import defs
 from hyperdash_pipeline.defs.conversions.assets import conversions_delivery, conversions_outbox, send_conversions_sensor
 from hyperdash_pipeline.report.build import write_report
 from hyperdash_pipeline.report.data import ReportParams
+from tests.support.conversions_data import add_lead, add_organization, meta_destination
+from tests.support.conversions_server import PlatformServer
+from tests.support.postgres import Databases
 
 
 @pytest.fixture

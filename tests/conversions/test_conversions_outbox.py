@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from conftest import Databases
-from conversions_data import NOW, add_lead, add_organization, add_won_deal
 
 from hyperdash_pipeline.conversions import normalize
 from hyperdash_pipeline.conversions.outbox import build_outbox
+from tests.support.conversions_data import NOW, add_lead, add_organization, add_won_deal
+from tests.support.postgres import Databases
 
 QUALIFIED = ["qualified", "won"]
 

@@ -13,8 +13,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import Databases
-from conversions_data import (
+
+from hyperdash_pipeline.conversions.outbox import build_outbox
+from hyperdash_pipeline.conversions.sender import ConversionsResource, SendReport, send_platform
+from tests.support.conversions_data import (
     GOOGLE_ACTIONS,
     NOW,
     add_lead,
@@ -23,10 +25,8 @@ from conversions_data import (
     google_destination,
     meta_destination,
 )
-from conversions_server import PlatformServer, Scripted
-
-from hyperdash_pipeline.conversions.outbox import build_outbox
-from hyperdash_pipeline.conversions.sender import ConversionsResource, SendReport, send_platform
+from tests.support.conversions_server import PlatformServer, Scripted
+from tests.support.postgres import Databases
 
 META_EVENTS = "/v25.0/123456789/events"
 GOOGLE_UPLOAD = "/v22/customers/1234567890:uploadClickConversions"

@@ -14,7 +14,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from correlation_seed import BiSeeder, ts
 from dagster import materialize
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,39 +24,13 @@ from hyperdash_pipeline.correlation.refresh import CorrelationRefresh, correlati
 from hyperdash_pipeline.defs.attribution.assets import lead_attribution
 from hyperdash_pipeline.defs.correlation.assets import campaign_attributed_revenue, correlation_tables
 from hyperdash_pipeline.insights.decide import DecisionRule
+from tests.support.correlation_seed import BiSeeder, snapshot, ts
 
 RULE = DecisionRule(min_leads=3, confidence=0.95)
 SOURCES = ["meta", "google", None]
 CAMPAIGNS = ["C1", "C2", "C3"]
 ADS = ["A1", "A2", None]
 FIRST_DAY = date(2026, 1, 5)
-# Every column but the build timestamps and surrogate ids, in a stable order.
-TABLES = {
-    "analytics.campaign_lead_quality": "organization_id, source, campaign_id",
-    "analytics.creative_performance": "organization_id, source, campaign_id, ad_id",
-    "analytics.campaign_weekly": "organization_id, source, campaign_id, week_start",
-    "analytics.campaign_attributed_revenue": "organization_id, campaign_id, model",
-    "public.ai_creative_insights": "organization_id, source, campaign_id, ad_id",
-}
-IGNORED = {"built_at", "generated_at", "id"}
-
-
-def snapshot(conn: psycopg.Connection) -> dict[str, list[tuple]]:
-    tables = {}
-    for table, order in TABLES.items():
-        schema, name = table.split(".")
-        columns = [
-            c
-            for (c,) in conn.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
-                " ORDER BY ordinal_position",
-                (schema, name),
-            )
-            if c not in IGNORED
-        ]
-        query = f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}"  # test-only constant names
-        tables[table] = conn.execute(query).fetchall()
-    return tables
 
 
 def refresh_all(conn: psycopg.Connection, full: bool) -> CorrelationRefresh:

@@ -8,7 +8,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from correlation_seed import BiSeeder, ts
 from dagster import materialize
 from psycopg.rows import dict_row
 
@@ -16,6 +15,7 @@ from hyperdash_pipeline.defs.attribution.assets import lead_attribution
 from hyperdash_pipeline.defs.correlation.assets import campaign_attributed_revenue, correlation_tables
 from hyperdash_pipeline.defs.correlation.checks import correlation_checks
 from hyperdash_pipeline.insights.stats import wilson_interval
+from tests.support.correlation_seed import BiSeeder, ts
 
 # lead_attribution attributes the seeded CRM leads, as it does before the correlation tables in production.
 ASSETS = [lead_attribution, correlation_tables, campaign_attributed_revenue, *correlation_checks()]

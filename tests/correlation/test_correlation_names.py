@@ -10,7 +10,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from correlation_seed import BiSeeder, ts
 from dagster import materialize
 from psycopg.rows import dict_row
 
@@ -18,6 +17,7 @@ from hyperdash_pipeline.defs.attribution.assets import lead_attribution
 from hyperdash_pipeline.defs.correlation.assets import campaign_attributed_revenue, correlation_tables
 from hyperdash_pipeline.report.build import write_report
 from hyperdash_pipeline.report.data import ReportParams
+from tests.support.correlation_seed import BiSeeder, ts
 
 ASSETS = [lead_attribution, correlation_tables, campaign_attributed_revenue]
 LONG_NAME = "Black Friday 2026 - Prospecting - Lookalike 3% - Video Carousel - Spanish speakers in Miami"

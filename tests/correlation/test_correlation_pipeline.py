@@ -7,7 +7,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from correlation_seed import BiSeeder, ts
 from dagster import (
     AssetKey,
     AssetSelection,
@@ -21,6 +20,7 @@ from hyperdash_pipeline.conventions import CREATIVE_INSIGHTS_KEY
 from hyperdash_pipeline.defs.attribution.assets import lead_attribution
 from hyperdash_pipeline.defs.correlation.assets import campaign_attributed_revenue, correlation_tables
 from hyperdash_pipeline.defs.correlation.checks import correlation_checks
+from tests.support.correlation_seed import BiSeeder, ts
 
 # lead_attribution attributes the seeded CRM leads, as it does before the correlation tables in production.
 ASSETS = [lead_attribution, correlation_tables, campaign_attributed_revenue, *correlation_checks()]

@@ -15,11 +15,11 @@ import pandas as pd
 import psycopg
 import pytest
 from dagster import materialize
-from public_data import needs_public_data, public_data
 
 from hyperdash_pipeline.defs.attribution.assets import lead_attribution
 from hyperdash_pipeline.defs.correlation.assets import campaign_attributed_revenue, correlation_tables
 from hyperdash_pipeline.defs.correlation.checks import correlation_checks
+from tests.support.public_data import needs_public_data, public_data
 
 KAG = public_data("kag_facebook_ad_conversion/KAG_conversion_data.csv")
 # lead_attribution attributes the seeded CRM leads, as it does before the correlation tables in production.

@@ -12,7 +12,6 @@ from pathlib import Path
 import psycopg
 import pytest
 from dagster import materialize
-from foreign_crm import CAMPAIGNS, ORGANIZATION, build_foreign_crm, current_columns, digests_over
 
 from hyperdash_pipeline.defs.attribution.assets import lead_attribution
 from hyperdash_pipeline.defs.correlation.assets import campaign_attributed_revenue, correlation_tables
@@ -20,8 +19,10 @@ from hyperdash_pipeline.migrate import MigrationError, apply_migrations, migrate
 from hyperdash_pipeline.resources import PostgresResource
 from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, DAGSTER_URL_VAR, SQL_DIR, psycopg2_url
 from hyperdash_pipeline.sync.engine import SYNCED_TABLES, mirror_fingerprints, run_sync
+from tests.support import FIXTURES
+from tests.support.foreign_crm import CAMPAIGNS, ORGANIZATION, build_foreign_crm, current_columns, digests_over
 
-EARLIER_TRACK = Path(__file__).parent / "fixtures" / "crm_existing_v1"
+EARLIER_TRACK = FIXTURES / "crm_existing_v1"
 CRM_TABLES = ("pipelines", *SYNCED_TABLES)
 
 

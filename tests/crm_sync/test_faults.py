@@ -18,11 +18,6 @@ import psycopg
 import pytest
 from dagster import materialize
 from psycopg.conninfo import conninfo_to_dict
-from sync_data import populate
-from test_sync_engine import assert_exact_mirror
-from test_webhook import JSON, Org, create_source, lead
-from test_webhook_outage import Server
-from test_webhook_server import _free_port
 
 from hyperdash_pipeline.attribution.refresh import refresh_attribution_credits, refresh_lead_attribution
 from hyperdash_pipeline.cli import main
@@ -32,6 +27,10 @@ from hyperdash_pipeline.defs.crm_sync.mirror import crm_raw_sync
 from hyperdash_pipeline.insights.decide import DecisionRule
 from hyperdash_pipeline.sync import run_sync
 from hyperdash_pipeline.webhook.signing import signed_headers
+from tests.support.ports import free_port
+from tests.support.sync_data import assert_exact_mirror, populate
+from tests.support.webhook import JSON, Org, create_source, lead
+from tests.support.webhook_server import WebhookServer
 
 # A slow row trigger on one mirror table holds the sync inside its write long enough to be hit reliably.
 _SLOW = """
@@ -257,10 +256,9 @@ def _meta_day(bi_url: str) -> list[tuple]:
 
 @pytest.mark.slow
 def test_an_ad_metrics_load_cut_by_terminated_backends_keeps_the_day_then_loads_it_exactly(databases) -> None:
-    from ad_platform_server import Answer, ReplayServer, meta_page, meta_row
-
     from hyperdash_pipeline.defs.ad_platforms.assets import build_meta_asset
     from hyperdash_pipeline.ingestion.meta import MetaAdsResource
+    from tests.support.ad_platform_server import Answer, ReplayServer, meta_page, meta_row
 
     path, token, day = "/v25.0/act_111/insights", "TEST-META-TOKEN", "2024-03-01"
     org = _execute(databases.bi_url, "INSERT INTO organizations (name, slug, reporting_currency) "
@@ -354,7 +352,7 @@ def _send_like_a_sender(base_url: str, org: Org, index: int, attempts: int = 20)
     return email, statuses, {}
 
 
-def _wait_ready_and_drained(server: Server, spooled: bool, seconds: float = 60) -> dict:
+def _wait_ready_and_drained(server: WebhookServer, spooled: bool, seconds: float = 60) -> dict:
     """/readyz once it answers 200 with nothing left in the spool (the CRM's pool has recovered)."""
     deadline = time.monotonic() + seconds
     body: dict = {}
@@ -374,7 +372,7 @@ def test_a_webhook_burst_whose_crm_backends_are_terminated_loses_no_lead_and_syn
 ) -> None:
     org = create_source(capsys, "acme")
     _execute(databases.crm_url, _SLOW.replace("crm_raw.notes", "leads").replace("0.002", "0.005"))  # writes in flight
-    server = Server(_free_port(), tmp_path / "spool.sqlite3", databases.crm_url, tmp_path / "webhook.log")
+    server = WebhookServer(free_port(), tmp_path / "spool.sqlite3", databases.crm_url, tmp_path / "webhook.log")
     spooled = spool == "spool"
     server.start(HYPERDASH_WEBHOOK_SPOOL=str(server.spool) if spooled else "off")
     count, answered, lock, start = 200, [0], threading.Lock(), threading.Event()

@@ -12,11 +12,10 @@ import time
 
 import psycopg
 import pytest
-from sync_data import insert_leads, populate
-from test_sync_engine import assert_exact_mirror
 
 from hyperdash_pipeline.sync.engine import CRM_APPLICATION, run_sync
 from hyperdash_pipeline.transforms import scalar
+from tests.support.sync_data import assert_exact_mirror, insert_leads, populate
 
 # The child prints once its imports are done, so the random delay measures time spent syncing.
 _CHILD = (

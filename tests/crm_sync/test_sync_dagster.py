@@ -14,8 +14,6 @@ from dagster import (
     build_sensor_context,
     materialize,
 )
-from sync_data import insert_leads, populate
-from test_sync_engine import assert_exact_mirror
 
 from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.conventions import CRM_TABLES, GROUP_CRM_SYNC, crm_raw_key, crm_source_key
@@ -30,6 +28,7 @@ from hyperdash_pipeline.defs.crm_sync.mirror import (
     hourly_crm_sync,
 )
 from hyperdash_pipeline.settings import DAGSTER_URL_VAR, HOME_VAR, psycopg2_url
+from tests.support.sync_data import assert_exact_mirror, insert_leads, populate
 
 
 def _materialize(databases, **kwargs):

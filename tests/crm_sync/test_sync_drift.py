@@ -9,12 +9,12 @@ import psycopg
 from dagster import TableSchema, materialize
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sync_data import insert_leads, populate
 
 from hyperdash_pipeline.conventions import crm_raw_key
 from hyperdash_pipeline.defs.crm_sync.mirror import SYNC_OP_NAME, crm_raw_sync, crm_source_specs
 from hyperdash_pipeline.sync.engine import SYNCED_TABLES, mirror_fingerprints, run_sync
 from hyperdash_pipeline.sync.schema import widens_safely
+from tests.support.sync_data import insert_leads, populate
 
 
 def crm(databases: Any) -> psycopg.Connection:

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 from psycopg.abc import Params
-from sync_data import insert_leads, populate
 
 from hyperdash_pipeline.conventions import CRM_TABLES
 from hyperdash_pipeline.sync.engine import (
@@ -20,9 +19,9 @@ from hyperdash_pipeline.sync.engine import (
     SyncError,
     explain_next_read,
     mark_attribution_synced,
-    mirror_fingerprints,
     run_sync,
 )
+from tests.support.sync_data import assert_exact_mirror, insert_leads, populate
 
 
 def crm_conn(databases, autocommit: bool = True) -> psycopg.Connection:
@@ -32,12 +31,6 @@ def crm_conn(databases, autocommit: bool = True) -> psycopg.Connection:
 def bi_rows(databases, query: str, params: Params | None = None) -> list[tuple]:
     with psycopg.connect(databases.bi_url) as conn:
         return conn.execute(query, params).fetchall()
-
-
-def assert_exact_mirror(databases, tables=SYNCED_TABLES) -> None:
-    for table in tables:
-        source, mirror = mirror_fingerprints(databases.crm_url, databases.bi_url, table)
-        assert mirror == source, f"crm_raw.{table} differs from the CRM: {mirror} != {source}"
 
 
 def mirrored_ids(databases, table: str = "leads") -> set[str]:

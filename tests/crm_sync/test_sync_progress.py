@@ -6,12 +6,12 @@ import io
 import json
 
 import psycopg
-from sync_data import populate
 
 from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.sync.engine import BI_APPLICATION
 from hyperdash_pipeline.sync.progress import CopyProgress, estimated_rows
 from hyperdash_pipeline.transforms import scalar
+from tests.support.sync_data import populate
 
 
 def test_progress_counts_the_rows_a_running_copy_has_taken(databases) -> None:

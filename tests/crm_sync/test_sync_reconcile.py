@@ -9,11 +9,11 @@ from contextlib import closing
 import psycopg
 from hypothesis import given
 from hypothesis import strategies as st
-from sync_data import populate
 
 from hyperdash_pipeline.sync import run_sync
 from hyperdash_pipeline.sync.engine import SYNCED_TABLES, mirror_fingerprints
 from hyperdash_pipeline.sync.reconcile import id_range, reconcile
+from tests.support.sync_data import populate
 
 
 def bi_execute(databases, statement: str) -> list[tuple]:

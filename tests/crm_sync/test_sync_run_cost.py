@@ -16,14 +16,12 @@ import pytest
 from dagster import DagsterInstance
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sync_data import ORG, insert_leads, populate
 
 from hyperdash_pipeline.cli import REGISTRARS, build_parser, main
-from hyperdash_pipeline.settings import DAGSTER_URL_VAR, HOME_VAR, psycopg2_url
+from hyperdash_pipeline.settings import DAGSTER_URL_VAR, HOME_VAR, PROJECT_ROOT, psycopg2_url
 from hyperdash_pipeline.sync.engine import run_sync
 from hyperdash_pipeline.sync.markers import pending_work
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.sync_data import ORG, insert_leads, populate
 
 
 def _commands(parser: argparse.ArgumentParser) -> list[str]:
@@ -118,7 +116,7 @@ def test_a_caught_up_sync_in_its_own_process_never_loads_dagster(databases, inst
         "sys.exit(code)\n"
     )
 
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=120)
 
     assert done.returncode == 0, done.stderr
     assert "caught up" in done.stdout and "dagster not loaded" in done.stdout

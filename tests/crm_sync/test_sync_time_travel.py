@@ -8,7 +8,6 @@ from pathlib import Path
 
 import psycopg
 from dagster import materialize
-from sync_data import populate
 
 from hyperdash_pipeline.backup.archive import create_backup
 from hyperdash_pipeline.backup.restore import drop_database, restore_backup
@@ -16,6 +15,7 @@ from hyperdash_pipeline.defs.crm_sync.mirror import crm_raw_sync
 from hyperdash_pipeline.sync import run_sync
 from hyperdash_pipeline.sync.engine import SYNCED_TABLES, mirror_fingerprints
 from hyperdash_pipeline.sync.markers import change_markers
+from tests.support.sync_data import populate
 
 
 def execute(url: str, *statements: str) -> None:

@@ -17,11 +17,11 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
-from conftest import PgServer, Templates
 from dagster import DagsterEventType, DagsterInstance
-from test_correlation_incremental import snapshot
 
 from hyperdash_pipeline.settings import PROJECT_ROOT
+from tests.support.correlation_seed import snapshot
+from tests.support.postgres import PgServer, Templates
 
 pytestmark = pytest.mark.slow
 

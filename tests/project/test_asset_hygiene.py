@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 from dagster import AssetSpec
-from defined_assets import defined_specs
 
 from hyperdash_pipeline.conventions import (
     GROUP_AD_PLATFORMS,
@@ -18,6 +17,7 @@ from hyperdash_pipeline.conventions import (
     GROUP_CRM_SYNC,
     GROUP_REPORTING,
 )
+from tests.support.defined_assets import defined_specs
 
 GROUPS = {
     GROUP_CRM_SYNC,

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from hyperdash_pipeline.settings import TEST_PG_URL_VAR
+from hyperdash_pipeline.settings import PROJECT_ROOT, TEST_PG_URL_VAR
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 
 import bench_growth
-from conftest import PgServer
+
+from tests.support.postgres import PgServer
 
 STAGES = (
     "seed",

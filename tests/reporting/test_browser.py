@@ -17,9 +17,15 @@ from typing import TYPE_CHECKING
 import httpx
 import psycopg
 import pytest
-from defined_assets import assets_by_group
-from dev_server import DevServer, running_dev_server
-from report_data import (
+
+from hyperdash_pipeline.conventions import CORRELATION_REPORT_KEY
+from hyperdash_pipeline.report import charts, slices
+from hyperdash_pipeline.report.build import write_report
+from hyperdash_pipeline.report.data import ReportParams
+from hyperdash_pipeline.settings import PROJECT_ROOT
+from tests.support.defined_assets import assets_by_group
+from tests.support.dev_server import DevServer, running_dev_server
+from tests.support.report_data import (
     AS_OF,
     new_organization,
     page_cells,
@@ -29,12 +35,6 @@ from report_data import (
     slice_from_sql,
     slice_totals,
 )
-
-from hyperdash_pipeline.conventions import CORRELATION_REPORT_KEY
-from hyperdash_pipeline.report import charts, slices
-from hyperdash_pipeline.report.build import write_report
-from hyperdash_pipeline.report.data import ReportParams
-from hyperdash_pipeline.settings import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

@@ -10,7 +10,6 @@ from pathlib import Path
 import psycopg
 import pytest
 from dagster import materialize
-from report_data import insert_rows, new_organization, seed_organization
 
 from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.conventions import CORRELATION_REPORT_KEY
@@ -19,6 +18,7 @@ from hyperdash_pipeline.report.charts import MARGIN_LEFT, MARGIN_RIGHT, WIDTH, n
 from hyperdash_pipeline.report.data import QUERIES, Section
 from hyperdash_pipeline.report.document import cohort_curves
 from hyperdash_pipeline.settings import DAGSTER_URL_VAR, HOME_VAR
+from tests.support.report_data import insert_rows, new_organization, seed_organization
 
 CHART_IDS = (
     "chart-cpl-vs-quality",

@@ -11,7 +11,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from report_data import (
+
+from hyperdash_pipeline.cli import main
+from hyperdash_pipeline.report import slices
+from hyperdash_pipeline.report.build import write_report
+from hyperdash_pipeline.report.data import ReportParams
+from hyperdash_pipeline.settings import DAGSTER_URL_VAR, HOME_VAR
+from tests.support.report_data import (
     AS_OF,
     new_organization,
     page_cells,
@@ -21,12 +27,6 @@ from report_data import (
     slice_from_sql,
     slice_totals,
 )
-
-from hyperdash_pipeline.cli import main
-from hyperdash_pipeline.report import slices
-from hyperdash_pipeline.report.build import write_report
-from hyperdash_pipeline.report.data import ReportParams
-from hyperdash_pipeline.settings import DAGSTER_URL_VAR, HOME_VAR
 
 
 @pytest.fixture

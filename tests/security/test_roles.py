@@ -17,8 +17,6 @@ import psycopg
 import pytest
 from psycopg import sql
 from starlette.testclient import TestClient
-from sync_data import populate
-from test_webhook import JSON, create_source, lead
 
 from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.correlation.refresh import refresh_correlation
@@ -30,6 +28,8 @@ from hyperdash_pipeline.sync.engine import run_sync
 from hyperdash_pipeline.webhook.app import create_app
 from hyperdash_pipeline.webhook.config import WebhookConfig
 from hyperdash_pipeline.webhook.signing import signed_headers
+from tests.support.sync_data import populate
+from tests.support.webhook import JSON, create_source, lead
 
 
 def as_role(url: str, role: str) -> str:

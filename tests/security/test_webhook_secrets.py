@@ -16,13 +16,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
-from test_webhook import JSON, Org, counts, create_source, crm_rows, lead
 
 from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.security.secrets import SECRET_KEY_VAR, Keyring, SecretKeyError, new_key
 from hyperdash_pipeline.webhook.app import create_app
 from hyperdash_pipeline.webhook.config import WebhookConfig
 from hyperdash_pipeline.webhook.signing import signed_headers
+from tests.support.webhook import JSON, Org, counts, create_source, crm_rows, lead
 
 KEY_A, KEY_B = new_key(), new_key()
 

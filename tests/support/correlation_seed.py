@@ -1,5 +1,6 @@
 """Direct inserts into the BI tables the correlation assets read: the CRM mirror (attributed by the real
-lead_attribution asset), ad metrics and multi-touch credits."""
+lead_attribution asset), ad metrics and multi-touch credits; and a snapshot of the correlation tables to
+compare two builds row for row."""
 
 from __future__ import annotations
 
@@ -10,6 +11,35 @@ from decimal import Decimal
 
 import psycopg
 from psycopg import sql
+
+# Every column but the build timestamps and surrogate ids, in a stable order.
+SNAPSHOT_TABLES = {
+    "analytics.campaign_lead_quality": "organization_id, source, campaign_id",
+    "analytics.creative_performance": "organization_id, source, campaign_id, ad_id",
+    "analytics.campaign_weekly": "organization_id, source, campaign_id, week_start",
+    "analytics.campaign_attributed_revenue": "organization_id, campaign_id, model",
+    "public.ai_creative_insights": "organization_id, source, campaign_id, ad_id",
+}
+SNAPSHOT_IGNORED = {"built_at", "generated_at", "id"}
+
+
+def snapshot(conn: psycopg.Connection) -> dict[str, list[tuple]]:
+    """Every correlation table's rows (SNAPSHOT_TABLES), without the columns that differ between two builds."""
+    tables = {}
+    for table, order in SNAPSHOT_TABLES.items():
+        schema, name = table.split(".")
+        columns = [
+            c
+            for (c,) in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+                " ORDER BY ordinal_position",
+                (schema, name),
+            )
+            if c not in SNAPSHOT_IGNORED
+        ]
+        query = f"SELECT {', '.join(columns)} FROM {table} ORDER BY {order}"  # test-only constant names
+        tables[table] = conn.execute(query).fetchall()
+    return tables
 
 
 def ts(text: str) -> datetime:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,15 +17,10 @@ import psutil
 
 from hyperdash_pipeline.embedded import stop_embedded
 from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, DAGSTER_URL_VAR, HOME_VAR
+from tests.support.ports import free_port
 
 STARTUP_TIMEOUT = 300.0  # a shared 2-core machine can take minutes to start the webserver and daemon
 STOP_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _ignore_sigint() -> None:

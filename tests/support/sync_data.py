@@ -1,8 +1,11 @@
-"""CRM rows for the sync tests, made inside PostgreSQL (generate_series), linked like real CRM data."""
+"""CRM rows for the sync tests, made inside PostgreSQL (generate_series), linked like real CRM data, and the
+check that BI mirrors the CRM exactly."""
 
 from __future__ import annotations
 
 import psycopg
+
+from hyperdash_pipeline.sync.engine import SYNCED_TABLES, mirror_fingerprints
 
 ORG = "00000000-0000-0000-0000-0000000000a1"
 
@@ -60,3 +63,10 @@ def insert_leads(conn: psycopg.Connection, n: int, updated_at: object = None, or
         "coalesce(%s::timestamptz, clock_timestamp()) FROM generate_series(1, %s) AS g",
         [org, updated_at, n],
     )
+
+
+def assert_exact_mirror(databases, tables=SYNCED_TABLES) -> None:
+    """Every synced table of BI's crm_raw equals the CRM's, row for row (fingerprints of both sides)."""
+    for table in tables:
+        source, mirror = mirror_fingerprints(databases.crm_url, databases.bi_url, table)
+        assert mirror == source, f"crm_raw.{table} differs from the CRM: {mirror} != {source}"

@@ -16,12 +16,12 @@ from typing import Any
 import psycopg
 import pytest
 from starlette.testclient import TestClient
-from tcp_proxy import PgProxy
-from test_webhook import JSON, Org, counts, create_source, crm_rows, lead
 
 from hyperdash_pipeline.webhook.app import create_app
 from hyperdash_pipeline.webhook.config import WebhookConfig
 from hyperdash_pipeline.webhook.signing import signed_headers
+from tests.support.tcp_proxy import PgProxy
+from tests.support.webhook import JSON, Org, counts, create_source, crm_rows, lead
 
 
 @pytest.fixture

@@ -9,73 +9,25 @@ gets 408, and the connection limit answers 503 rather than queueing forever.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
-from tcp_proxy import PgProxy
-from test_webhook import JSON, Org, create_source, lead
-from test_webhook_server import _free_port, _wait_ready
 
 from hyperdash_pipeline.webhook.signing import signed_headers
+from tests.support.ports import free_port
+from tests.support.tcp_proxy import PgProxy
+from tests.support.webhook import JSON, Org, create_source, lead
+from tests.support.webhook_server import DEADLINE_SECONDS, WebhookServer
 
 pytestmark = pytest.mark.slow
-DEADLINE_SECONDS = 2
-
-
-@dataclass
-class Server:
-    port: int
-    spool: Path
-    crm_url: str
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, workers: int = 2, http: str = "auto", **env: str) -> None:
-        command = [sys.executable, "-m", "hyperdash_pipeline.cli", "webhook", "--port", str(self.port), "--http", http]
-        environment = {
-            **os.environ,
-            "CRM_DATABASE_URL": self.crm_url,
-            "HYPERDASH_WEBHOOK_SPOOL": str(self.spool),
-            "HYPERDASH_WEBHOOK_HEADER_TIMEOUT_SECONDS": str(DEADLINE_SECONDS),
-            "HYPERDASH_WEBHOOK_BODY_TIMEOUT_SECONDS": str(DEADLINE_SECONDS),
-            **env,
-        }
-        with self.log.open("ab") as sink:
-            self.process = subprocess.Popen(
-                [*command, "--workers", str(workers)],
-                env=environment,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own group: SIGKILL reaches the workers too
-            )
-        _wait_ready(self.base_url, self.process, self.log)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
 
 
 @pytest.fixture
@@ -91,8 +43,8 @@ def proxy(databases: Any) -> Iterator[PgProxy]:
 
 
 @pytest.fixture
-def server(proxy: PgProxy, org: Org, tmp_path: Path) -> Iterator[Server]:
-    live = Server(_free_port(), tmp_path / "spool.sqlite3", proxy.url, tmp_path / "webhook.log")
+def server(proxy: PgProxy, org: Org, tmp_path: Path) -> Iterator[WebhookServer]:
+    live = WebhookServer(free_port(), tmp_path / "spool.sqlite3", proxy.url, tmp_path / "webhook.log")
     yield live
     live.stop()
 
@@ -108,7 +60,7 @@ def _post(client: httpx.Client, org: Org, index: int) -> tuple[str, int]:
 
 
 def test_an_outage_and_a_killed_webhook_lose_no_accepted_lead_and_duplicate_none(
-    databases: Any, org: Org, proxy: PgProxy, server: Server
+    databases: Any, org: Org, proxy: PgProxy, server: WebhookServer
 ) -> None:
     server.start()
     answered = 0
@@ -168,7 +120,7 @@ def _read_until_closed(sock: socket.socket, trickle: bytes = b"", seconds: float
 
 
 @pytest.mark.parametrize("http", ["httptools", "h11"])
-def test_slow_clients_are_cut_off_and_the_connection_limit_holds(org: Org, server: Server, http: str) -> None:
+def test_slow_clients_are_cut_off_and_the_connection_limit_holds(org: Org, server: WebhookServer, http: str) -> None:
     server.start(workers=1, http=http, HYPERDASH_WEBHOOK_MAX_CONNECTIONS="10")
     head = f"POST /webhooks/leads HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
     with socket.create_connection(("127.0.0.1", server.port)) as slowloris:

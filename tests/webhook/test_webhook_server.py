@@ -12,7 +12,6 @@ import contextlib
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -33,10 +32,11 @@ from hyperdash_pipeline.cli import main
 from hyperdash_pipeline.settings import CRM_URL_VAR
 from hyperdash_pipeline.webhook.openapi import openapi_document
 from hyperdash_pipeline.webhook.signing import signed_headers
+from tests.support.ports import free_port
+from tests.support.webhook import FORM, JSON
+from tests.support.webhook_server import wait_ready
 
 pytestmark = pytest.mark.slow
-JSON = "application/json"
-FORM = "application/x-www-form-urlencoded"
 
 
 @dataclass(frozen=True)
@@ -55,30 +55,12 @@ class Live:
         return self.client.post("/webhooks/leads", content=body, headers=headers)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(base_url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the webhook server exited with {process.returncode}: {log.read_text()[-2000:]}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    pytest.fail(f"the webhook server was not ready within 120 s: {log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="module")
 def live(pg_server: Any, templates: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """A migrated CRM, one organization's secret made by the real CLI, and the server on a free port."""
     database = f"hd_webhook_live_{uuid.uuid4().hex[:8]}"
     crm_url = pg_server.create_database(database, template=templates.crm)
-    organization_id, port = str(uuid.uuid4()), _free_port()
+    organization_id, port = str(uuid.uuid4()), free_port()
     log = tmp_path_factory.mktemp("webhook") / "webhook.log"
     out = io.StringIO()
     with pytest.MonkeyPatch.context() as patch:
@@ -90,7 +72,7 @@ def live(pg_server: Any, templates: Any, tmp_path_factory: pytest.TempPathFactor
             process = subprocess.Popen(command, env=dict(os.environ), stdout=sink, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(base_url, process, log)
+        wait_ready(base_url, process, log)
         with httpx.Client(base_url=base_url, timeout=10) as client, psycopg.connect(crm_url, autocommit=True) as crm:
             yield Live(base_url, crm_url, log, organization_id, "lp-acme", out.getvalue().strip(), client, crm)
     finally:
