@@ -3,7 +3,7 @@
 - Olist marketing funnel: 8,000 marketing-qualified leads (origin = source) and 842 closed deals.
 - ChannelAttribution example paths: multi-touch journeys whose Markov removal effects we recompute
   straight from the file's path counts.
-Both skip unless HYPERDASH_PUBLIC_DATA names the directory holding them (tests/public_data.py).
+Both skip unless HYPERDASH_PUBLIC_DATA names the directory holding them (tests/support/public_data.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A signed lead is posted to the real webhook app; the real `crm_changes_sensor` t
 the `crm_to_bi_sync` job it names runs; the automation conditions, evaluated directly, then ask for the
 attribution assets. This pins each link (the sensor's request and its no-duplicate cursor, what the
 conditions ask for after a sync); it cannot see whether the daemon runs them. The proof that a lead
-reaches the analytics tables by itself is tests/test_automation_daemon.py (the real webserver and daemon).
+reaches the analytics tables by itself is tests/automation/test_automation_daemon.py (the real webserver and daemon).
 """
 
 from __future__ import annotations

@@ -82,7 +82,7 @@ def test_report_draws_every_chart_and_lists_findings(databases, home: Path) -> N
     assert "meta/acme-b/acme-b-ad1" in html and "leads convert 3x the account average" in html
     assert "insufficient_data: 1" in html  # the count of every call, not only scale/pause
     assert "does not exist yet" not in html
-    # self-contained: nothing fetched at view time (tests/test_report_filters.py checks every URL and tag)
+    # self-contained: nothing fetched at view time (tests/reporting/test_report_filters.py checks every URL and tag)
     assert "src=" not in html and html.count("<script") == 2  # the filters' data (JSON) and inline script
 
     summary = mat.metadata["summary"].value

@@ -1,5 +1,5 @@
 """The report's filters (organization, period, source): every slice equals SQL over BI, the default view is
-server-rendered, and the file fetches nothing. The browser side is in tests/test_browser.py."""
+server-rendered, and the file fetches nothing. The browser side is in tests/reporting/test_browser.py."""
 
 from __future__ import annotations
 

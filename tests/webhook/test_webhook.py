@@ -1,7 +1,7 @@
 """Lead capture webhook against a real CRM: accepted posts, repeats, and every kind of bad input.
 
 The app runs in-process under Starlette's TestClient (lifespan included, so the real psycopg pool);
-tests/test_webhook_server.py drives the real uvicorn server over sockets.
+tests/webhook/test_webhook_server.py drives the real uvicorn server over sockets.
 """
 
 from __future__ import annotations
