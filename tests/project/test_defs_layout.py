@@ -3,12 +3,14 @@
 Layers, top to bottom: the CLI (`cli.py` files, `commands/`, `demo.py`) -> the code location
 (`definitions.py`, `defs/`) -> plain Python (engines, clients, services, settings). A module may import its own
 layer and the ones below, never one above. The code location loads from an installed copy too (the image).
+The tests mirror it: tests/<concern>/test_*.py, shared helpers in tests/support/, no test importing another.
 """
 
 from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +21,9 @@ import pytest
 from hyperdash_pipeline.settings import PROJECT_ROOT
 
 PACKAGE = PROJECT_ROOT / "hyperdash_pipeline"
+TESTS = PROJECT_ROOT / "tests"
+# Test folders for concerns that declare no Dagster object (the others are named as in hyperdash_pipeline/defs/).
+PLAIN_TEST_CONCERNS = {"webhook", "security", "project"}
 DECLARING_DECORATORS = {
     "asset",
     "multi_asset",
@@ -151,3 +156,50 @@ def test_the_code_location_loads_from_an_installed_copy_with_its_project_root(tm
 )
 def test_the_image_points_the_code_location_at_its_pyproject(line: str) -> None:
     assert line in (PROJECT_ROOT / "Dockerfile").read_text()
+
+
+def test_every_test_module_lives_in_a_concern_folder() -> None:
+    """tests/<concern>/test_*.py, one level deep, <concern> named as in defs/ (or a plain concern), each folder
+    a package so that pytest imports tests.<concern>.test_x by its full name."""
+    defs_concerns = {p.name for p in (PACKAGE / "defs").iterdir() if p.is_dir() and not p.name.startswith("_")}
+    test_files = sorted(TESTS.rglob("test_*.py"))
+    assert len(test_files) > 50
+    misplaced = [str(p.relative_to(TESTS)) for p in test_files if p.parent.parent != TESTS]
+    assert misplaced == [], "move these into tests/<concern>/"
+    folders = {p.parent for p in test_files}
+    unknown = sorted(f.name for f in folders if f.name not in defs_concerns | PLAIN_TEST_CONCERNS)
+    assert unknown == [], "name a test folder after its concern in hyperdash_pipeline/defs/ (or add a plain concern)"
+    assert sorted(f.name for f in folders if not (f / "__init__.py").is_file()) == []
+
+
+def test_no_test_module_imports_another_or_conftest() -> None:
+    """What tests share is in tests/support/; a test module (or a helper) never imports a test module or conftest."""
+    offending = []
+    for path in sorted(TESTS.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or "", *(alias.name for alias in node.names)]
+            else:
+                continue
+            parts = {part for name in names for part in name.split(".")}
+            if any(part == "conftest" or part.startswith("test_") for part in parts):
+                offending.append(f"{path.relative_to(TESTS)}:{node.lineno}")
+    assert offending == [], "move what these import into tests/support/"
+
+
+def test_the_docs_name_only_test_files_that_exist() -> None:
+    """A `tests/.../x.py` named in the README, the docs, CI, the chart or a docstring is a file in the checkout."""
+    sources = [PROJECT_ROOT / name for name in ("README.md", "SECURITY.md", "pyproject.toml", "tasks.py")]
+    sources += [*(PROJECT_ROOT / "docs").rglob("*.md"), *(PROJECT_ROOT / ".ci").iterdir()]
+    sources += [*(PROJECT_ROOT / "deploy").rglob("*.yaml"), *PACKAGE.rglob("*.py"), *TESTS.rglob("*.py")]
+    sources += [*(PROJECT_ROOT / "benchmarks").glob("*.py")]
+    missing = sorted(
+        f"{path.relative_to(PROJECT_ROOT)} names {name}"
+        for path in sources
+        if path.is_file()
+        for name in set(re.findall(r"\btests/[\w/]+\.py\b", path.read_text()))
+        if not (PROJECT_ROOT / name).is_file()
+    )
+    assert missing == []
