@@ -2,6 +2,8 @@
 
 One embedded server per test session (or the server at HYPERDASH_TEST_PG_URL when set); CRM and BI
 templates are migrated once, and each test gets fresh databases cloned from them in milliseconds.
+This file stays at the top of tests/ so its fixtures reach every tests/<concern>/ folder; the types the
+fixtures yield are in tests/support/postgres.py.
 """
 
 from __future__ import annotations
@@ -12,50 +14,17 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from hyperdash_pipeline.embedded import database_url, start_embedded, stop_embedded
 from hyperdash_pipeline.migrate import migrate_all
-from hyperdash_pipeline.resources import PostgresResource
 from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, TEST_PG_URL_VAR, libpq_url
+from tests.support.postgres import Databases, PgServer, Templates
 
 _RUN_TAG = uuid.uuid4().hex[:8]
 _counter = itertools.count()
-
-
-def _with_database(admin_url: str, database: str) -> str:
-    """`admin_url` pointed at another database on the same server (keeps host, port, user, query)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(libpq_url(admin_url))
-    return urlunsplit(parts._replace(path=f"/{database}"))
-
-
-@dataclass(frozen=True)
-class PgServer:
-    admin_url: str
-
-    def url(self, database: str) -> str:
-        return _with_database(self.admin_url, database)
-
-    def execute(self, statement: sql.SQL | sql.Composed | str) -> None:
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(statement)
-
-    def create_database(self, name: str, template: str | None = None) -> str:
-        query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
-        if template:
-            query = sql.SQL("{} TEMPLATE {}").format(query, sql.Identifier(template))
-        self.execute(query)
-        return self.url(name)
-
-    def drop_database(self, name: str) -> None:
-        self.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _traversable_tmp_dir(prefix: str) -> Path:
@@ -95,12 +64,6 @@ def pg_server() -> Iterator[PgServer]:
     shutil.rmtree(home, ignore_errors=True)
 
 
-@dataclass(frozen=True)
-class Templates:
-    crm: str
-    bi: str
-
-
 @pytest.fixture(scope="session")
 def templates(pg_server: PgServer) -> Iterator[Templates]:
     names = Templates(crm=f"hd_tmpl_{_RUN_TAG}_crm", bi=f"hd_tmpl_{_RUN_TAG}_bi")
@@ -108,20 +71,6 @@ def templates(pg_server: PgServer) -> Iterator[Templates]:
     yield names
     pg_server.drop_database(names.crm)
     pg_server.drop_database(names.bi)
-
-
-@dataclass(frozen=True)
-class Databases:
-    crm_url: str
-    bi_url: str
-
-    @property
-    def crm(self) -> PostgresResource:
-        return PostgresResource(url=self.crm_url, database="crm", application_name="hyperdash-test/crm")
-
-    @property
-    def bi(self) -> PostgresResource:
-        return PostgresResource(url=self.bi_url, application_name="hyperdash-test/bi")
 
 
 @pytest.fixture
