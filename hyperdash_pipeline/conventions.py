@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dagster import AssetKey
 
+from hyperdash_pipeline.sync.schema import CRM_TABLES
+
+__all__ = ["CRM_TABLES"]  # re-exported: the asset definitions build their keys from it
+
 # Asset groups shown in the Dagster UI.
 GROUP_CRM_SYNC = "crm_sync"
 GROUP_AD_PLATFORMS = "ad_platforms"
@@ -15,8 +19,6 @@ GROUP_CONVERSIONS = "conversions"
 
 OWNERS = ["team:data-engineering"]
 POSTGRES_KINDS = {"postgres"}
-
-CRM_TABLES = ("contacts", "leads", "deals", "tasks", "notes", "activities")
 
 
 def crm_source_key(table: str) -> AssetKey:

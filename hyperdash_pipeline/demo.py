@@ -12,6 +12,7 @@ from hyperdash_pipeline.connections import connect
 from hyperdash_pipeline.dagster_home import prepare_dagster_home
 from hyperdash_pipeline.embedded import DatabaseUrls, export_database_urls
 from hyperdash_pipeline.migrate import migrate_all
+from hyperdash_pipeline.settings import read_sql
 
 
 def executable_assets(defs: Definitions) -> list[AssetsDefinition]:
@@ -79,15 +80,6 @@ SUMMARY_TABLES = (
     "public.ai_creative_insights",
 )
 
-TOP_CAMPAIGNS = """
-SELECT source, campaign_id, leads, customers, round((lead_to_customer_rate * 100)::numeric, 1),
-       round(cpl::numeric, 2), round(platform_roas::numeric, 2), round(real_roas::numeric, 2)
-FROM analytics.campaign_lead_quality
-WHERE real_roas IS NOT NULL AND leads >= 30
-ORDER BY real_roas DESC
-LIMIT 5
-"""
-
 
 def print_summary(urls: DatabaseUrls) -> None:
     with connect(urls.bi, "bi", "hyperdash-demo") as conn:
@@ -100,7 +92,7 @@ def print_summary(urls: DatabaseUrls) -> None:
             widths = (8, 20, 8, 10, 8, 9, 11, 10)
             header = ("source", "campaign", "leads", "customers", "conv %", "CPL", "pixel ROAS", "real ROAS")
             print("  " + "".join(f"{h:>{w}}" for h, w in zip(header, widths, strict=True)))
-            for row in conn.execute(TOP_CAMPAIGNS):
+            for row in conn.execute(read_sql("transforms/report/top_campaigns.sql")):
                 cells = ("" if v is None else str(v) for v in row)
                 print("  " + "".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)))
 

@@ -21,12 +21,11 @@ from yoyo import get_backend, read_migrations
 
 from hyperdash_pipeline.connections import DatabaseConnectionError, connect
 from hyperdash_pipeline.settings import SQL_DIR, libpq_url
+from hyperdash_pipeline.sync.schema import CRM_TABLES
 
 CHECKSUM_TABLE = "hyperdash_migration_checksums"
 ADOPTION_SCRIPT = SQL_DIR / "crm_adopt" / "adopt_existing_crm.sql"
 CRM_CORE_MIGRATION = "0001_core_tables"
-# The CRM tables the pipeline reads; an existing CRM must have all six (docs/contracts.md).
-CRM_TABLES = ("contacts", "leads", "deals", "tasks", "notes", "activities")
 # The columns adoption cannot add for you (the CRM's own data): each table needs them before adoption.
 ADOPTION_NEEDS = {table: ("id", "organization_id") for table in CRM_TABLES} | {
     "leads": ("id", "organization_id", "created_at"),

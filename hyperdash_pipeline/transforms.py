@@ -1,15 +1,27 @@
 """Running the step files of sql/transforms: one serialised, consistent transaction per refresh.
 
-A step file holds `-- step: name` sections; a refresh runs them one by one in a single REPEATABLE READ
-transaction (every step sees the same data), after taking a session advisory lock so that two refreshes of
-the same tables never interleave.
+A step file holds `-- step: name` sections. Its header (the comment lines before the first step) declares
+the order in which they run:
+
+    -- plan changed: deletions changed leads[changed_leads] upsert
+    -- scope changed_leads: AND l.id = ANY (...)
+
+A plan is a sequence of the file's steps; `step[scope]` runs the step with its `{scope}` placeholder replaced
+by the named scope (a WHERE fragment or a relation, declared in the same header), and without brackets by
+nothing. A line `{step:other}` in a step's body stands for the other step's statement (an upsert that is the
+plain insert plus ON CONFLICT: the SELECT written once). Python picks a plan by name and reads the row
+counts of its steps; the order lives beside the SQL.
+
+A refresh runs its plans in a single REPEATABLE READ transaction (every step sees the same data), after
+taking a session advisory lock so that two refreshes of the same tables never interleave.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -23,11 +35,92 @@ WORK_MEM = "256MB"
 _STEP = re.compile(r"^-- step: (\w+)\s*$", re.MULTILINE)
 
 
+_PLAN = re.compile(r"^-- plan (\w+): (.+)$", re.MULTILINE)
+_SCOPE = re.compile(r"^-- scope (\w+): (.+)$", re.MULTILINE)
+_PLAN_STEP = re.compile(r"^(\w+)(?:\[(\w+)\])?$")
+_INCLUDE = re.compile(r"^\{step:(\w+)\}$", re.MULTILINE)
+
+
+class TransformFileError(ValueError):
+    """A step file under sql/ whose plans, scopes or includes do not fit together."""
+
+
 @cache
 def sql_steps(relative_path: str) -> dict[str, str]:
-    """The `-- step: name` sections of a transform file under sql/."""
-    parts = _STEP.split(read_sql(relative_path))
-    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+    """The `-- step: name` sections of a transform file under sql/, `{step:other}` includes expanded."""
+    return parse_steps(relative_path, read_sql(relative_path))
+
+
+def parse_steps(path: str, text: str) -> dict[str, str]:
+    """The `-- step: name` sections of a step file's text (`path` names it in errors)."""
+    parts = _STEP.split(text)
+    raw = {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+    return {name: _expand_include(path, raw, name) for name in raw}
+
+
+def _expand_include(path: str, raw: dict[str, str], name: str) -> str:
+    body = raw[name]
+    found = _INCLUDE.search(body)
+    if not found:
+        return body
+    included = found.group(1)
+    if included not in raw or _INCLUDE.search(raw[included]):
+        raise TransformFileError(f"{path}: step {name} includes {{step:{included}}}, which is not a plain step there")
+    return body[: found.start()] + raw[included].rstrip().rstrip(";") + body[found.end() :]
+
+
+@dataclass(frozen=True)
+class Transform:
+    """A step file and the plans its header declares; `run` executes one plan inside the caller's transaction."""
+
+    path: str
+    steps: dict[str, str]
+    plans: dict[str, tuple[tuple[str, str], ...]]  # plan -> ((step, scope name or ""), ...)
+    scopes: dict[str, str]
+
+    def query(self, step: str) -> str:
+        """One step's SQL, for the queries a refresh reads a value from (counts, state, digests)."""
+        return self.steps[step]
+
+    def run(self, conn: psycopg.Connection, plan: str, params: dict[str, Any]) -> dict[str, int]:
+        """Run the plan's steps in order; each step's row count by step name (summed when it runs twice)."""
+        counts: dict[str, int] = {}
+        for step, scope in self.plans[plan]:
+            written = run_step(conn, self.steps, step, params, self.scopes[scope] if scope else "")
+            counts[step] = counts.get(step, 0) + written
+        return counts
+
+
+@cache
+def load_transform(relative_path: str) -> Transform:
+    """The step file under sql/ with its header's plans and scopes."""
+    return parse_transform(relative_path, read_sql(relative_path))
+
+
+def parse_transform(path: str, text: str) -> Transform:
+    """A step file's text, checked: every plan names steps and scopes the file has (TransformFileError if not)."""
+    header = _STEP.split(text)[0]
+    steps = parse_steps(path, text)
+    scopes = {name: fragment.strip() for name, fragment in _SCOPE.findall(header)}
+    plans = {name: _parse_plan(path, name, line, steps, scopes) for name, line in _PLAN.findall(header)}
+    return Transform(path, steps, plans, scopes)
+
+
+def _parse_plan(
+    path: str, plan: str, line: str, steps: dict[str, str], scopes: dict[str, str]
+) -> tuple[tuple[str, str], ...]:
+    parsed = []
+    for token in line.split():
+        found = _PLAN_STEP.match(token)
+        if not found:
+            raise TransformFileError(f"{path}: plan {plan}: {token!r} is not `step` or `step[scope]`")
+        step, scope = found.group(1), found.group(2) or ""
+        if step not in steps:
+            raise TransformFileError(f"{path}: plan {plan} names step {step}, which the file does not define")
+        if scope and scope not in scopes:
+            raise TransformFileError(f"{path}: plan {plan} names scope {scope}, which the header does not declare")
+        parsed.append((step, scope))
+    return tuple(parsed)
 
 
 @contextmanager
@@ -109,8 +202,11 @@ def run_step(
         return cur.rowcount
 
 
-def scalar(conn: psycopg.Connection, query: str | sql.Composed, params: dict[str, Any] | None = None) -> Any:
-    """The first column of the query's single row."""
-    row = conn.execute(query, params).fetchone()
-    assert row is not None
-    return row[0]
+def scalar(
+    conn: psycopg.Connection,
+    query: str | sql.Composable,
+    params: Sequence[object] | Mapping[str, object] | None = None,
+) -> Any:
+    """The first column of the query's first row; None when it returns no row."""
+    row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+    return row[0] if row else None

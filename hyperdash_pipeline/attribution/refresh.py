@@ -20,12 +20,12 @@ from hyperdash_pipeline.attribution.parallel import Part, export_snapshot, plan_
 from hyperdash_pipeline.settings import read_sql
 from hyperdash_pipeline.transforms import (
     WORK_MEM,
+    Transform,
     bulk_load,
-    run_step,
+    load_transform,
     scalar,
     serialised,
     snapshot_transaction,
-    sql_steps,
     trigger_disabled,
 )
 
@@ -36,29 +36,15 @@ ATTRIBUTION_CREDITS = "attribution_credits"
 CREDITS_STORAGE = "analytics.attribution_touch_credits"
 # Keeps analytics.campaign_credit_totals per inserted statement (migration 0302); a full load regroups instead.
 CREDIT_TOTALS_TRIGGER = "credit_totals_insert"
-# The incremental filter of the credits steps (a literal fragment, no user input).
-# = ANY(array) keeps the plan on the lead_id indexes (a join would scan the whole table).
-_CHANGED_LEADS = "AND {alias}.lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[])"
-# The rows of one part of a parallel full rebuild (attribution/parallel.py), by table alias.
-_PART_SCOPE = (
-    "AND {alias}.organization_id = ANY (%(organizations)s::uuid[]) "
-    "AND {alias}.{lead} BETWEEN %(low)s::uuid AND %(high)s::uuid"
-)
-# The path deltas of a full rebuild: every stored path, counted once.
-_ALL_PATHS = "(SELECT p.*, 1 AS delta FROM analytics.attribution_paths AS p)"
+# The step files; each declares its plans (the order of its steps) in its header.
+LEAD_ATTRIBUTION_SQL = "transforms/attribution/lead_attribution.sql"
+CREDITS_SQL = "transforms/attribution/attribution_credits.sql"
+PARALLEL_SQL = "transforms/attribution/parallel.sql"
 # Time-decay weights 2^(-age / half_life) stay clear of float underflow (2^-1022) up to this age.
 MAX_LOOKBACK_HALF_LIVES = 1000
 # A full credits rebuild sorts every touch of every lead (2.3 M rows, ~600 MB at 1 M leads): in memory, not
 # in an external merge on disk. Set for that transaction only.
 FULL_CREDITS_WORK_MEM = "1GB"
-
-# The newest _synced_at that is safe to store as a watermark: no transaction still open (which may
-# commit rows stamped with its start time, default now()) started at or before it.
-_SAFE_HORIZON_SQL = """
-SELECT least(now(), min(xact_start)) - interval '1 microsecond' AS horizon
-FROM pg_stat_activity
-WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
-"""
 
 
 @dataclass(frozen=True)
@@ -163,60 +149,40 @@ def _watermark(conn: psycopg.Connection, table: str, horizon: datetime, previous
     return min(newest, horizon)
 
 
-def _load_all_leads(conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any]) -> tuple[int, int]:
-    """Full rebuild: every live lead, bulk-loaded. Returns (quarantined, organizations created)."""
-    run_step(conn, steps, "deletions", params)  # covered by the rebuild: consumed
-    run_step(conn, steps, "quarantine_clear_full", params)
-    run_step(conn, steps, "leads", params, "")
-    quarantined = run_step(conn, steps, "quarantine_insert", params)
-    organizations = run_step(conn, steps, "organizations", params)
-    run_step(conn, steps, "campaign_window", params)
-    run_step(conn, steps, "truncate", params)
+def _load_all_leads(conn: psycopg.Connection, steps: Transform, params: dict[str, Any]) -> tuple[int, int]:
+    """Full rebuild: every live lead, bulk-loaded. Returns (quarantined, organizations created).
+
+    The pending deletions are consumed: the rebuild covers them."""
+    counts = steps.run(conn, "full_prepare", params)
     with bulk_load(conn, "lead_attribution"):
-        run_step(conn, steps, "insert", params)
-    return quarantined, organizations
+        steps.run(conn, "full_load", params)
+    return counts["quarantine_insert"], counts["organizations"]
 
 
 def _load_all_leads_parallel(
-    conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any], parallelism: int, snapshot: str
+    conn: psycopg.Connection, steps: Transform, params: dict[str, Any], parallelism: int, snapshot: str
 ) -> tuple[int, int, int]:
     """Full rebuild in `parallelism` sessions, a part (organizations, lead-id range) per transaction on the
-    refresh's snapshot. Returns (quarantined, organizations created, rows written)."""
-    parts_sql = sql_steps("transforms/attribution/parallel.sql")
-    run_step(conn, steps, "deletions", params)  # covered by the rebuild: consumed
-    run_step(conn, steps, "quarantine_clear_full", params)  # the rows this snapshot sees; parts add new ones
-    sizes = {str(org): int(leads) for org, leads in conn.execute(parts_sql["sizes"])}
-    scope = _PART_SCOPE.format(alias="l", lead="id")
+    refresh's snapshot. Returns (quarantined, organizations created, rows written).
+
+    The pending deletions are consumed (the rebuild covers them); the quarantine is cleared of the rows this
+    snapshot sees, and the parts add the new ones."""
+    steps.run(conn, "parallel_prepare", params)
+    sizes = {str(org): int(leads) for org, leads in conn.execute(load_transform(PARALLEL_SQL).query("sizes"))}
 
     def rebuild_part(part_conn: psycopg.Connection, part: Part) -> tuple[int, ...]:
-        part_params = {**params, **part.params()}
-        run_step(part_conn, steps, "leads", part_params, scope)
-        quarantined = run_step(part_conn, steps, "quarantine_insert", part_params)
-        organizations = run_step(part_conn, steps, "organizations", part_params)
-        run_step(part_conn, steps, "campaign_window", part_params)
-        run_step(part_conn, parts_sql, "delete_gone_leads", part_params)
-        written = run_step(part_conn, steps, "upsert", part_params)
-        return quarantined, organizations, written
+        counts = steps.run(part_conn, "part", {**params, **part.params()})
+        return counts["quarantine_insert"], counts["organizations"], counts["upsert"]
 
     totals = run_parts(conn, snapshot, plan_parts(sizes, parallelism), parallelism, rebuild_part)
     quarantined, organizations, written = totals or (0, 0, 0)
     return quarantined, organizations, written
 
 
-def _load_changed_leads(conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any]) -> tuple[int, int]:
+def _load_changed_leads(conn: psycopg.Connection, steps: Transform, params: dict[str, Any]) -> tuple[int, int]:
     """Incremental: the changed leads only, logged for attribution_credits. Returns (quarantined, orgs created)."""
-    for step in ("deletions", "changed", "changed_index", "quarantine_clear_changed"):
-        run_step(conn, steps, step, params)
-    run_step(
-        conn, steps, "leads", params, "AND l.id = ANY ((SELECT array_agg(lead_id) FROM _la_changed WHERE live)::uuid[])"
-    )
-    quarantined = run_step(conn, steps, "quarantine_insert", params)
-    organizations = run_step(conn, steps, "organizations", params)
-    run_step(conn, steps, "campaign_window", params)
-    run_step(conn, steps, "delete_gone", params)
-    run_step(conn, steps, "upsert", params)
-    run_step(conn, steps, "log_changes", params)
-    return quarantined, organizations
+    counts = steps.run(conn, "changed", params)
+    return counts["quarantine_insert"], counts["organizations"]
 
 
 def refresh_lead_attribution(
@@ -228,14 +194,12 @@ def refresh_lead_attribution(
     won deals changed and leads that were deleted; logs them for attribution_credits. A full rebuild with
     `parallelism` > 1 is split by organization across that many BI sessions (attribution/parallel.py).
     """
-    steps = sql_steps("transforms/attribution/lead_attribution.sql")
+    steps = load_transform(LEAD_ATTRIBUTION_SQL)
     with serialised(conn, _lock_key(LEAD_ATTRIBUTION)):
-        horizon_row = conn.execute(_SAFE_HORIZON_SQL).fetchone()
-        assert horizon_row is not None
-        horizon: datetime = horizon_row[0]
+        horizon: datetime = scalar(conn, steps.query("safe_horizon"))
         placeholders = 0
         if parallelism > 1 and (full or read_state(conn, LEAD_ATTRIBUTION) is None):
-            placeholders = run_step(conn, sql_steps("transforms/attribution/parallel.sql"), "organizations", {})
+            placeholders = load_transform(PARALLEL_SQL).run(conn, "placeholders", {})["organizations"]
         conn.commit()
         with snapshot_transaction(conn):
             state = read_state(conn, LEAD_ATTRIBUTION)
@@ -250,8 +214,7 @@ def refresh_lead_attribution(
                 "leads_wm": None if full or state is None else state["leads_synced_at"],
                 "deals_wm": None if full or state is None else state["deals_synced_at"],
             }
-            for step in ("won", "outcome_diff", "outcomes_delete", "outcomes_upsert"):
-                run_step(conn, steps, step, params)
+            steps.run(conn, "outcomes", params)
             if snapshot is not None:
                 quarantined, organizations, written = _load_all_leads_parallel(
                     conn, steps, params, parallelism, snapshot
@@ -264,10 +227,9 @@ def refresh_lead_attribution(
                 quarantined, organizations = _load_all_leads(conn, steps, params)
             else:
                 quarantined, organizations = _load_changed_leads(conn, steps, params)
-            run_step(conn, steps, "deal_quarantine_clear", params)
-            quarantined += run_step(conn, steps, "deal_quarantine_insert", params)
+            quarantined += steps.run(conn, "deal_quarantine", params)["deal_quarantine_insert"]
             if snapshot is None:
-                counts = conn.execute(steps["counts_full" if full else "counts"]).fetchone()
+                counts = conn.execute(steps.query("counts_full" if full else "counts")).fetchone()
             assert counts is not None
             previous_leads = None if state is None else state["leads_synced_at"]
             previous_deals = None if state is None else state["deals_synced_at"]
@@ -298,7 +260,7 @@ def refresh_lead_attribution(
 
 def _credits_full_reason(
     conn: psycopg.Connection,
-    steps: dict[str, str],
+    steps: Transform,
     requested: bool,
     state: dict[str, Any] | None,
     la_state: dict[str, Any] | None,
@@ -312,7 +274,7 @@ def _credits_full_reason(
         return "configuration or channel map changed"
     if la_state is not None and (la_state["full_run_id"] or 0) > (state["last_run_id"] or 0):
         return "lead_attribution was rebuilt"
-    if (state["credit_rows"] or 0) > 0 and scalar(conn, steps["lost"]):
+    if (state["credit_rows"] or 0) > 0 and scalar(conn, steps.query("lost")):
         return "credits were lost (UNLOGGED table emptied by crash recovery)"
     return None
 
@@ -325,13 +287,13 @@ def refresh_attribution_credits(
     UNLOGGED credits table found empty after a crash). A full rebuild with `parallelism` > 1 is split by
     organization across that many BI sessions (attribution/parallel.py)."""
     settings = settings or CreditSettings()
-    steps = sql_steps("transforms/attribution/attribution_credits.sql")
+    steps = load_transform(CREDITS_SQL)
     with serialised(conn, _lock_key(ATTRIBUTION_CREDITS)):
         with snapshot_transaction(conn):
             state = read_state(conn, ATTRIBUTION_CREDITS)
             la_state = read_state(conn, LEAD_ATTRIBUTION)
             # The channel map's fingerprint is part of the configuration: editing an alias recomputes every credit.
-            config = {**settings.as_json(), "channel_map": scalar(conn, steps["channel_map_digest"])}
+            config = {**settings.as_json(), "channel_map": scalar(conn, steps.query("channel_map_digest"))}
             reason = _credits_full_reason(conn, steps, full, state, la_state, config)
             upto = int((la_state or {}).get("last_run_id") or 0)
             params = {
@@ -361,64 +323,41 @@ def refresh_attribution_credits(
     )
 
 
-def _rebuild_credits_parts(
-    conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any], parallelism: int
-) -> int:
+def _rebuild_credits_parts(conn: psycopg.Connection, steps: Transform, params: dict[str, Any], parallelism: int) -> int:
     """Every organization's credits and paths rebuilt in parts on this transaction's snapshot; touches written.
 
     The parts defer the campaign totals (migration 1201): _finish_parallel_credits regroups them.
     """
-    parts_sql = sql_steps("transforms/attribution/parallel.sql")
     snapshot = export_snapshot(conn)
-    sizes = {str(org): int(leads) for org, leads in conn.execute(parts_sql["credit_sizes"])}
-    credits_scope = _PART_SCOPE.format(alias="la", lead="lead_id")
-    # The part's attributed leads (the credits of a lead moved away are still stored under the old organization
-    # until its new organization's part replaces them).
-    paths_scope = f"AND c.lead_id IN (SELECT la.lead_id FROM lead_attribution la WHERE true {credits_scope})"
+    sizes = {str(org): int(leads) for org, leads in conn.execute(load_transform(PARALLEL_SQL).query("credit_sizes"))}
 
     def rebuild_part(part_conn: psycopg.Connection, part: Part) -> tuple[int, ...]:
-        part_params = {**params, **part.params()}
-        part_conn.execute("SELECT set_config('hyperdash.credit_totals_deferred', 'on', true)")
-        for step in ("delete_credits", "delete_gone_credits", "delete_paths", "delete_gone_paths"):
-            run_step(part_conn, parts_sql, step, part_params)
-        written = run_step(part_conn, steps, "insert", part_params, credits_scope)
-        run_step(part_conn, steps, "paths_insert", part_params, paths_scope)
-        return (written,)
+        return (steps.run(part_conn, "part", {**params, **part.params()})["insert"],)
 
     (written,) = run_parts(conn, snapshot, plan_parts(sizes, parallelism), parallelism, rebuild_part) or (0,)
     return written
 
 
 def _finish_parallel_credits(
-    conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any], config: dict[str, Any], rows: int
+    conn: psycopg.Connection, steps: Transform, params: dict[str, Any], config: dict[str, Any], rows: int
 ) -> tuple[int, int, int]:
     """After the parts committed: campaign totals and Markov transitions regrouped from every stored row, the
     unmapped channel labels listed, the change log pruned, the state saved. The leads now credited, and the
     unmapped labels and touches."""
-    parts_sql = sql_steps("transforms/attribution/parallel.sql")
-    run_step(conn, parts_sql, "credit_totals_clear", params)
-    run_step(conn, steps, "credit_totals_full", params)
-    run_step(conn, parts_sql, "transitions_truncate", params)
-    run_step(conn, steps, "transitions_apply", params, _ALL_PATHS)
-    run_step(conn, steps, "transitions_prune", params)
-    unmapped, unmapped_touches = _list_unmapped_channels(conn, steps, params)
-    run_step(conn, steps, "prune_log", params)
+    unmapped = steps.run(conn, "parts_finish", params)["unmapped_channels"]
     leads_changed = int(scalar(conn, "SELECT count(*) FROM lead_attribution"))
     _save_state(conn, ATTRIBUTION_CREDITS, last_run_id=params["upto_run_id"], config=config, credit_rows=rows)
-    return leads_changed, unmapped, unmapped_touches
+    return leads_changed, unmapped, _unmapped_touches(conn)
 
 
-def _list_unmapped_channels(conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any]) -> tuple[int, int]:
-    """Rebuild analytics.unmapped_channels; its (organization, label) pairs and the touches they carry."""
-    run_step(conn, steps, "unmapped_clear", params)
-    unmapped = run_step(conn, steps, "unmapped_channels", params)
-    touches = int(scalar(conn, "SELECT coalesce(sum(touches), 0) FROM analytics.unmapped_channels"))
-    return unmapped, touches
+def _unmapped_touches(conn: psycopg.Connection) -> int:
+    """The touches carrying labels no alias maps (analytics.unmapped_channels, rebuilt by the plans' last steps)."""
+    return int(scalar(conn, "SELECT coalesce(sum(touches), 0) FROM analytics.unmapped_channels"))
 
 
 def _refresh_credits_serial(
     conn: psycopg.Connection,
-    steps: dict[str, str],
+    steps: Transform,
     params: dict[str, Any],
     settings: CreditSettings,
     config: dict[str, Any],
@@ -427,20 +366,14 @@ def _refresh_credits_serial(
 ) -> CreditsStats:
     """The refresh inside the caller's one transaction: incremental, or a full rebuild by bulk load."""
     upto = int(params["upto_run_id"])
-    run_step(conn, steps, "changed", params)
-    run_step(conn, steps, "changed_index", params)
+    steps.run(conn, "changed", params)
     if reason:
         row_count = written = _rebuild_credits(conn, steps, params) * len(settings.models)
     else:
         row_count, written = _update_credits(conn, steps, params, state, len(settings.models))
-    run_step(conn, steps, "paths_insert", params, "" if reason else _CHANGED_LEADS.format(alias="c"))
-    if not reason:
-        run_step(conn, steps, "paths_delta_new", params)
-    run_step(conn, steps, "transitions_apply", params, _ALL_PATHS if reason else "_path_delta")
-    run_step(conn, steps, "transitions_prune", params)
-    unmapped, unmapped_touches = _list_unmapped_channels(conn, steps, params)
-    run_step(conn, steps, "prune_log", params)
-    leads_changed = int(scalar(conn, steps["counts"], params))
+    unmapped = steps.run(conn, "paths_full" if reason else "paths_incremental", params)["unmapped_channels"]
+    unmapped_touches = _unmapped_touches(conn)
+    leads_changed = int(scalar(conn, steps.query("counts"), params))
     _save_state(conn, ATTRIBUTION_CREDITS, last_run_id=upto, config=config, credit_rows=row_count)
     return CreditsStats(
         full=reason is not None,
@@ -454,21 +387,21 @@ def _refresh_credits_serial(
     )
 
 
-def _rebuild_credits(conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any]) -> int:
-    """Full rebuild: truncate and bulk-load every lead's credits and paths; the touches written."""
+def _rebuild_credits(conn: psycopg.Connection, steps: Transform, params: dict[str, Any]) -> int:
+    """Full rebuild: truncate and bulk-load every lead's credits, regroup the campaign totals, empty the paths
+    (paths_full reloads them); the touches written."""
     conn.execute("SELECT set_config('work_mem', %s, true)", (FULL_CREDITS_WORK_MEM,))
-    run_step(conn, steps, "truncate", params)
+    steps.run(conn, "rebuild_prepare", params)
     with bulk_load(conn, CREDITS_STORAGE), trigger_disabled(conn, CREDITS_STORAGE, CREDIT_TOTALS_TRIGGER):
-        written = run_step(conn, steps, "insert", params, "")
-    run_step(conn, steps, "credit_totals_full", params)
+        written = steps.run(conn, "rebuild_load", params)["insert"]
+    steps.run(conn, "rebuild_finish", params)
     conn.execute("SELECT set_config('work_mem', %s, true)", (WORK_MEM,))
-    run_step(conn, steps, "paths_truncate", params)
     return written
 
 
 def _update_credits(
     conn: psycopg.Connection,
-    steps: dict[str, str],
+    steps: Transform,
     params: dict[str, Any],
     state: dict[str, Any] | None,
     models: int,
@@ -480,10 +413,9 @@ def _update_credits(
     """
     previous = (state or {}).get("credit_rows")
     if previous is None:
-        previous = int(scalar(conn, steps["row_count"]))
-    deleted = run_step(conn, steps, "delete_changed", params) * models
-    written = run_step(conn, steps, "insert", params, _CHANGED_LEADS.format(alias="la")) * models
-    run_step(conn, steps, "paths_delete_changed", params)
+        previous = int(scalar(conn, steps.query("row_count")))
+    counts = steps.run(conn, "update", params)
+    deleted, written = counts["delete_changed"] * models, counts["insert"] * models
     return int(previous) - deleted + written, written
 
 

@@ -25,7 +25,7 @@ from hyperdash_pipeline.conversions.store import summary as conversions_summary
 from hyperdash_pipeline.dagster_home import prepare_dagster_home
 from hyperdash_pipeline.embedded import export_database_urls
 from hyperdash_pipeline.resources import PostgresResource
-from hyperdash_pipeline.settings import redact
+from hyperdash_pipeline.settings import read_sql, redact
 from hyperdash_pipeline.sync.markers import TableMarker, change_markers
 
 
@@ -70,20 +70,13 @@ class Status:
     conversion_destinations: list[DestinationState] = field(default_factory=list)
 
 
-SYNC_STATE_QUERY = """
-SELECT table_name, synced_at, to_jsonb(s) AS state
-FROM public.sync_state AS s
-ORDER BY table_name
-"""
-
-
 def read_sync_lag(conn: psycopg.Connection, crm_url: str, bi_url: str) -> tuple[list[SyncLag], str | None]:
     """Per synced table: how old the oldest CRM change BI has not mirrored yet is (0 when caught up),
     and when a run last moved rows. The CRM is read with the sensor's change markers (index probes);
     when it cannot be read the lag is unknown and the note says why, the rest of the status still shows."""
     if conn.execute("SELECT to_regclass('public.sync_state')").fetchone() == (None,):
         return [], "BI has no sync_state table: run `hyperdash migrate`"
-    rows = conn.execute(SYNC_STATE_QUERY).fetchall()
+    rows = conn.execute(read_sql("transforms/sync/sync_state.sql")).fetchall()
     if not rows:
         return [], "no table has been synced yet (materialize the crm_raw assets or run `hyperdash sync`)"
     markers: dict[str, TableMarker] = {}

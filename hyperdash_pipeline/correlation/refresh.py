@@ -25,16 +25,11 @@ from hyperdash_pipeline.correlation.build import (
 )
 from hyperdash_pipeline.insights.apply import CreativeDecision, decide_all, load_creatives, write_insights
 from hyperdash_pipeline.insights.decide import DecisionRule
-from hyperdash_pipeline.transforms import bulk_load, run_step, scalar, serialised, snapshot_transaction, sql_steps
+from hyperdash_pipeline.transforms import Transform, bulk_load, load_transform, scalar, serialised, snapshot_transaction
 
 STEPS = "transforms/correlation/refresh.sql"
 # One lock for every writer of the correlation tables and their sides.
 LOCK_KEY = "hyperdash.correlation.tables"
-# The touched-campaign filter of the `base` step (a literal fragment, no user input).
-TOUCHED_CAMPAIGNS = (
-    "AND (s.organization_id, s.source, s.campaign_id) IN "
-    "(SELECT organization_id, source, campaign_id FROM _cr_campaigns)"
-)
 LEADS_TABLE = "analytics.correlation_leads"
 REQUESTED = "requested"
 METRICS_TRUNCATED = "campaign_metrics was truncated"
@@ -56,11 +51,6 @@ class SidesRefresh:
     leads_changed: int | None  # leads whose contribution was recomputed; None on a full refresh
     campaigns_touched: int | None  # campaigns whose rows must be rebuilt; None = all
 
-    @property
-    def scope(self) -> str:
-        """The `base` step's filter: every campaign on a full refresh, else the touched ones."""
-        return "" if self.full else TOUCHED_CAMPAIGNS
-
 
 def _lead_attribution_runs(conn: psycopg.Connection) -> tuple[int, int]:
     """(last run, last full rebuild) of lead_attribution, 0 when it never ran."""
@@ -68,15 +58,15 @@ def _lead_attribution_runs(conn: psycopg.Connection) -> tuple[int, int]:
     return int(state.get("last_run_id") or 0), int(state.get("full_run_id") or 0)
 
 
-def _load_all_leads(conn: psycopg.Connection, steps: dict[str, str], params: dict[str, Any]) -> None:
-    run_step(conn, steps, "leads_truncate", params)
+def _load_all_leads(conn: psycopg.Connection, steps: Transform, params: dict[str, Any]) -> None:
+    steps.run(conn, "leads_clear", params)
     with bulk_load(conn, LEADS_TABLE):
-        run_step(conn, steps, "leads_load", params)
-    run_step(conn, steps, "lead_totals_full", params)
+        steps.run(conn, "leads_load", params)
+    steps.run(conn, "leads_totals", params)
 
 
 def _full_reason(
-    conn: psycopg.Connection, steps: dict[str, str], requested: bool, state: dict[str, Any] | None, rebuilt: int
+    conn: psycopg.Connection, steps: Transform, requested: bool, state: dict[str, Any] | None, rebuilt: int
 ) -> str | None:
     if requested:
         return REQUESTED
@@ -84,9 +74,9 @@ def _full_reason(
         return "first run"
     if rebuilt > (state["lead_run_id"] or 0):
         return "lead_attribution was rebuilt"
-    if state["leads_present"] and scalar(conn, steps["leads_lost"]):
+    if state["leads_present"] and scalar(conn, steps.query("leads_lost")):
         return "crash recovery emptied the UNLOGGED lead tables"
-    if scalar(conn, steps["metrics_truncated"]):
+    if scalar(conn, steps.query("metrics_truncated")):
         return METRICS_TRUNCATED
     return None
 
@@ -126,26 +116,23 @@ def refresh_sides(conn: psycopg.Connection, full: bool = False) -> SidesRefresh:
     """Update the lead and spend sides; on an incremental refresh, leave the touched campaigns in
     _cr_campaigns. Either way leave correlation_base (the join of both sides) and the latest names
     (_cr_campaign_names, _cr_ad_names) for the campaigns to rebuild."""
-    steps = sql_steps(STEPS)
+    steps = load_transform(STEPS)
     with conn.cursor(row_factory=dict_row) as cur:
-        state = cur.execute(steps["state"]).fetchone()
+        state = cur.execute(steps.query("state")).fetchone()
     last_run, rebuilt = _lead_attribution_runs(conn)
     reason = _full_reason(conn, steps, full, state, rebuilt)
     params = {"since_run_id": int((state or {}).get("lead_run_id") or 0), "upto_run_id": last_run}
     if reason:
         _load_all_leads(conn, steps, params)
-        run_step(conn, steps, "spend_full" if reason in REGROUP_SPEND else "spend_delta", params)
+        steps.run(conn, "spend_regroup" if reason in REGROUP_SPEND else "spend_queued", params)
         result = SidesRefresh(full=True, reason=reason, leads_changed=None, campaigns_touched=None)
     else:
-        for step in ("changed", "lead_delta", "lead_totals_apply", "spend_delta", "touched_campaigns"):
-            run_step(conn, steps, step, params)
+        steps.run(conn, "incremental", params)
         result = SidesRefresh(
             full=False,
             reason="incremental",
             leads_changed=int(scalar(conn, "SELECT count(*) FROM _cr_changed")),
             campaigns_touched=int(scalar(conn, "SELECT count(*) FROM _cr_campaigns")),
         )
-    run_step(conn, steps, "base", params, result.scope)
-    run_step(conn, steps, "names", params, result.scope)
-    run_step(conn, steps, "save_state", params)
+    steps.run(conn, "sides_all" if result.full else "sides_touched", params)
     return result

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-CRM_TABLES = ("contacts", "leads", "deals", "tasks", "notes", "activities")
+from hyperdash_pipeline.settings import read_sql
+from hyperdash_pipeline.sync.schema import CRM_TABLES
+
 RECEIPT_ROLE = "hyperdash_receipt"
 BI_SCHEMAS = ("public", "crm_raw", "analytics")
 # What analysts read (README "The tables analysts read"): every mirror and analytics table, and these.
@@ -102,37 +104,6 @@ def crm_statements(roles: RoleNames, database: str, *, webhook_tables: bool = Tr
     ]
 
 
-# Tables, views, free-standing sequences (owned ones follow their table) and functions of BI's schemas.
-_TAKE_OWNERSHIP = """
-DO $$
-DECLARE
-    target record;
-BEGIN
-    FOR target IN
-        SELECT format('ALTER %s %s OWNER TO %I',
-                      CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
-                                     WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
-                      c.oid::regclass, {owner}) AS statement
-        FROM pg_class AS c
-        JOIN pg_namespace AS n ON n.oid = c.relnamespace
-        WHERE n.nspname IN ('public', 'crm_raw', 'analytics') AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
-          AND pg_get_userbyid(c.relowner) <> {owner}
-          AND NOT EXISTS (SELECT FROM pg_depend AS d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-                                                       AND d.deptype IN ('a', 'i'))
-        UNION ALL
-        SELECT format('ALTER ROUTINE %s OWNER TO %I', p.oid::regprocedure, {owner})
-        FROM pg_proc AS p
-        JOIN pg_namespace AS n ON n.oid = p.pronamespace
-        WHERE n.nspname IN ('public', 'crm_raw', 'analytics') AND pg_get_userbyid(p.proowner) <> {owner}
-          AND NOT EXISTS (SELECT FROM pg_depend AS d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
-                                                       AND d.deptype = 'e')
-    LOOP
-        EXECUTE target.statement;
-    END LOOP;
-END;
-$$"""
-
-
 def bi_statements(roles: RoleNames, database: str) -> list[sql.Composed]:
     """BI's roles and grants. The BI writer owns BI's tables: the analytics refresh drops and rebuilds
     indexes and disables a trigger inside its transaction (transforms.bulk_load), which PostgreSQL allows
@@ -147,7 +118,7 @@ def bi_statements(roles: RoleNames, database: str) -> list[sql.Composed]:
         sql.SQL("GRANT USAGE, CREATE ON SCHEMA public TO {}").format(writer),
         sql.SQL("ALTER SCHEMA crm_raw OWNER TO {}").format(writer),
         sql.SQL("ALTER SCHEMA analytics OWNER TO {}").format(writer),
-        sql.SQL(_TAKE_OWNERSHIP).format(owner=sql.Literal(roles.bi_writer)),
+        sql.SQL(read_sql("transforms/security/take_bi_ownership.sql")).format(owner=sql.Literal(roles.bi_writer)),
         sql.SQL("GRANT USAGE ON SCHEMA public, crm_raw, analytics TO {}").format(analyst),
         sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA crm_raw, analytics TO {}").format(analyst),
         sql.SQL("GRANT SELECT ON {} TO {}").format(

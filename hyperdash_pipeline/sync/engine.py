@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,12 +40,13 @@ from hyperdash_pipeline.sync.horizon import (
     read_horizon,
 )
 from hyperdash_pipeline.sync.streaming import stream_copy
+from hyperdash_pipeline.transforms import scalar
 
 log = logging.getLogger(__name__)
 
-# The same tuple as conventions.CRM_TABLES (a test holds them equal). The engine does not import the
-# Dagster-facing modules so that a bare `python -c "...run_sync(...)"` starts in a fraction of a second.
-SYNCED_TABLES = ("contacts", "leads", "deals", "tasks", "notes", "activities")
+# The tables the engine syncs: the contract's CRM tables (defined once, in sync/schema.py, without Dagster, so
+# that a bare `python -c "...run_sync(...)"` starts in a fraction of a second).
+SYNCED_TABLES = schema.CRM_TABLES
 MIRROR_SCHEMA = schema.MIRROR_SCHEMA
 LOCK_NAME = "hyperdash/crm_to_bi_sync"
 CRM_APPLICATION = "hyperdash-sync/crm"
@@ -483,7 +484,7 @@ class _RunGeneration:
 def _pruned_before(crm_conn: psycopg.Connection, table: str) -> datetime | None:
     if crm_conn.execute("SELECT to_regclass('sync_tombstones_pruned') IS NOT NULL").fetchone() != (True,):
         return None
-    value = _scalar(crm_conn, "SELECT pruned_before FROM sync_tombstones_pruned WHERE table_name = %s", [table])
+    value = scalar(crm_conn, "SELECT pruned_before FROM sync_tombstones_pruned WHERE table_name = %s", [table])
     return value if isinstance(value, datetime) else None
 
 
@@ -548,12 +549,12 @@ def _copy_whole_table(
         bi_conn.execute(sql.SQL("TRUNCATE {}").format(target))
     copy_in = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(target, columns.copied_identifiers())
     copied = stream_copy(crm_conn, _source_query(table, columns, None, horizon.upper_bound), bi_conn, copy_in)
-    watermark = _scalar(
+    watermark = scalar(
         crm_conn,
         sql.SQL("SELECT max(updated_at) FROM {} WHERE updated_at < %s").format(sql.Identifier("public", table)),
         [horizon.upper_bound],
     )
-    tombstones = _scalar(
+    tombstones = scalar(
         crm_conn,
         "SELECT max(deleted_at) FROM sync_tombstones WHERE table_name = %s AND deleted_at < %s",
         [table, horizon.upper_bound],
@@ -610,11 +611,11 @@ def _copy_changes(
         bi_conn.execute(sql.SQL("ANALYZE {}").format(tombstones))
         apply = sql.SQL(read_sql("transforms/sync/apply_tombstones.sql")).format(target=target, tombstones=tombstones)
         report.deleted = bi_conn.execute(apply).rowcount
-        newest = _scalar(bi_conn, sql.SQL("SELECT max(deleted_at) FROM {}").format(tombstones))
+        newest = scalar(bi_conn, sql.SQL("SELECT max(deleted_at) FROM {}").format(tombstones))
         report.tombstones_watermark = _latest(state.tombstones_watermark, newest)
     if staged:
         report.inserted, report.updated = _upsert(bi_conn, target, stage, columns)
-        newest = _scalar(bi_conn, sql.SQL("SELECT max(updated_at) FROM {}").format(stage))
+        newest = scalar(bi_conn, sql.SQL("SELECT max(updated_at) FROM {}").format(stage))
         report.watermark = _latest(state.rows_watermark, newest)
     return report
 
@@ -715,12 +716,12 @@ def _mark_attribution_synced(
         left = _oldest_unflagged_anywhere(crm_conn, watermark)
     else:
         receipt_range = {"from": since, "watermark": watermark}
-        left = _scalar(crm_conn, read_sql("transforms/sync/oldest_unflagged.sql"), receipt_range)
+        left = scalar(crm_conn, read_sql("transforms/sync/oldest_unflagged.sql"), receipt_range)
     return _finish_receipt(bi_conn, left if isinstance(left, datetime) else watermark, resume, total)
 
 
 def _oldest_unflagged_anywhere(crm_conn: psycopg.Connection, watermark: datetime) -> datetime | None:
-    left = _scalar(crm_conn, read_sql("transforms/sync/oldest_unflagged_anywhere.sql"), {"watermark": watermark})
+    left = scalar(crm_conn, read_sql("transforms/sync/oldest_unflagged_anywhere.sql"), {"watermark": watermark})
     return left if isinstance(left, datetime) else None
 
 
@@ -746,20 +747,13 @@ def _prune_tombstones(
         if report.tombstones_watermark is not None:
             params = {"table_name": report.table, "before": report.tombstones_watermark - keep}
             if record:
-                report.tombstones_pruned = int(_scalar(crm_conn, query, params) or 0)  # type: ignore[call-overload]
+                report.tombstones_pruned = int(scalar(crm_conn, query, params) or 0)
             else:
                 report.tombstones_pruned = crm_conn.execute(query, params).rowcount
 
 
 def _save_receipt_watermark(bi_conn: psycopg.Connection, receipt_watermark: datetime) -> None:
     bi_conn.execute("UPDATE sync_state SET receipt_watermark = %s WHERE table_name = 'leads'", [receipt_watermark])
-
-
-def _scalar(
-    conn: psycopg.Connection, query: sql.Composable | str, params: Sequence[object] | Mapping[str, object] | None = None
-) -> object:
-    row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
-    return row[0] if row else None
 
 
 def _minus(moment: datetime | None, overlap: timedelta) -> datetime | None:
@@ -780,12 +774,11 @@ def mirror_fingerprints(crm_url: str, bi_url: str, table: str) -> tuple[tuple[in
     with closing(
         open_connection(bi_url, "bi", FINGERPRINT_APPLICATION, autocommit=True, statement_timeout_ms=0)
     ) as bi_conn:
-        query = read_sql("transforms/sync/mirror_columns.sql")
-        mirrored = [name for name, _ in bi_conn.execute(query, {"table": f"{MIRROR_SCHEMA}.{table}"}).fetchall()]
+        mirrored = [c.name for c in schema.read_columns(bi_conn, f"{MIRROR_SCHEMA}.{table}")]
         with closing(
             open_connection(crm_url, "crm", FINGERPRINT_APPLICATION, autocommit=True, statement_timeout_ms=0)
         ) as crm_conn:
-            in_crm = {name for name, _ in crm_conn.execute(query, {"table": f"public.{table}"}).fetchall()}
+            in_crm = {c.name for c in schema.read_columns(crm_conn, f"public.{table}")}
             columns = [name for name in mirrored if name in in_crm]  # a column dropped in the CRM is not compared
             source = _fingerprint(crm_conn, sql.Identifier("public", table), columns)
         mirror = _fingerprint(bi_conn, sql.Identifier(MIRROR_SCHEMA, table), columns)

@@ -24,6 +24,9 @@ from psycopg import sql
 from hyperdash_pipeline.settings import read_sql
 
 MIRROR_SCHEMA = "crm_raw"
+# The CRM tables the pipeline reads and mirrors (docs/contracts.md), defined here once: no Dagster import, so the
+# engine and the migrations read it without loading the code location.
+CRM_TABLES = ("contacts", "leads", "deals", "tasks", "notes", "activities")
 _ADOPT = "`hyperdash migrate --existing-crm` adds it (sql/crm_adopt/adopt_existing_crm.sql)"
 _OWN = "no migration can add it, it is the CRM's own data: add it to the CRM table"
 _ATTRIBUTION = (
@@ -122,6 +125,7 @@ class MirrorPlan:
 
 
 def read_columns(conn: psycopg.Connection, qualified_table: str) -> list[Column]:
+    """A table's columns in order, with their exact types, without the mirror's own _synced_at; [] when absent."""
     rows = conn.execute(read_sql("transforms/sync/table_columns.sql"), {"table": qualified_table}).fetchall()
     return [Column(name, type_, not_null) for name, type_, not_null in rows]
 

@@ -46,7 +46,7 @@ from hyperdash_pipeline.conventions import (
     crm_source_key,
 )
 from hyperdash_pipeline.resources import PostgresResource
-from hyperdash_pipeline.settings import libpq_url, read_sql
+from hyperdash_pipeline.settings import libpq_url
 from hyperdash_pipeline.sync.engine import (
     MIRROR_SCHEMA,
     SyncAlreadyRunning,
@@ -57,6 +57,7 @@ from hyperdash_pipeline.sync.engine import (
     run_sync,
 )
 from hyperdash_pipeline.sync.markers import change_markers, run_key
+from hyperdash_pipeline.sync.schema import read_columns
 
 SYNC_OP_NAME = "crm_raw_sync"
 SYNC_JOB_NAME = "crm_to_bi_sync"
@@ -230,13 +231,9 @@ def _row_count(conn: psycopg.Connection, table: str) -> int:
 
 
 def _mirror_columns(conn: psycopg.Connection, tables: list[str]) -> dict[str, TableSchema]:
-    query = read_sql("transforms/sync/mirror_columns.sql")
     return {
         table: TableSchema(
-            columns=[
-                TableColumn(name, type_)
-                for name, type_ in conn.execute(query, {"table": f"{MIRROR_SCHEMA}.{table}"}).fetchall()
-            ]
+            columns=[TableColumn(c.name, c.type) for c in read_columns(conn, f"{MIRROR_SCHEMA}.{table}")]
         )
         for table in tables
     }

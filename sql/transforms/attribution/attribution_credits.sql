@@ -4,6 +4,27 @@
 -- the view analytics.attribution_credits. A model not configured gets NULL (the view leaves it out).
 -- Parameters: full (bool), since_run_id (bigint), lookback (interval), half_life_days (float8),
 -- collapse (bool), models (text[]).
+-- A part of a parallel full rebuild (attribution/parallel.py) also gets organizations (uuid[]), low, high (uuid).
+--
+-- plan changed: changed changed_index
+-- plan rebuild_prepare: truncate
+-- plan rebuild_load: insert
+-- plan rebuild_finish: credit_totals_full paths_truncate
+-- plan update: delete_changed insert[changed_credits] paths_delete_changed
+-- plan paths_incremental: paths_insert[changed_paths] paths_delta_new transitions_apply[path_delta] transitions_prune unmapped_clear unmapped_channels prune_log
+-- plan paths_full: paths_insert transitions_apply[all_paths] transitions_prune unmapped_clear unmapped_channels prune_log
+-- plan part: defer_totals delete_credits delete_gone_credits delete_paths delete_gone_paths insert[part_credits] paths_insert[part_paths]
+-- plan parts_finish: credit_totals_clear credit_totals_full transitions_truncate transitions_apply[all_paths] transitions_prune unmapped_clear unmapped_channels prune_log
+-- = ANY (array) keeps the plan on the lead_id indexes (a join would scan the whole table).
+-- scope changed_credits: AND la.lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[])
+-- scope changed_paths: AND c.lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[])
+-- The path deltas: the incremental ones, or on a full rebuild every stored path, counted once.
+-- scope path_delta: _path_delta
+-- scope all_paths: (SELECT p.*, 1 AS delta FROM analytics.attribution_paths AS p)
+-- A part's attributed leads (the credits of a lead moved away are still stored under the old organization until
+-- its new organization's part replaces them).
+-- scope part_credits: AND la.organization_id = ANY (%(organizations)s::uuid[]) AND la.lead_id BETWEEN %(low)s::uuid AND %(high)s::uuid
+-- scope part_paths: AND c.lead_id IN (SELECT la.lead_id FROM lead_attribution la WHERE la.organization_id = ANY (%(organizations)s::uuid[]) AND la.lead_id BETWEEN %(low)s::uuid AND %(high)s::uuid)
 
 -- step: changed
 -- Leads recomputed by lead_attribution since the last credits run (empty and unused on a full run).
@@ -263,3 +284,44 @@ SELECT count(*) FROM analytics.attribution_credits;
 -- step: lost
 -- An UNLOGGED table comes back empty after a crash: rows were counted but none are left.
 SELECT NOT EXISTS (SELECT 1 FROM analytics.attribution_touch_credits);
+
+-- The parts of a parallel full rebuild: a row belongs to the part that rebuilds its attributed lead, else, its
+-- lead gone, to the part of the organization and range it was stored under.
+
+-- step: defer_totals
+-- The parts defer the per-statement campaign totals (migration 1201): parts_finish regroups them once.
+SELECT set_config('hyperdash.credit_totals_deferred', 'on', true);
+
+-- step: delete_credits
+-- The credits of the part's attributed leads (recomputed next).
+DELETE FROM analytics.attribution_touch_credits c
+WHERE c.lead_id IN (SELECT la.lead_id FROM lead_attribution la
+                    WHERE la.organization_id = ANY (%(organizations)s::uuid[])
+                      AND la.lead_id BETWEEN %(low)s::uuid AND %(high)s::uuid);
+
+-- step: delete_gone_credits
+-- Credits stored under the part's organizations and range whose lead is no longer attributed.
+DELETE FROM analytics.attribution_touch_credits c
+WHERE c.organization_id = ANY (%(organizations)s::uuid[])
+  AND c.lead_id BETWEEN %(low)s::uuid AND %(high)s::uuid
+  AND NOT EXISTS (SELECT 1 FROM lead_attribution la WHERE la.lead_id = c.lead_id);
+
+-- step: delete_paths
+DELETE FROM analytics.attribution_paths p
+WHERE p.lead_id IN (SELECT la.lead_id FROM lead_attribution la
+                    WHERE la.organization_id = ANY (%(organizations)s::uuid[])
+                      AND la.lead_id BETWEEN %(low)s::uuid AND %(high)s::uuid);
+
+-- step: delete_gone_paths
+DELETE FROM analytics.attribution_paths p
+WHERE p.organization_id = ANY (%(organizations)s::uuid[])
+  AND p.lead_id BETWEEN %(low)s::uuid AND %(high)s::uuid
+  AND NOT EXISTS (SELECT 1 FROM lead_attribution la WHERE la.lead_id = p.lead_id);
+
+-- step: credit_totals_clear
+-- The parts deferred the per-statement totals: regrouped once (credit_totals_full) after this.
+DELETE FROM analytics.campaign_credit_totals;
+
+-- step: transitions_truncate
+-- Regrouped from every stored path (transitions_apply) after the parts.
+TRUNCATE analytics.markov_transitions;

@@ -1,6 +1,17 @@
 -- Refresh (full or incremental) of public.lead_attribution and analytics.lead_outcomes, run step by step
 -- in one REPEATABLE READ transaction by hyperdash_pipeline.attribution.refresh.refresh_lead_attribution.
 -- Parameters: leads_wm / deals_wm (timestamptz, exclusive; NULL on a full rebuild), run_id (bigint).
+-- A part of a parallel full rebuild (attribution/parallel.py) also gets organizations (uuid[]), low, high (uuid).
+--
+-- plan outcomes: won outcome_diff outcomes_delete outcomes_upsert
+-- plan full_prepare: deletions quarantine_clear_full leads quarantine_insert organizations campaign_window truncate
+-- plan full_load: insert
+-- plan parallel_prepare: deletions quarantine_clear_full
+-- plan part: leads[part_leads] quarantine_insert organizations campaign_window delete_gone_leads upsert
+-- plan changed: deletions changed changed_index quarantine_clear_changed leads[changed_leads] quarantine_insert organizations campaign_window delete_gone upsert log_changes
+-- plan deal_quarantine: deal_quarantine_clear deal_quarantine_insert
+-- scope changed_leads: AND l.id = ANY ((SELECT array_agg(lead_id) FROM _la_changed WHERE live)::uuid[])
+-- scope part_leads: AND l.organization_id = ANY (%(organizations)s::uuid[]) AND l.id BETWEEN %(low)s::uuid AND %(high)s::uuid
 
 -- step: won
 -- Live won deals of a non-negative amount, per lead (a NULL amount counts as a won deal worth 0).
@@ -189,7 +200,8 @@ WHERE lead_id = ANY ((SELECT array_agg(lead_id) FROM _la_changed WHERE NOT live)
 TRUNCATE lead_attribution;
 
 -- step: insert
--- Full rebuild: a plain load into the truncated table (its indexes are rebuilt afterwards).
+-- The plain load of a full rebuild into the truncated table (its indexes are rebuilt afterwards); `upsert` is
+-- this statement with ON CONFLICT.
 -- The row id is the lead's id (unique as lead_id is): stable across full rebuilds, and free, where the
 -- column default gen_random_uuid() cost 3.4 s per million rows on the development machine (one getrandom
 -- call each).
@@ -209,20 +221,8 @@ LEFT JOIN _la_cpa p
  AND p.day = n.conversion_date::date;
 
 -- step: upsert
--- numeric(10, 2) holds |x| < 1e8; a larger CPA/ROAS (a near-zero denominator) is stored as NULL.
-INSERT INTO lead_attribution (id, organization_id, lead_id, campaign_id, ad_id, ad_set_id, source, medium,
-                              utm_campaign, utm_content, utm_term, cpa_at_conversion, roas, touchpoints,
-                              first_touch, last_touch, conversion_date, created_at)
-SELECT n.lead_id, n.organization_id, n.lead_id, n.campaign_id, n.ad_id, n.ad_set_id, n.source, n.medium,
-       n.utm_campaign, n.utm_content, n.utm_term,
-       CASE WHEN abs(p.cpa) < 1e8 THEN round(p.cpa, 2) END,
-       CASE WHEN abs(p.roas) < 1e8 THEN round(p.roas, 2) END,
-       n.touchpoints, n.first_touch, n.last_touch, n.conversion_date,
-       now() AT TIME ZONE 'UTC'
-FROM _la_new n
-LEFT JOIN _la_cpa p
-  ON p.organization_id = n.organization_id AND p.campaign_id = n.campaign_id
- AND p.day = n.conversion_date::date
+-- The rows of the live changed leads (or of a part), replaced in place.
+{step:insert}
 ON CONFLICT (lead_id) DO UPDATE
 SET organization_id = excluded.organization_id, campaign_id = excluded.campaign_id, ad_id = excluded.ad_id,
     ad_set_id = excluded.ad_set_id, source = excluded.source, medium = excluded.medium,
@@ -265,3 +265,21 @@ SELECT (SELECT count(*) FROM _la_changed WHERE live)     AS recomputed,
        (SELECT count(*) FROM _la_changed WHERE NOT live) AS removed,
        (SELECT count(*) FROM _outcome_diff)              AS outcomes_changed,
        (SELECT count(*) FROM lead_attribution)           AS row_count;
+
+-- A row belongs to the part that rebuilds its live lead (a lead moved to another organization included),
+-- else, its lead gone, to the part of the organization and range it was stored under: no row is written by
+-- two parts, so parts never wait on (or fail a serialisable check against) each other.
+
+-- step: delete_gone_leads
+-- Rows of leads deleted (or soft-deleted) in the CRM; the live ones are replaced by the upsert.
+DELETE FROM lead_attribution la
+WHERE la.organization_id = ANY (%(organizations)s::uuid[])
+  AND la.lead_id BETWEEN %(low)s::uuid AND %(high)s::uuid
+  AND NOT EXISTS (SELECT 1 FROM crm_raw.leads l WHERE l.id = la.lead_id AND l.deleted_at IS NULL);
+
+-- step: safe_horizon
+-- The newest _synced_at that is safe to store as a watermark: no transaction still open (which may commit rows
+-- stamped with its start time, default now()) started at or before it.
+SELECT least(now(), min(xact_start)) - interval '1 microsecond' AS horizon
+FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL;

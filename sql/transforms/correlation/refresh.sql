@@ -2,6 +2,17 @@
 -- run step by step in one REPEATABLE READ transaction by hyperdash_pipeline.correlation.refresh.
 -- Parameters: since_run_id, upto_run_id (bigint): the lead_attribution runs whose changes to take.
 --
+-- plan leads_clear: leads_truncate
+-- plan leads_load: leads_load
+-- plan leads_totals: lead_totals_full
+-- plan spend_regroup: spend_full
+-- plan spend_queued: spend_delta
+-- plan incremental: changed lead_delta lead_totals_apply spend_delta touched_campaigns
+-- plan sides_all: base names save_state
+-- plan sides_touched: base[touched_campaigns] names[touched_campaigns] save_state
+-- The campaigns an incremental refresh rebuilds (the campaign row, its creatives and its weeks):
+-- scope touched_campaigns: AND (s.organization_id, s.source, s.campaign_id) IN (SELECT organization_id, source, campaign_id FROM _cr_campaigns)
+--
 -- Lead side, per live attributed lead (a row of lead_attribution, which holds exactly the live CRM leads):
 --   leads     = 1 per lead
 --   customers = 1 when the lead has at least one live won deal (analytics.lead_outcomes: deals of a negative
