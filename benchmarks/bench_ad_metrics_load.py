@@ -19,15 +19,16 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg
 from psycopg import sql
 
+from hyperdash_pipeline.connections import connect
 from hyperdash_pipeline.embedded import database_url, start_embedded, stop_embedded
 from hyperdash_pipeline.ingestion.load import ReplaceScope, load_rows
 from hyperdash_pipeline.ingestion.rows import STAGE_COLUMNS, MetricRow
 from hyperdash_pipeline.migrate import migrate_all
 from hyperdash_pipeline.settings import TEST_PG_URL_VAR, libpq_url
 
+APPLICATION = "hyperdash-bench-ad-metrics-load"
 BASELINE = sql.SQL(
     "INSERT INTO campaign_metrics ({cols}, loaded_via) VALUES ({vals}, 'api') "
     "ON CONFLICT ON CONSTRAINT campaign_metrics_grain DO UPDATE SET spend = excluded.spend, "
@@ -60,7 +61,7 @@ def _rows(n: int) -> list[MetricRow]:
 
 def _fresh_bi(admin_url: str) -> str:
     name = f"bench_ads_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with connect(admin_url, "admin", APPLICATION, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = (
         admin_url.rsplit("/", 1)[0] + f"/{name}"
@@ -68,10 +69,10 @@ def _fresh_bi(admin_url: str) -> str:
         else admin_url.replace("/postgres?", f"/{name}?")
     )
     crm = f"{name}_crm"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with connect(admin_url, "admin", APPLICATION, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(crm)))
     migrate_all(url.replace(name, crm), url)
-    with psycopg.connect(url) as conn:
+    with connect(url, "bi", APPLICATION) as conn:
         conn.execute(
             "INSERT INTO organizations (id, name, slug) VALUES ('00000000-0000-0000-0000-000000000001', 'B', 'b')"
         )
@@ -81,14 +82,14 @@ def _fresh_bi(admin_url: str) -> str:
 def _time_copy_merge(url: str, rows: list[MetricRow]) -> float:
     scope = ReplaceScope("meta", "111", min(r.date for r in rows), max(r.date for r in rows))
     began = time.perf_counter()
-    with psycopg.connect(url) as conn:
+    with connect(url, "bi", APPLICATION) as conn:
         load_rows(conn, "00000000-0000-0000-0000-000000000001", rows, loaded_via="api", replace=scope)
     return time.perf_counter() - began
 
 
 def _time_row_by_row(url: str, rows: list[MetricRow]) -> float:
     began = time.perf_counter()
-    with psycopg.connect(url) as conn, conn.cursor() as cur:
+    with connect(url, "bi", APPLICATION) as conn, conn.cursor() as cur:
         cur.executemany(BASELINE, [r.stage_tuple("00000000-0000-0000-0000-000000000001") for r in rows])
     return time.perf_counter() - began
 

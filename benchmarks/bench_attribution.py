@@ -33,6 +33,7 @@ from hyperdash_pipeline.attribution.refresh import (
     refresh_lead_attribution,
     refresh_markov_attribution,
 )
+from hyperdash_pipeline.connections import connect
 from hyperdash_pipeline.defs.correlation.assets import campaign_attributed_revenue, correlation_tables
 from hyperdash_pipeline.defs.correlation.checks import correlation_checks
 from hyperdash_pipeline.embedded import database_url, start_embedded, stop_embedded
@@ -41,6 +42,7 @@ from hyperdash_pipeline.resources import PostgresResource
 from hyperdash_pipeline.settings import SQL_DIR, TEST_PG_URL_VAR, libpq_url, redact
 from hyperdash_pipeline.transforms import sql_steps
 
+APPLICATION = "hyperdash-bench-attribution"
 DATABASE = f"hd_bench_attribution_{os.getpid()}"
 
 
@@ -81,7 +83,7 @@ def _refresh_all(conn: psycopg.Connection, full: bool, parallelism: int = 1) -> 
 def _rebuild_correlation(url: str) -> None:
     """The four correlation tables and the recommendations, as the Dagster assets refresh them (in full on the
     first run, from the changes since the previous run after)."""
-    bi = PostgresResource(url=url, application_name="hyperdash-bench/attribution")
+    bi = PostgresResource(url=url, application_name=APPLICATION)
     result = materialize([correlation_tables, campaign_attributed_revenue], resources={"bi": bi})
     if not result.success:
         raise SystemExit("the correlation run failed; see the Dagster log above")
@@ -89,7 +91,7 @@ def _rebuild_correlation(url: str) -> None:
 
 def _check_correlation(url: str) -> None:
     """The correlation tables' asset checks (blocking; they read the inputs in full)."""
-    bi = PostgresResource(url=url, application_name="hyperdash-bench/attribution")
+    bi = PostgresResource(url=url, application_name=APPLICATION)
     assets = [correlation_tables, campaign_attributed_revenue, *correlation_checks()]
     result = materialize(assets, selection=AssetSelection.all_asset_checks(), resources={"bi": bi})
     if not result.success:
@@ -109,12 +111,14 @@ def _compare_parallel(conn: psycopg.Connection, parallelism: int) -> None:
 
 
 def run(admin_url: str, leads: int, deals: int, campaigns: int, fraction: float, parallelism: int) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as admin:
+    with connect(admin_url, "admin", APPLICATION, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
     url = _with_database(admin_url, DATABASE)
     try:
         apply_migrations(url, SQL_DIR / "bi", "bi")
-        with psycopg.connect(url) as conn:
+        # Generates the data set (issue #4's: a million leads, campaigns x 365 days) and rebuilds it in full, in
+        # statements that grow with --leads: not to be cut by BI's 30 min.
+        with connect(url, "bi", APPLICATION, statement_timeout_ms=0) as conn:
             print(f"generating {leads:,} leads and {deals:,} deals in {redact(url)}", flush=True)
             _timed(
                 "generate (SQL)",
@@ -149,7 +153,7 @@ def run(admin_url: str, leads: int, deals: int, campaigns: int, fraction: float,
             f"full/incremental = {total / total_incremental:.1f}x (target >= 10x)"
         )
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
+        with connect(admin_url, "admin", APPLICATION, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
 
 

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,9 +34,11 @@ from bench_sync import Row, _database_pair, _generate, _print, _server, _url  # 
 from hyperdash_pipeline.backup.archive import create_backup, split_password  # noqa: E402
 from hyperdash_pipeline.backup.binaries import pg_tool  # noqa: E402
 from hyperdash_pipeline.backup.restore import drop_database, restore_backup  # noqa: E402
+from hyperdash_pipeline.connections import connect  # noqa: E402
 from hyperdash_pipeline.sync.engine import mirror_fingerprints, run_sync  # noqa: E402
 from hyperdash_pipeline.sync.reconcile import reconcile  # noqa: E402
 
+APPLICATION = "hyperdash-bench-backup"
 KEY = "benchmark passphrase"
 
 
@@ -52,7 +53,8 @@ def _load() -> str:
 
 
 def _major(url: str) -> int:
-    with psycopg.connect(url) as conn:
+    """The server's major version, to pick its pg_dump / pg_restore (a server-level question, as the backup's own)."""
+    with connect(url, "admin", APPLICATION) as conn:
         return int(str(conn.execute("SHOW server_version_num").fetchone()[0])) // 10000  # type: ignore[index]
 
 
@@ -63,7 +65,7 @@ def _bare_dump(url: str, path: Path) -> None:
 
 
 def _bare_restore(admin_url: str, dump: Path, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with connect(admin_url, "admin", APPLICATION, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
     conninfo, env = split_password(_url(admin_url, name))
     tool = pg_tool("pg_restore", _major(admin_url))
@@ -80,9 +82,12 @@ def _mb(path: Path) -> str:
 
 def bench(admin_url: str, rows: int) -> list[Row]:
     out: list[Row] = []
-    with _database_pair(admin_url, "backup") as (crm, bi), tempfile.TemporaryDirectory() as tmp:
+    with (
+        _database_pair(admin_url, "backup", application=APPLICATION) as (crm, bi),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         folder = Path(tmp)
-        _generate(crm, rows)
+        _generate(crm, rows, application=APPLICATION)
         run_sync(crm, bi, mark_attribution_synced=False)
 
         bare = folder / "bare.dump"
@@ -109,7 +114,7 @@ def bench(admin_url: str, rows: int) -> list[Row]:
 
         md5_s, _ = _timed(lambda: mirror_fingerprints(crm, bi, "leads"))
         rec_s, _ = _timed(lambda: reconcile(crm, bi, ["leads"], repair=False))
-        with psycopg.connect(bi, autocommit=True) as conn:
+        with connect(bi, "bi", APPLICATION, autocommit=True) as conn:
             conn.execute("UPDATE crm_raw.leads SET status = 'x' WHERE id IN (SELECT id FROM crm_raw.leads LIMIT 10)")
         fix_s, fixed = _timed(lambda: reconcile(crm, bi, ["leads"]))
         assert fixed.tables["leads"].updated == 10  # type: ignore[attr-defined]
@@ -130,7 +135,7 @@ def main() -> int:
     with _server(args.pg_url) as admin_url:
         print(f"load average {os.getloadavg()[0]:.1f} at the start (2-core machine shared with other jobs)")
         rows = bench(admin_url, args.rows)
-        _print(rows, admin_url)
+        _print(rows, admin_url, application=APPLICATION)
     return 0
 
 

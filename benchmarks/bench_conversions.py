@@ -22,16 +22,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from hyperdash_pipeline.connections import connect
 from hyperdash_pipeline.conversions.outbox import build_outbox
 from hyperdash_pipeline.conversions.sender import ConversionsResource, send_platform
 from hyperdash_pipeline.embedded import database_url, start_embedded, stop_embedded
 from hyperdash_pipeline.migrate import migrate_all
 from hyperdash_pipeline.resources import PostgresResource
 from hyperdash_pipeline.settings import TEST_PG_URL_VAR, libpq_url
+
+APPLICATION = "hyperdash-bench-conversions"
 
 
 class _Accepting(BaseHTTPRequestHandler):
@@ -53,7 +55,7 @@ class _Accepting(BaseHTTPRequestHandler):
 def _fresh_bi(admin_url: str, leads: int) -> tuple[str, list[str]]:
     """A migrated BI database with one organization, its Meta destination and `leads` mirrored leads."""
     name = f"bench_conv_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with connect(admin_url, "admin", APPLICATION, autocommit=True) as conn:
         for database in (name, f"{name}_crm"):
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     url = (
@@ -62,7 +64,7 @@ def _fresh_bi(admin_url: str, leads: int) -> tuple[str, list[str]]:
         else admin_url.replace("/postgres?", f"/{name}?")
     )
     migrate_all(url.replace(name, f"{name}_crm"), url)
-    with psycopg.connect(url) as conn:
+    with connect(url, "bi", APPLICATION) as conn:
         org = conn.execute("INSERT INTO organizations (name, slug) VALUES ('B', 'b') RETURNING id").fetchone()
         assert org is not None
         conn.execute(
@@ -82,7 +84,7 @@ def _fresh_bi(admin_url: str, leads: int) -> tuple[str, list[str]]:
 
 def _build(url: str) -> float:
     began = time.perf_counter()
-    with psycopg.connect(url) as conn:
+    with connect(url, "bi", APPLICATION) as conn:
         build_outbox(conn, ["qualified", "won"], None)
     return time.perf_counter() - began
 
@@ -90,7 +92,7 @@ def _build(url: str) -> float:
 def _send(url: str, base_url: str, batch_size: int) -> tuple[float, int]:
     settings = ConversionsResource(meta_graph_url=base_url, meta_access_token="T", meta_batch_size=batch_size)
     began = time.perf_counter()
-    report = send_platform(PostgresResource(url=url), settings, "meta")
+    report = send_platform(PostgresResource(url=url, application_name=APPLICATION), settings, "meta")
     return time.perf_counter() - began, report.counts["sent"]
 
 
@@ -129,7 +131,7 @@ def main() -> None:
         print(f"ratio (baseline / batched): {baseline / batched:.1f}x")
     finally:
         server.shutdown()
-        with psycopg.connect(admin, autocommit=True) as conn:
+        with connect(admin, "admin", APPLICATION, autocommit=True) as conn:
             for name in created:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         if home is not None:

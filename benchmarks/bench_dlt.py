@@ -22,8 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import psycopg
 from bench_sync import _database_pair, _generate, _pipe, _psql, _reset_mirror, _server, _sync_child
+
+from hyperdash_pipeline.connections import connect
+
+APPLICATION = "hyperdash-bench-dlt"
 
 # Run by --dlt-python: load public.leads of argv[1] (a SQLAlchemy URL: SQLAlchemy 2.1 would pick psycopg 3 for a
 # bare postgresql://, and the install above has psycopg2) into the dataset dlt_leads of argv[2] (a libpq URL).
@@ -73,15 +76,15 @@ def main() -> int:
     args = parser.parse_args()
     if not Path(args.dlt_python).exists():
         parser.error(f"--dlt-python {args.dlt_python} does not exist: create it as the docstring shows")
-    with _server(args.pg_url) as admin_url, _database_pair(admin_url, "dlt") as (crm, bi):
+    with _server(args.pg_url) as admin_url, _database_pair(admin_url, "dlt", application=APPLICATION) as (crm, bi):
         print(f"generating {args.rows:,} leads ...", flush=True)
-        _generate(crm, args.rows)
-        _reset_mirror(bi)
-        pipe = _pipe(_psql(), crm, bi)
-        _reset_mirror(bi)
+        _generate(crm, args.rows, application=APPLICATION)
+        _reset_mirror(bi, application=APPLICATION)
+        pipe = _pipe(_psql(), crm, bi, application=APPLICATION)
+        _reset_mirror(bi, application=APPLICATION)
         ours, ours_wall, ours_rss = _sync_child(crm, bi)
         dlt_seconds, dlt_wall, dlt_rss = _dlt_child(args.dlt_python, crm, bi)
-        with psycopg.connect(bi) as conn:
+        with connect(bi, "bi", APPLICATION) as conn:
             row = conn.execute("SELECT count(*) FROM dlt_leads.leads").fetchone()
         if row != (args.rows,):
             raise RuntimeError(f"dlt loaded {row} rows into BI dlt_leads.leads, expected {args.rows}")

@@ -43,7 +43,6 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import psycopg
 from psycopg import sql
 
 from hyperdash_pipeline.automation.intervals import (
@@ -53,11 +52,13 @@ from hyperdash_pipeline.automation.intervals import (
     DEFAULT_CRM_POLL_SECONDS,
 )
 from hyperdash_pipeline.cli import main as hyperdash
+from hyperdash_pipeline.connections import connect
 from hyperdash_pipeline.embedded import export_database_urls
 from hyperdash_pipeline.migrate import migrate_all
 from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, DAGSTER_URL_VAR, HOME_VAR, libpq_url
 from hyperdash_pipeline.webhook.signing import signed_headers
 
+APPLICATION = "hyperdash-bench-freshness"
 TARGETS = {"lead_attribution": 45.0, "creative_performance": 90.0}
 STAGES = ("crm_raw", "lead_attribution", "creative_performance")
 STAGE_QUERIES = {
@@ -96,7 +97,7 @@ def scratch_databases() -> Iterator[dict[str, str]]:
     names = {
         var: f"bench_fresh_{tag}_{var.split('_')[0].lower()}" for var in (CRM_URL_VAR, BI_URL_VAR, DAGSTER_URL_VAR)
     }
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with connect(admin, "admin", APPLICATION, autocommit=True) as conn:
         for name in names.values():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
@@ -104,7 +105,7 @@ def scratch_databases() -> Iterator[dict[str, str]]:
         migrate_all(urls[CRM_URL_VAR], urls[BI_URL_VAR])
         yield urls
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
+        with connect(admin, "admin", APPLICATION, autocommit=True) as conn:
             for name in names.values():
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
@@ -208,7 +209,7 @@ def post_lead(base: str, organization_id: str, secret: str, n: int) -> Lead:
 
 def observe(bi_url: str, leads: list[Lead]) -> None:
     """Stamp, for each lead, the first poll that finds it at each stage."""
-    with psycopg.connect(bi_url, autocommit=True) as conn:
+    with connect(bi_url, "bi", APPLICATION, autocommit=True) as conn:
         for stage in STAGES:
             waiting = [lead for lead in leads if stage not in lead.seen]
             if not waiting:

@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import psycopg
 from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -49,7 +48,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_sync import _server, _url
 from whole_process import Cli, Measured
 
+from hyperdash_pipeline.connections import connect
 from hyperdash_pipeline.settings import TEST_PG_URL_VAR, libpq_url
+
+APPLICATION = "hyperdash-bench-growth"
 
 TODAY = "2026-12-01"  # a fixed window: the same rows at every run
 FIXED_CHANGE = 1_000
@@ -97,18 +99,18 @@ class Databases:
 def _databases(admin_url: str, size: int) -> Iterator[Databases]:
     names = [f"hd_bench_growth_{os.getpid()}_{size}_{part}" for part in ("crm", "bi", "dagster")]
     try:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
+        with connect(admin_url, "admin", APPLICATION, autocommit=True) as conn:
             for name in names:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         yield Databases(admin_url, *(_url(admin_url, name) for name in names))
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
+        with connect(admin_url, "admin", APPLICATION, autocommit=True) as conn:
             for name in names:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _sizes_mb(dbs: Databases) -> tuple[float, float]:
-    with psycopg.connect(dbs.admin) as conn:
+    with connect(dbs.admin, "admin", APPLICATION) as conn:
         row = conn.execute(
             "SELECT pg_database_size(%s), pg_database_size(%s)",
             [_name(dbs.crm), _name(dbs.bi)],
@@ -122,14 +124,14 @@ def _name(url: str) -> str:
 
 
 def _wal_lsn(admin_url: str) -> str:
-    with psycopg.connect(admin_url) as conn:
+    with connect(admin_url, "admin", APPLICATION) as conn:
         row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
     assert row is not None
     return str(row[0])
 
 
 def _wal_mb_since(admin_url: str, lsn: str) -> float:
-    with psycopg.connect(admin_url) as conn:
+    with connect(admin_url, "admin", APPLICATION) as conn:
         row = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)", [lsn]).fetchone()
     assert row is not None
     return float(row[0]) / 2**20
@@ -140,7 +142,8 @@ def _step_seconds(dbs: Databases, stdout: str) -> float | None:
     run_id = json.loads(stdout).get("run_id")
     if not run_id:
         return None
-    with psycopg.connect(dbs.dagster) as conn:
+    # Dagster's storage is neither the CRM nor BI: the server's own limits, as the maintenance connections.
+    with connect(dbs.dagster, "admin", APPLICATION) as conn:
         row = conn.execute(
             "SELECT extract(epoch FROM max(timestamp) FILTER (WHERE dagster_event_type = 'STEP_SUCCESS') "
             "- min(timestamp) FILTER (WHERE dagster_event_type = 'STEP_START')) FROM event_logs WHERE run_id = %s",
@@ -171,7 +174,7 @@ def _detail(command: str, stdout: str) -> str:
 
 
 def _change(crm_url: str, where: str, params: list[int] | None = None) -> int:
-    with psycopg.connect(crm_url, autocommit=True) as conn:
+    with connect(crm_url, "crm", APPLICATION, autocommit=True) as conn:
         changed = conn.execute(_CHANGE.format(where), params).rowcount
         conn.execute("ANALYZE leads")
     return changed
@@ -310,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     external = os.environ.get(TEST_PG_URL_VAR)
     stages: list[Stage] = []
     with _server(libpq_url(external) if external else None) as admin_url:
-        with psycopg.connect(admin_url) as conn:
+        with connect(admin_url, "admin", APPLICATION) as conn:
             version = conn.execute("SHOW server_version").fetchone()
         print(
             f"PostgreSQL {version[0] if version else '?'} ({'HYPERDASH_TEST_PG_URL' if external else 'embedded'}), "

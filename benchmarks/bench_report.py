@@ -28,9 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 from psycopg import sql
 
+from hyperdash_pipeline.connections import connect
 from hyperdash_pipeline.embedded import database_url, start_embedded, stop_embedded
 from hyperdash_pipeline.migrate import apply_migrations
 from hyperdash_pipeline.report import slices
@@ -39,6 +39,7 @@ from hyperdash_pipeline.report.data import ReportParams
 from hyperdash_pipeline.resources import PostgresResource
 from hyperdash_pipeline.settings import SQL_DIR, TEST_PG_URL_VAR, libpq_url, redact
 
+APPLICATION = "hyperdash-bench-report"
 DATABASE = f"hd_bench_report_{os.getpid()}"
 CHROMIUM = Path("/usr/bin/chromium")
 INTERACTION_BUDGET_MS = 100.0
@@ -114,12 +115,13 @@ def _browser_change_ms(path: Path) -> float | None:
 
 
 def run(admin_url: str, leads: int, campaigns: int, orgs: int) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as admin:
+    with connect(admin_url, "admin", APPLICATION, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
     url = _with_database(admin_url, DATABASE)
     try:
         apply_migrations(url, SQL_DIR / "bi", "bi")
-        with psycopg.connect(url, autocommit=True) as conn:
+        # Generates --leads rows and --campaigns x 180 days in single INSERTs: not to be cut by BI's 30 min.
+        with connect(url, "bi", APPLICATION, autocommit=True, statement_timeout_ms=0) as conn:
             print(f"generating {leads:,} leads, {campaigns:,} campaigns x 180 days in {redact(url)}", flush=True)
             params = {"leads": leads, "campaigns": campaigns, "orgs": orgs}
             elapsed = _timed(lambda: [conn.execute(q, params) for q in GENERATE.split(";\n\n") if q.strip()])
@@ -132,7 +134,7 @@ def run(admin_url: str, leads: int, campaigns: int, orgs: int) -> None:
         ours, base = min(facts), min(floor)
         print(f"facts query: {ours:.2f} s (best of 3) vs reading the same rows once {base:.2f} s = {ours / base:.2f}x")
         with tempfile.TemporaryDirectory(prefix="hd-bench-report-") as out:
-            bi = PostgresResource(url=url, application_name="bench-report")
+            bi = PostgresResource(url=url, application_name=APPLICATION)
             start = time.perf_counter()
             result = write_report(bi, ReportParams(), Path(out))
             whole = time.perf_counter() - start
@@ -146,7 +148,7 @@ def run(admin_url: str, leads: int, campaigns: int, orgs: int) -> None:
                     f"vs {INTERACTION_BUDGET_MS:.0f} ms budget ({verdict}; {change / INTERACTION_BUDGET_MS:.2f}x)"
                 )
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
+        with connect(admin_url, "admin", APPLICATION, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
 
 

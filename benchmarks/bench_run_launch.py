@@ -28,7 +28,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-import psycopg
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from bench_sync import _database_pair, _generate, _server, _url  # noqa: E402
 from whole_process import load  # noqa: E402
 
+from hyperdash_pipeline.connections import connect  # noqa: E402
 from hyperdash_pipeline.settings import (  # noqa: E402
     BI_URL_VAR,
     CRM_URL_VAR,
@@ -49,6 +49,8 @@ from hyperdash_pipeline.sync.engine import run_sync  # noqa: E402
 if TYPE_CHECKING:
     from dagster import DagsterInstance
 
+APPLICATION = "hyperdash-bench-run-launch"
+
 _PHASES = {
     "queue (RUN_ENQUEUED -> RUN_STARTING)": ("RUN_ENQUEUED", "RUN_STARTING"),
     "launch -> RUN_SUCCESS": ("RUN_STARTING", "RUN_SUCCESS"),
@@ -60,12 +62,12 @@ _PHASES = {
 @contextmanager
 def _dagster_database(admin_url: str) -> Iterator[str]:
     name = f"bench_launch_{os.getpid()}_dagster"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with connect(admin_url, "admin", APPLICATION, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         yield _url(admin_url, name)
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
+        with connect(admin_url, "admin", APPLICATION, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
@@ -139,10 +141,10 @@ def main() -> int:
     try:
         with (
             _server(args.pg_url) as admin_url,
-            _database_pair(admin_url, "launch") as (crm, bi),
+            _database_pair(admin_url, "launch", application=APPLICATION) as (crm, bi),
             _dagster_database(admin_url) as dagster_url,
         ):
-            _generate(crm, 1000)
+            _generate(crm, 1000, application=APPLICATION)
             run_sync(crm, bi)  # caught up: every timed run is a no-op
             shutil.copyfile(DAGSTER_YAML, home / "dagster.yaml")
             env = {

@@ -25,15 +25,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from hyperdash_pipeline.connections import connect  # noqa: E402
 from hyperdash_pipeline.embedded import database_url, start_embedded, stop_embedded  # noqa: E402
 from hyperdash_pipeline.migrate import migrate_all  # noqa: E402
 from hyperdash_pipeline.sync.engine import mirror_fingerprints, run_sync  # noqa: E402
+
+APPLICATION = "hyperdash-bench-schema-drift"
 
 
 @contextmanager
@@ -52,7 +54,7 @@ def _server(pg_url: str | None) -> Iterator[str]:
 @contextmanager
 def _databases(admin_url: str) -> Iterator[tuple[str, str]]:
     names = [f"bench_drift_{os.getpid()}_crm", f"bench_drift_{os.getpid()}_bi"]
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with connect(admin_url, "admin", APPLICATION, autocommit=True) as conn:
         for name in names:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     crm, bi = (urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}")) for name in names)
@@ -60,7 +62,7 @@ def _databases(admin_url: str) -> Iterator[tuple[str, str]]:
         migrate_all(crm, bi)
         yield crm, bi
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
+        with connect(admin_url, "admin", APPLICATION, autocommit=True) as conn:
             for name in names:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
@@ -75,7 +77,7 @@ _CASES = {
 
 
 def _add_crm_column(crm: str, name: str, definition: str) -> None:
-    with psycopg.connect(crm, autocommit=True) as conn:
+    with connect(crm, "crm", APPLICATION, autocommit=True) as conn:
         conn.execute(sql.SQL("ALTER TABLE leads ADD COLUMN {} " + definition).format(sql.Identifier(name)))
 
 
@@ -93,7 +95,8 @@ def _timed(crm: str, bi: str, *, full: bool) -> float:
 
 def bench(admin_url: str, rows: int, repeat: int) -> None:
     with _databases(admin_url) as (crm, bi):
-        with psycopg.connect(crm, autocommit=True) as conn:
+        # --rows generated leads in one INSERT, then VACUUM: not to be cut by the CRM's 30 min.
+        with connect(crm, "crm", APPLICATION, autocommit=True, statement_timeout_ms=0) as conn:
             conn.execute((ROOT / "benchmarks" / "sql" / "generate_leads.sql").read_text(), {"n": rows})
             conn.execute("VACUUM ANALYZE leads")
         run_sync(crm, bi, tables=["leads"])  # with its receipt: the CRM's flags then read as BI's

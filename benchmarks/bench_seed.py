@@ -28,14 +28,15 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 from psycopg import sql
 
+from hyperdash_pipeline.connections import connect
 from hyperdash_pipeline.embedded import database_url, start_embedded
 from hyperdash_pipeline.migrate import migrate_all
 from hyperdash_pipeline.sample_data import seed_sample_data
 from hyperdash_pipeline.settings import TEST_PG_URL_VAR, libpq_url
 
+APPLICATION = "hyperdash-bench-seed"  # not hyperdash-seed/...: the sampler below counts only the seed's
 SCRATCH = ("hd_bench_seed_crm", "hd_bench_seed_bi")
 
 
@@ -49,7 +50,7 @@ def _on(admin_url: str, database: str) -> str:
 
 
 def _recreate(admin_url: str, drop_only: bool = False) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with connect(admin_url, "admin", APPLICATION, autocommit=True) as conn:
         for name in SCRATCH:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             if not drop_only:
@@ -58,7 +59,7 @@ def _recreate(admin_url: str, drop_only: bool = False) -> None:
 
 def _postmaster_pid(admin_url: str) -> int | None:
     """The server's postmaster, whose children's CPU time grows by each finished backend's."""
-    with psycopg.connect(admin_url) as conn:
+    with connect(admin_url, "admin", APPLICATION) as conn:
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
     try:
         return int(Path(f"/proc/{row[0] if row else 0}/stat").read_text().rsplit(")", 1)[1].split()[1])
@@ -88,7 +89,7 @@ class _BackendSampler(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+        with connect(self.admin_url, "admin", APPLICATION, autocommit=True) as conn:
             while not self.done.wait(0.2):
                 rows = conn.execute(
                     "SELECT pid, extract(epoch FROM backend_start)::float8, application_name FROM pg_stat_activity "
@@ -110,7 +111,8 @@ class _BackendSampler(threading.Thread):
 
 
 def _floor_seconds(crm_url: str, rows: int) -> float:
-    with psycopg.connect(crm_url) as conn:
+    # One INSERT of --sizes rows: minutes at large sizes, not to be cut by the CRM's 30 min.
+    with connect(crm_url, "crm", APPLICATION, statement_timeout_ms=0) as conn:
         conn.execute("CREATE UNLOGGED TABLE bench_leads_floor (LIKE leads INCLUDING DEFAULTS)")
         started = time.perf_counter()
         conn.execute(

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from whole_process import Cli, load  # noqa: E402
 
+from hyperdash_pipeline.connections import connect  # noqa: E402
 from hyperdash_pipeline.embedded import database_url, start_embedded, stop_embedded  # noqa: E402
 from hyperdash_pipeline.migrate import migrate_all  # noqa: E402
 from hyperdash_pipeline.sync.engine import (  # noqa: E402
@@ -46,6 +46,8 @@ from hyperdash_pipeline.sync.engine import (  # noqa: E402
     mirror_fingerprints,
     run_sync,
 )
+
+APPLICATION = "hyperdash-bench-sync"
 
 _CHILD = """
 import json, sys
@@ -91,9 +93,9 @@ def _server(pg_url: str | None) -> Iterator[str]:
 
 
 @contextmanager
-def _database_pair(admin_url: str, tag: str) -> Iterator[tuple[str, str]]:
+def _database_pair(admin_url: str, tag: str, *, application: str = APPLICATION) -> Iterator[tuple[str, str]]:
     names = [f"bench_sync_{tag}_{os.getpid()}_crm", f"bench_sync_{tag}_{os.getpid()}_bi"]
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with connect(admin_url, "admin", application, autocommit=True) as conn:
         for name in names:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -102,29 +104,31 @@ def _database_pair(admin_url: str, tag: str) -> Iterator[tuple[str, str]]:
         migrate_all(crm, bi)
         yield crm, bi
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
+        with connect(admin_url, "admin", application, autocommit=True) as conn:
             for name in names:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def _generate(crm: str, rows: int) -> float:
+def _generate(crm: str, rows: int, *, application: str = APPLICATION) -> float:
     started = time.monotonic()
-    with psycopg.connect(crm, autocommit=True) as conn:
+    # Millions of generated rows in one INSERT, then VACUUM: minutes at large --rows, not bounded by the CRM's 30 min.
+    with connect(crm, "crm", application, autocommit=True, statement_timeout_ms=0) as conn:
         conn.execute((ROOT / "benchmarks" / "sql" / "generate_leads.sql").read_text(), {"n": rows})
         conn.execute("VACUUM ANALYZE leads")
     return time.monotonic() - started
 
 
-def _reset_mirror(bi: str) -> None:
-    with psycopg.connect(bi, autocommit=True) as conn:
+def _reset_mirror(bi: str, *, application: str = APPLICATION) -> None:
+    with connect(bi, "bi", application, autocommit=True) as conn:
         conn.execute("TRUNCATE crm_raw.leads")
         conn.execute("DELETE FROM sync_state WHERE table_name = 'leads'")
         conn.execute("CHECKPOINT")
 
 
-def _pipe(psql: str, crm: str, bi: str) -> float:
-    """The issue's baseline: psql COPY binary out of the CRM piped into psql COPY binary into BI."""
-    with psycopg.connect(bi) as conn:
+def _pipe(psql: str, crm: str, bi: str, *, application: str = APPLICATION) -> float:
+    """The issue's baseline: psql COPY binary out of the CRM piped into psql COPY binary into BI (two psql
+    processes, connecting themselves: the bare tool measured; only the untimed column list comes from here)."""
+    with connect(bi, "bi", application) as conn:
         columns = [
             r[0]
             for r in conn.execute(
@@ -175,7 +179,8 @@ class _Writer(threading.Thread):
 
     def run(self) -> None:
         rng = random.Random(7)
-        with psycopg.connect(self.crm, autocommit=True) as conn:
+        # It plays the CRM application's writes, which our lock timeout does not bound: a wait is measured, not cut.
+        with connect(self.crm, "crm", APPLICATION, autocommit=True, lock_timeout_ms=0) as conn:
             while not self.stop.is_set():
                 started = time.perf_counter()
                 conn.execute(
@@ -191,7 +196,7 @@ def _percentiles(values: list[float]) -> tuple[float, float]:
 
 
 def _latency(crm: str, bi: str, idle_seconds: float) -> tuple[tuple[float, float], tuple[float, float], int, int]:
-    with psycopg.connect(crm) as conn:
+    with connect(crm, "crm", APPLICATION) as conn:
         ids = [str(r[0]) for r in conn.execute("SELECT id FROM leads TABLESAMPLE SYSTEM (1) LIMIT 5000")]
     idle = _Writer(crm, ids)
     idle.start()
@@ -255,7 +260,7 @@ def bench(admin_url: str, rows: int, small: int, repeat: int) -> list[Row]:
         _check_exact(crm, bi)
         idle = sorted(run_sync(crm, bi).seconds for _ in range(3))[1]
         out.append(Row("re-sync, nothing changed (6 tables, engine)", f"{idle:.3f} s", target="<= 0.2 s"))
-        with psycopg.connect(crm, autocommit=True) as conn:
+        with connect(crm, "crm", APPLICATION, autocommit=True) as conn:
             conn.execute(
                 "UPDATE leads SET status = 'qualified', value = value + 1 "
                 "WHERE id IN (SELECT id FROM leads ORDER BY id LIMIT 10000)"
@@ -301,7 +306,7 @@ def bench(admin_url: str, rows: int, small: int, repeat: int) -> list[Row]:
 def _cli(admin_url: str, crm: str, bi: str) -> Iterator[Cli]:
     """The `hyperdash` command on these databases, with a Dagster storage database of its own."""
     name = f"bench_sync_{os.getpid()}_dagster"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with connect(admin_url, "admin", APPLICATION, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         with tempfile.TemporaryDirectory(prefix="hyperdash-bench-home-") as home:
@@ -309,7 +314,7 @@ def _cli(admin_url: str, crm: str, bi: str) -> Iterator[Cli]:
             cli.run("sync", "--always", "--quiet")  # creates the instance's tables: a one-time cost, not timed
             yield cli
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
+        with connect(admin_url, "admin", APPLICATION, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
@@ -330,7 +335,7 @@ def _whole_process(cli: Cli, psql: str, rows: int, engine_idle: float, engine_10
     out.append(Row("  same with --always (a recorded Dagster run)", f"{recorded:.2f} s", load=load()))
     changed = []
     for offset in (20_000, 40_000):
-        with psycopg.connect(cli.crm_url, autocommit=True) as conn:
+        with connect(cli.crm_url, "crm", APPLICATION, autocommit=True) as conn:
             conn.execute(
                 "UPDATE leads SET status = 'contacted', value = value + 1 "
                 "WHERE id IN (SELECT id FROM leads ORDER BY id OFFSET %s LIMIT 10000)",
@@ -362,8 +367,8 @@ def _whole_process(cli: Cli, psql: str, rows: int, engine_idle: float, engine_10
     return out
 
 
-def _print(rows: list[Row], admin_url: str) -> None:
-    with psycopg.connect(admin_url) as conn:
+def _print(rows: list[Row], admin_url: str, *, application: str = APPLICATION) -> None:
+    with connect(admin_url, "admin", application) as conn:
         settings: dict[str, str] = dict(
             conn.execute(
                 "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'server_version')"

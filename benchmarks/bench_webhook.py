@@ -47,12 +47,14 @@ import psycopg
 from psycopg import sql
 
 from hyperdash_pipeline.cli import main as hyperdash
+from hyperdash_pipeline.connections import connect
 from hyperdash_pipeline.embedded import export_database_urls
 from hyperdash_pipeline.migrate import apply_migrations, migrate_all
 from hyperdash_pipeline.sample_data import seed_sample_data
 from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, SQL_DIR, hyperdash_home, libpq_url
 from hyperdash_pipeline.webhook.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, secret_key, sign
 
+APPLICATION = "hyperdash-bench-webhook"
 LUA = Path(__file__).with_name("webhook_load.lua")
 CONNECTIONS = 64
 SYNC_TIMEOUT = 900.0  # bound on the wait for the full sync once the load run is over
@@ -144,12 +146,12 @@ def scratch_database(prefix: str) -> Iterator[str]:
     base = export_database_urls().crm
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = _database_url(base, "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
+    with connect(admin, "admin", APPLICATION, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         yield _database_url(base, name)
     finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
+        with connect(admin, "admin", APPLICATION, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
@@ -168,7 +170,7 @@ def scratch_crm_and_bi(leads: int) -> Iterator[tuple[str, str]]:
         migrate_all(crm_url, bi_url)
         started = time.perf_counter()
         summary = seed_sample_data(crm_url, bi_url, leads=leads)
-        with psycopg.connect(crm_url, autocommit=True) as conn:
+        with connect(crm_url, "crm", APPLICATION, autocommit=True) as conn:
             conn.execute("VACUUM (ANALYZE)")  # not autovacuum during a measured run
         rows = sum(n for table, n in summary.counts.items() if table.startswith("crm."))
         print(f"seeded {leads} leads ({rows} CRM rows in 6 tables) in {time.perf_counter() - started:.0f} s")
@@ -398,18 +400,18 @@ def postmaster_pid() -> int | None:
 
 def checkpoint(crm_url: str) -> None:
     """Flush the warm-up's dirty pages now rather than during the measured run (needs a superuser)."""
-    with contextlib.suppress(psycopg.Error), psycopg.connect(crm_url, autocommit=True) as conn:
+    with contextlib.suppress(psycopg.Error), connect(crm_url, "crm", APPLICATION, autocommit=True) as conn:
         conn.execute("CHECKPOINT")
 
 
 def crm_rows(crm_url: str, organization_id: str) -> int:
-    with psycopg.connect(crm_url) as conn:
+    with connect(crm_url, "crm", APPLICATION) as conn:
         row = conn.execute("SELECT count(*) FROM leads WHERE organization_id = %s", (organization_id,)).fetchone()
     return int(row[0]) if row else 0
 
 
 def found_in_crm(crm_url: str, lead_ids: list[str]) -> int:
-    with psycopg.connect(crm_url) as conn:
+    with connect(crm_url, "crm", APPLICATION) as conn:
         row = conn.execute("SELECT count(*) FROM leads WHERE id = ANY(%s::uuid[])", (lead_ids,)).fetchone()
     return int(row[0]) if row else 0
 

@@ -15,34 +15,118 @@ from hyperdash_pipeline.transforms import scalar
 from hyperdash_pipeline.webhook.store import WEBHOOK_APPLICATION, make_pool
 
 PACKAGE = PROJECT_ROOT / "hyperdash_pipeline"
+BENCHMARKS = PROJECT_ROOT / "benchmarks"
 FACTORY = PACKAGE / "connections.py"
 # The webhook's pool opens its connections itself, with the factory's pool_kwargs and session_limits_sql.
 POOL_OWNER = PACKAGE / "webhook" / "store.py"
+# A benchmark's baseline that is itself the bare tool being compared against keeps its own connection:
+# the call's line says so.
+BASELINE_MARKER = "# baseline:"
+OPENERS = {"psycopg.connect", "psycopg.Connection.connect", "psycopg.AsyncConnection.connect", "psycopg2.connect"}
 
 
-def opened_outside_the_factory(path: Path) -> list[str]:
-    found = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute | ast.Name):
-            continue
-        name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
-        owner = (
-            node.func.value.id if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) else ""
-        )
-        if (owner, name) in {("psycopg", "connect"), ("psycopg2", "connect")} or name.endswith("ConnectionPool"):
-            found.append(f"{name} line {node.lineno}")
-    return found
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute) and (owner := _dotted(node.value)) is not None:
+        return f"{owner}.{node.attr}"
+    return None
 
 
-def test_the_package_opens_connections_only_through_the_factory() -> None:
+def direct_connects(source: str) -> list[str]:
+    """Where `source` opens a PostgreSQL connection itself: psycopg.connect, psycopg.Connection.connect,
+    psycopg.AsyncConnection.connect (under any alias), psycopg2.connect, or an import of psycopg's `connect`;
+    a line carrying BASELINE_MARKER is allowed."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    bound = {"psycopg": "psycopg", "psycopg2": "psycopg2"}  # local name -> what it is
+    found: list[tuple[int, int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                bound[alias.asname or alias.name.split(".")[0]] = (
+                    alias.name if alias.asname else alias.name.split(".")[0]
+                )
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in {"psycopg", "psycopg2"}:
+            package = (node.module or "").split(".")[0]
+            for alias in node.names:
+                bound[alias.asname or alias.name] = f"{package}.{alias.name}"
+                if alias.name == "connect":
+                    found.append((node.lineno, node.end_lineno or node.lineno, f"from {node.module} import connect"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and (name := _dotted(node.func)) is not None:
+            head, _, rest = name.partition(".")
+            resolved = bound.get(head, head) + (f".{rest}" if rest else "")
+            if resolved in OPENERS:
+                found.append((node.lineno, node.end_lineno or node.lineno, resolved))
+    return [
+        f"{what} line {first}"
+        for first, last, what in sorted(found)
+        if not any(BASELINE_MARKER in line for line in lines[first - 1 : last])
+    ]
+
+
+def test_the_detector_sees_every_way_of_opening_a_connection() -> None:
+    source = """
+import psycopg
+import psycopg as pg
+from psycopg import AsyncConnection, Connection as C, connect
+from psycopg import connect as c2  # baseline: bare psycopg is the thing compared against
+psycopg.connect("a")
+pg.connect("a")
+C.connect("a")
+psycopg.Connection.connect("a")
+AsyncConnection.connect("a")
+connect("a")
+psycopg.connect("a")  # baseline: the raw pipe
+psycopg.connect(
+    "a",  # baseline: a marker on any line of the call
+)
+psycopg.sql.SQL("a")
+sqlite3.connect("a")
+"""
+    assert direct_connects(source) == [
+        "from psycopg import connect line 4",
+        "psycopg.connect line 6",
+        "psycopg.connect line 7",
+        "psycopg.Connection.connect line 8",
+        "psycopg.Connection.connect line 9",
+        "psycopg.AsyncConnection.connect line 10",
+        "psycopg.connect line 11",
+    ]
+
+
+def test_connections_are_opened_only_through_the_factory() -> None:
+    """The package, the benchmarks and tasks.py: hyperdash_pipeline.connections.connect, nothing else."""
+    scanned = [*PACKAGE.rglob("*.py"), *BENCHMARKS.rglob("*.py"), PROJECT_ROOT / "tasks.py"]
+    assert FACTORY in scanned and any(path.parent == BENCHMARKS for path in scanned)
     offenders = {
         str(path.relative_to(PROJECT_ROOT)): calls
+        for path in sorted(scanned)
+        if path != FACTORY
+        if (calls := direct_connects(path.read_text()))
+    }
+    assert offenders == {}, "open them with hyperdash_pipeline.connections.connect (or mark a bare baseline)"
+
+
+def pools(path: Path) -> list[str]:
+    return [
+        f"{name} line {node.lineno}"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and (name := (_dotted(node.func) or "").rpartition(".")[2]).endswith("ConnectionPool")
+    ]
+
+
+def test_the_package_opens_pools_only_in_the_webhook_store() -> None:
+    offenders = {
+        str(path.relative_to(PROJECT_ROOT)): found
         for path in PACKAGE.rglob("*.py")
         if path not in {FACTORY, POOL_OWNER}
-        if (calls := opened_outside_the_factory(path))
+        if (found := pools(path))
     }
-    assert offenders == {}, "open them with hyperdash_pipeline.connections.connect"
-    assert [c.split()[0] for c in opened_outside_the_factory(POOL_OWNER)] == ["AsyncConnectionPool"]
+    assert offenders == {}, "the webhook's pool is the only one (webhook/store.py)"
+    assert [c.split()[0] for c in pools(POOL_OWNER)] == ["AsyncConnectionPool"]
 
 
 def session(conn) -> tuple[str, str, str]:
