@@ -11,11 +11,31 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dagster import AssetsDefinition, AssetSpec, Definitions, load_from_defs_folder, map_asset_specs
+from dagster import AssetsDefinition, AssetSpec, Definitions, MetadataValue, load_from_defs_folder, map_asset_specs
 
+from hyperdash_pipeline.conventions import (
+    GROUP_AD_PLATFORMS,
+    GROUP_ATTRIBUTION,
+    GROUP_BACKUPS,
+    GROUP_CONVERSIONS,
+    GROUP_CORRELATION,
+    GROUP_CRM_SYNC,
+    GROUP_REPORTING,
+)
 from hyperdash_pipeline.freshness import with_freshness
 
 PROJECT_ROOT_VAR = "HYPERDASH_PROJECT_ROOT"
+# Where each group's SQL and tests live (relative to the repository): shown on every asset of the group in the
+# UI, so that a reader goes from an asset to its SQL and to its tests in one step.
+SOURCES_BY_GROUP = {
+    GROUP_CRM_SYNC: ("sql/transforms/sync/", "tests/crm_sync/"),
+    GROUP_AD_PLATFORMS: ("sql/transforms/ingestion/", "tests/ad_platforms/"),
+    GROUP_ATTRIBUTION: ("sql/transforms/attribution/", "tests/attribution/"),
+    GROUP_CORRELATION: ("sql/transforms/correlation/", "tests/correlation/"),
+    GROUP_REPORTING: ("sql/transforms/report/", "tests/reporting/"),
+    GROUP_BACKUPS: ("sql/transforms/backup/", "tests/backups/"),
+    GROUP_CONVERSIONS: ("sql/transforms/conversions/", "tests/conversions/"),
+}
 
 
 def project_root() -> Path:
@@ -30,8 +50,19 @@ def project_root() -> Path:
     return root
 
 
+def with_source_paths(spec: AssetSpec) -> AssetSpec:
+    """`spec` with its group's SQL folder and tests folder in its metadata (hyperdash/sql, hyperdash/tests)."""
+    found = SOURCES_BY_GROUP.get(spec.group_name or "")
+    if found is None:
+        return spec
+    sql_dir, tests_dir = found
+    return spec.merge_attributes(
+        metadata={"hyperdash/sql": MetadataValue.path(sql_dir), "hyperdash/tests": MetadataValue.path(tests_dir)}
+    )
+
+
 def with_policies(loaded: Definitions) -> Definitions:
-    """`loaded` with each asset's group freshness policy attached.
+    """`loaded` with each asset's group freshness policy and its source paths attached.
 
     Rebuilt through the public constructor: `Definitions.map_asset_specs` does the same but is a preview API in
     Dagster 1.13 (it warns on every load).
@@ -39,7 +70,7 @@ def with_policies(loaded: Definitions) -> Definitions:
     specs = [a for a in loaded.assets or [] if isinstance(a, AssetsDefinition | AssetSpec)]
     others = [a for a in loaded.assets or [] if not isinstance(a, AssetsDefinition | AssetSpec)]
     return Definitions(
-        assets=[*map_asset_specs(with_freshness, specs), *others],
+        assets=[*map_asset_specs(lambda spec: with_source_paths(with_freshness(spec)), specs), *others],
         asset_checks=loaded.asset_checks,
         jobs=loaded.jobs,
         schedules=loaded.schedules,

@@ -36,3 +36,18 @@ def test_dg_cli_loads_the_project(databases, tmp_path):
         env=os.environ | {"DAGSTER_HOME": str(tmp_path)},
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+def test_every_asset_names_its_sql_and_its_tests():
+    """From an asset in the UI, one step to its SQL folder and one to its tests: both exist, and a test there
+    names the asset."""
+    from hyperdash_pipeline.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        metadata = graph.get(key).metadata
+        sql_dir = PROJECT_ROOT / metadata["hyperdash/sql"].value
+        tests_dir = PROJECT_ROOT / metadata["hyperdash/tests"].value
+        assert sorted(sql_dir.glob("*.sql")), f"{key.to_user_string()}: no SQL in {sql_dir}"
+        tests = "\n".join(path.read_text() for path in tests_dir.glob("test_*.py"))
+        assert key.path[-1] in tests, f"{key.to_user_string()}: no test in {tests_dir} names it"
