@@ -1,4 +1,4 @@
--- Multi-touch attribution outputs (column names are the MISSION.md contract).
+-- Multi-touch attribution outputs (column names are the contract: docs/contracts.md#attribution-contract).
 
 CREATE TABLE analytics.attribution_credits (
     organization_id uuid NOT NULL,

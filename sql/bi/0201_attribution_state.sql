@@ -67,7 +67,7 @@ UNION ALL VALUES
     ('adwords', 'google'), ('gads', 'google'), ('google_ads', 'google'),
     ('x', 'twitter'), ('whatsapp', 'sms');
 
--- The source normalisation of the metric contract (MISSION.md), usable by every transform.
+-- The source normalisation of the metric contract (docs/contracts.md#metric-contract), usable by every transform.
 CREATE FUNCTION analytics.normalise_source(utm_source text, gclid text, fbclid text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE

@@ -58,5 +58,5 @@ CROSS JOIN LATERAL (VALUES
 WHERE m.credit IS NOT NULL;
 
 COMMENT ON VIEW analytics.attribution_credits IS
-    'Multi-touch credits, one row per lead x touch x configured model (MISSION.md attribution contract); '
+    'Multi-touch credits, one row per lead x touch x configured model (docs/contracts.md#attribution-contract); '
     'stored in analytics.attribution_touch_credits, one row per lead x touch.';

@@ -1,4 +1,4 @@
--- Correlation tables (MISSION.md "Table contracts" / "Metric contracts"): keys first, then the metrics.
+-- Correlation tables (docs/contracts.md, table and metric contracts): keys first, then the metrics.
 -- Every ratio is a ratio of sums, NULL when its denominator is 0. Rebuilt in full by the correlation
 -- assets (DELETE + INSERT in one transaction, so readers always see a complete table).
 -- Money columns are in the currency as stored (see `currency`; 'mixed' = several currencies were summed,

@@ -1,4 +1,4 @@
--- CRM core tables (OLTP). The contract lives in MISSION.md "Table contracts".
+-- CRM core tables (OLTP). The contract lives in docs/contracts.md "CRM tables".
 -- updated_at is maintained by a trigger so every writer (app, webhook, psql) bumps it.
 
 CREATE OR REPLACE FUNCTION hyperdash_touch_updated_at() RETURNS trigger

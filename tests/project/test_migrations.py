@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from hyperdash_pipeline import migrate
 from hyperdash_pipeline.migrate import MigrationError, adopt_existing_crm, apply_migrations
-from hyperdash_pipeline.settings import SQL_DIR
+from hyperdash_pipeline.settings import PROJECT_ROOT, SQL_DIR
 from hyperdash_pipeline.transforms import scalar
 
 CRM_CONTRACT = {
@@ -167,6 +169,57 @@ def test_edited_applied_migration_is_refused(empty_database, tmp_path: Path):
     with pytest.raises(MigrationError, match=r"0001_a\.sql was edited after it was applied.*new migration"):
         apply_migrations(empty_database, folder, "BI")
     assert "b" not in {r for r in _tables(empty_database)}, "nothing may be applied after a refusal"
+
+
+def test_a_reviewed_edit_is_accepted_once_and_no_other(empty_database, tmp_path: Path, monkeypatch):
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    first = folder / "0001_a.sql"
+    first.write_text("-- cites an old document\nCREATE TABLE a (id int);")
+    apply_migrations(empty_database, folder, "BI")
+    earlier = hashlib.sha256(first.read_bytes()).hexdigest()
+    monkeypatch.setitem(migrate.REVIEWED_EDITS, "0001_a", frozenset({earlier}))
+    first.write_text("-- cites docs/contracts.md\nCREATE TABLE a (id int);")
+    (folder / "0002_b.sql").write_text("CREATE TABLE b (id int);")
+    apply_migrations(empty_database, folder, "BI")
+    assert {"a", "b"} <= _tables(empty_database)
+    assert _recorded(empty_database)["0001_a"] == hashlib.sha256(first.read_bytes()).hexdigest()
+    first.write_text("-- cites docs/contracts.md\nCREATE TABLE a (id bigint);")
+    with pytest.raises(MigrationError, match=r"0001_a\.sql was edited after it was applied"):
+        apply_migrations(empty_database, folder, "BI")
+
+
+def test_databases_migrated_before_the_reviewed_edits_keep_migrating(databases):
+    """A CRM and a BI that recorded the shipped migrations as they were before their comments were edited."""
+    for url, folder, database in ((databases.crm_url, "crm", "CRM"), (databases.bi_url, "bi", "BI")):
+        shipped = {path.stem for path in (SQL_DIR / folder).glob("*.sql")}
+        earlier = {name: min(digests) for name, digests in migrate.REVIEWED_EDITS.items() if name in shipped}
+        assert earlier, f"no reviewed edit among {folder}'s migrations"
+        with psycopg.connect(url, autocommit=True) as conn:
+            for name, digest in earlier.items():
+                conn.execute(f"UPDATE {migrate.CHECKSUM_TABLE} SET sha256 = %s WHERE migration_id = %s", (digest, name))
+        apply_migrations(url, SQL_DIR / folder, database)
+        recorded = _recorded(url)
+        for name in earlier:
+            assert recorded[name] == hashlib.sha256((SQL_DIR / folder / f"{name}.sql").read_bytes()).hexdigest()
+    with psycopg.connect(databases.bi_url) as conn:
+        comment = scalar(conn, "SELECT obj_description('analytics.attribution_credits'::regclass)")
+    assert "docs/contracts.md#attribution-contract" in comment
+
+
+def test_no_file_cites_a_document_outside_the_repository():
+    cited = [
+        str(path.relative_to(PROJECT_ROOT))
+        for folder in ("sql", "docs", "hyperdash_pipeline", "tests", "benchmarks")
+        for path in (PROJECT_ROOT / folder).rglob("*")
+        if path.suffix in {".sql", ".md", ".py"} and "MISSION" + ".md" in path.read_text()
+    ]
+    assert cited == []
+
+
+def _recorded(url: str) -> dict[str, str]:
+    with psycopg.connect(url) as conn:
+        return dict(conn.execute(f"SELECT migration_id, sha256 FROM {migrate.CHECKSUM_TABLE}").fetchall())
 
 
 def _tables(url: str) -> set[str]:
