@@ -3,13 +3,13 @@
     .venv/bin/python benchmarks/bench_report.py [--leads 1000000] [--campaigns 2000] [--orgs 5]
 
 Uses the server at HYPERDASH_TEST_PG_URL (an admin URL) or a throwaway embedded PostgreSQL; creates and drops
-its own database. Generates in SQL `--leads` lead_attribution rows (created over the last 180 days, a tenth of
-them customers in analytics.lead_outcomes) and one ad per campaign with a metrics row per day for 180 days,
-spread over `--orgs` organizations and three sources. Prints:
+its own database. Generates in SQL `--leads` lead_attribution rows (created over the last 180 days, two touch
+credits each, a tenth of them customers in analytics.lead_outcomes) and one ad per campaign with a
+metrics row per day for 180 days, spread over `--orgs` organizations and three sources. Prints:
 
-- the facts query (sql/transforms/report/slice_facts.sql) beside its floor, one plain pass that reads the same
-  rows (lead_attribution joined to lead_outcomes, summing the revenue, plus campaign_metrics, summing the
-  spend), and the ratio;
+- the facts queries (sql/transforms/report/*_facts.sql: campaigns, creatives, models, cohorts, calls,
+  conversions) beside their floor, one plain pass that reads the same rows once (lead_attribution joined to
+  lead_outcomes, campaign_metrics, and two touch credits per lead joined to their lead), and the ratio;
 - the whole `write_report` and the size of the file (its embedded JSON rows);
 - with /usr/bin/chromium and playwright: the time the page's script takes to regroup and redraw after a filter
   change (largest slice: all organizations, all time), median of 9, beside a 100 ms budget for an interaction.
@@ -64,6 +64,13 @@ SELECT ('00000000-0000-0000-0000-' || lpad((1 + c %% %(orgs)s)::text, 12, '0')):
        (now() - make_interval(secs => (i::bigint * 7919) %% (180 * 86400)))::timestamp
 FROM generate_series(1, %(leads)s) AS i, LATERAL (SELECT 1 + i %% %(campaigns)s AS c) AS k;
 
+INSERT INTO analytics.attribution_touch_credits (organization_id, lead_id, touch_index, channel, campaign_id, ad_id,
+    first_touch, last_touch, linear, position_based, time_decay, first_touch_revenue, last_touch_revenue,
+    linear_revenue, position_based_revenue, time_decay_revenue)
+SELECT la.organization_id, la.lead_id, t, 'paid_social', la.campaign_id, la.ad_id, 1 - t, t, 0.5, 0.5, 0.3 + 0.4 * t,
+       0, 0, 0, 0, 0
+FROM lead_attribution AS la, generate_series(0, 1) AS t;
+
 INSERT INTO analytics.lead_outcomes (lead_id, won_deals, won_revenue, run_id)
 SELECT lead_id, 1, 500 + (abs(hashtext(lead_id::text)) %% 5000), 1
 FROM lead_attribution TABLESAMPLE BERNOULLI (10);
@@ -75,6 +82,8 @@ FLOOR = """
 SELECT (SELECT count(*) + sum(o.won_revenue)
          FROM lead_attribution la LEFT JOIN analytics.lead_outcomes o USING (lead_id))
      + (SELECT count(*) + sum(spend) FROM campaign_metrics)
+     + (SELECT count(*) + sum(c.linear)
+         FROM analytics.attribution_touch_credits c JOIN lead_attribution la USING (lead_id))
 """
 
 CHANGE = """async () => {
@@ -130,7 +139,8 @@ def run(admin_url: str, leads: int, campaigns: int, orgs: int) -> None:
             as_of = datetime.now(UTC).date()
             facts = [_timed(lambda: slices.load_slice_data(conn, None, as_of)) for _ in range(3)]
             floor = [_timed(lambda: conn.execute(FLOOR).fetchone()) for _ in range(3)]
-            rows = len(slices.load_slice_data(conn, None, as_of).facts)
+            data = slices.load_slice_data(conn, None, as_of)
+            rows = len(data.facts) + sum(len(section["rows"]) for section in data.sections.values())
         ours, base = min(facts), min(floor)
         print(f"facts query: {ours:.2f} s (best of 3) vs reading the same rows once {base:.2f} s = {ours / base:.2f}x")
         with tempfile.TemporaryDirectory(prefix="hd-bench-report-") as out:

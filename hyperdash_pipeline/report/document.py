@@ -55,7 +55,7 @@ def _money(value: Any, currency: str | None) -> str:
     return text if value is None or not currency else f"{text} {currency}"
 
 
-def _interval(row: dict[str, Any]) -> str:
+def interval_words(row: dict[str, Any]) -> str:
     low, high = row["lead_to_customer_rate_low"], row["lead_to_customer_rate_high"]
     if low is None or high is None:
         return NOT_APPLICABLE
@@ -145,7 +145,7 @@ def cpl_vs_quality(section: Section) -> Figure:
             _num(r["customers"], charts.fmt_number),
             _money(r["cpl"], r.get("currency")),
             _num(r["lead_to_customer_rate"], charts.fmt_percent),
-            _interval(r),
+            interval_words(r),
             _num(r["platform_roas"], charts.fmt_ratio),
             _num(r["real_roas"], charts.fmt_ratio),
         ]
@@ -474,21 +474,23 @@ def render_html(
     ]
     if filtered:
         parts.append(
-            '<p class="note" id="unfiltered">The sections below are not filtered: they show every day and source '
-            "of the report's scope (the correlation tables, the calls made on all the data, and the conversions "
-            "sent in the last 7 days).</p>"
+            '<p class="note" id="unfiltered">Without JavaScript the filters do not apply to the sections below: '
+            "they show every day and source of the report's scope (the correlation tables, the calls made on all "
+            "the data, and the conversions sent in the last 7 days).</p>"
         )
     for fig in figures:
         parts.append(
             f'<section id="{escape(fig.key)}" data-drawn="{str(fig.drawn).lower()}"><h2>{escape(fig.title)}</h2>'
         )
         parts.append(f'<p class="explain">{escape(fig.explain)}</p>')
+        # the body the filters' script replaces with the selected slice (the default view once it runs)
+        parts.append(f'<div class="section-body" id="{escape(fig.key)}-body">')
         if fig.note:
             parts.append(f'<p class="note">{escape(fig.note)}</p>')
         if fig.svg:
             parts.append(f"<figure>{fig.svg}</figure>")
         parts.extend(fig.tables)
-        parts.append("</section>")
+        parts.append("</div></section>")
     parts.append(script)
     parts.append("</body></html>")
     return "\n".join(parts)

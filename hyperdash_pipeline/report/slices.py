@@ -15,8 +15,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from html import escape
@@ -27,7 +28,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from hyperdash_pipeline.report import charts
-from hyperdash_pipeline.report.document import _money, _num, campaign_label
+from hyperdash_pipeline.report.document import _money, _num, campaign_label, evidence_text, interval_words
 from hyperdash_pipeline.settings import read_sql
 
 SCRIPT = (Path(__file__).with_name("slices.js")).read_text(encoding="utf-8")
@@ -44,6 +45,8 @@ DEFAULT_PERIOD = "30"
 ALL = ""  # the select value of "all organizations" / "all sources"
 TABLE_ROWS = 15
 MAX_POINTS = 200  # campaigns drawn in the slice's chart, the largest spenders first
+# as the all-time sections' defaults (report.data.ReportParams): bars' campaigns, cohort lines, calls listed
+MAX_CATEGORIES, MAX_SERIES, MAX_FINDINGS = 8, 6, 10
 # The slice's charts (drawn here for the default view, by slices.js for the others): which row fields they
 # plot, with which formats (charts.fmt_<name>), the y = x line or not, and what to say when nothing is drawn.
 CHARTS: tuple[dict[str, Any], ...] = (
@@ -57,6 +60,7 @@ CHARTS: tuple[dict[str, Any], ...] = (
         "x_fmt": "money",
         "y_fmt": "percent",
         "diagonal": False,
+        "interval": True,
         "empty": "No campaign in this slice has leads, so there is no cost per lead or lead->customer rate to draw.",
     },
     {
@@ -69,6 +73,7 @@ CHARTS: tuple[dict[str, Any], ...] = (
         "x_fmt": "ratio",
         "y_fmt": "ratio",
         "diagonal": True,
+        "interval": False,
         "empty": "No campaign in this slice has spend dated in the period, so there is no ROAS to draw.",
     },
 )
@@ -88,6 +93,76 @@ COLUMNS = (
 )
 SUMMED = ("leads", "customers", "revenue", "spend", "conversion_value")
 FACT_TABLES = ("public.lead_attribution", "analytics.lead_outcomes", "public.campaign_metrics")
+BUCKET_FUNCTION = "analytics.report_bucket(date, date)"
+
+
+@dataclass(frozen=True)
+class SectionFacts:
+    """The facts one filtered section of the page regroups (slices.js), read by `sql_file`."""
+
+    name: str
+    sql_file: str
+    tables: tuple[str, ...]  # what it reads; a missing one leaves the section's facts empty, with a note
+    columns: tuple[str, ...]
+
+
+SECTION_FACTS = (
+    SectionFacts(
+        "creatives",
+        "creative_facts.sql",
+        FACT_TABLES,
+        (
+            "organization_id",
+            "source",
+            "campaign_id",
+            "ad_id",
+            "bucket",
+            "campaign_name",
+            "ad_name",
+            "currency",
+            "leads",
+            "customers",
+            "spend",
+            "impressions",
+            "video_3s_views",
+            "thruplays",
+        ),
+    ),
+    SectionFacts(
+        "models",
+        "model_facts.sql",
+        ("analytics.attribution_touch_credits", "public.lead_attribution", "public.campaign_metrics"),
+        ("organization_id", "source", "campaign_id", "model", "bucket", "attributed_leads", "attributed_revenue"),
+    ),
+    SectionFacts(
+        "cohorts",
+        "cohort_facts.sql",
+        ("public.lead_attribution", "analytics.lead_outcomes"),
+        ("organization_id", "source", "campaign_id", "week", "bucket", "leads", "customers"),
+    ),
+    SectionFacts(
+        "calls",
+        "call_facts.sql",
+        ("public.ai_creative_insights", "analytics.creative_performance"),
+        (
+            "organization_id",
+            "source",
+            "campaign_id",
+            "ad_id",
+            "recommendation",
+            "campaign_name",
+            "ad_name",
+            "reason",
+            "evidence",
+        ),
+    ),
+    SectionFacts(
+        "conversions",
+        "conversion_facts.sql",
+        ("public.conversions_outbox",),
+        ("organization_id", "source", "status", "bucket", "events"),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -97,33 +172,75 @@ class SliceData:
     sources: list[str]
     facts: list[dict[str, Any]]
     note: str | None = None  # why there are no facts to filter
+    # per SECTION_FACTS name: its rows as lists in the order of its columns, or a note saying why there are none
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _plain(value: Any) -> Any:
     return float(value) if isinstance(value, Decimal) else value
 
 
-def _missing_tables(conn: psycopg.Connection) -> list[str]:
-    found = conn.execute("SELECT t, to_regclass(t) IS NOT NULL FROM unnest(%s::text[]) AS t", (list(FACT_TABLES),))
-    return [name for name, present in found.fetchall() if not present]
+def _missing(conn: psycopg.Connection, tables: Sequence[str]) -> list[str]:
+    """The tables of `tables` (and the report's bucket function) not in BI yet."""
+    found = conn.execute("SELECT t, to_regclass(t) IS NOT NULL FROM unnest(%s::text[]) AS t", (list(tables),))
+    missing = [name for name, present in found.fetchall() if not present]
+    row = conn.execute("SELECT to_regprocedure(%s) IS NOT NULL", (BUCKET_FUNCTION,)).fetchone()
+    return missing if row and row[0] else [*missing, BUCKET_FUNCTION]
+
+
+def _section_value(column: str, value: Any, row: dict[str, Any]) -> Any:
+    if column == "evidence":  # the call's evidence in words (the JSON stays in ai_creative_insights)
+        return evidence_text(str(row["recommendation"]), value) if value is not None else None
+    if isinstance(value, date):
+        return value.isoformat()
+    return _plain(value)
+
+
+def _load_section(
+    conn: psycopg.Connection, facts: SectionFacts, organization_id: str | None, as_of: date
+) -> dict[str, Any]:
+    missing = _missing(conn, facts.tables)
+    if missing:
+        return {
+            "columns": facts.columns,
+            "rows": [],
+            "note": f"{', '.join(missing)} does not exist yet: run "
+            "`hyperdash migrate`, then materialize the pipeline's assets.",
+        }
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            read_sql(f"transforms/report/{facts.sql_file}"), {"organization_id": organization_id, "as_of": as_of}
+        )
+        rows = [[_section_value(c, r[c], r) for c in facts.columns] for r in cur.fetchall()]
+    return {"columns": facts.columns, "rows": rows, "note": None}
 
 
 def load_slice_data(conn: psycopg.Connection, organization_id: str | None, as_of: date) -> SliceData:
-    missing = _missing_tables(conn)
+    sections = {f.name: _load_section(conn, f, organization_id, as_of) for f in SECTION_FACTS}
+    missing = _missing(conn, FACT_TABLES)
     if missing:
         absent = f"{', '.join(missing)} does not exist yet: run `hyperdash migrate`, then materialize lead_attribution."
-        return SliceData(as_of, [], [], [], absent)
+        return SliceData(as_of, [], [], [], absent, sections)
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(read_sql("transforms/report/slice_facts.sql"), {"organization_id": organization_id, "as_of": as_of})
         facts = [{k: _plain(row[k]) for k in COLUMNS} for row in cur.fetchall()]
         cur.execute(
             "SELECT id::text AS id, name FROM organizations WHERE id::text = ANY(%s) ORDER BY name, id",
-            (sorted({f["organization_id"] for f in facts}),),
+            (sorted({f["organization_id"] for f in facts} | _section_values(sections, "organization_id")),),
         )
         organizations = [(r["id"], r["name"]) for r in cur.fetchall()]
-    sources = sorted({str(f["source"]) for f in facts})
+    sources = sorted({str(f["source"]) for f in facts} | _section_values(sections, "source"))
     note = None if facts else "No lead and no spend in BI yet: materialize lead_attribution and the ad metrics."
-    return SliceData(as_of, organizations, sources, facts, note)
+    return SliceData(as_of, organizations, sources, facts, note, sections)
+
+
+def _section_values(sections: dict[str, dict[str, Any]], column: str) -> set[str]:
+    """Organizations or sources the other sections know too (a platform conversions were sent to, say)."""
+    found: set[str] = set()
+    for section in sections.values():
+        at = list(section["columns"]).index(column)
+        found |= {str(row[at]) for row in section["rows"]}
+    return found
 
 
 @dataclass(frozen=True)
@@ -176,13 +293,36 @@ def campaign_rows(facts: Sequence[dict[str, Any]], view: Slice) -> list[dict[str
     return sorted(rows, key=lambda r: (-r["spend"], -r["leads"], r["organization_id"], r["source"], r["campaign_id"]))
 
 
+Z_95 = 1.959963984540054  # as analytics.wilson_bound
+
+
+def _wilson_bound(successes: float, trials: float, side: float) -> float | None:
+    """analytics.wilson_bound (migration 0301), operation for operation, so the page shows what SQL would."""
+    if not trials > 0:
+        return None
+    rate = successes / trials
+    spread = Z_95 * math.sqrt(max(0.0, rate * (1 - rate)) / trials + Z_95 * Z_95 / (4 * trials * trials))
+    return min(1.0, max(0.0, (rate + Z_95 * Z_95 / (2 * trials) + side * spread) / (1 + Z_95 * Z_95 / trials)))
+
+
+def wilson(successes: float, trials: float) -> tuple[float | None, float | None]:
+    """The 95% interval of successes / trials (analytics.wilson_low, wilson_high); None, None without trials."""
+    low, high = _wilson_bound(successes, trials, -1.0), _wilson_bound(successes, trials, 1.0)
+    if low is None or high is None:
+        return None, None
+    return min(successes / trials, low), max(successes / trials, high)
+
+
 def _with_metrics(row: dict[str, Any]) -> dict[str, Any]:
     currencies = row.pop("currencies")
+    low, high = wilson(row["customers"], row["leads"])
     return {
         **row,
         "currency": _currency(currencies),
         "cpl": _ratio(row["spend"], row["leads"]),
         "lead_to_customer_rate": _ratio(row["customers"], row["leads"]),
+        "lead_to_customer_rate_low": low,
+        "lead_to_customer_rate_high": high,
         "platform_roas": _ratio(row["conversion_value"], row["spend"]),
         "real_roas": _ratio(row["revenue"], row["spend"]),
     }
@@ -200,6 +340,7 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("leads", "leads"),
     ("customers", "customers"),
     ("rate", "lead->customer"),
+    ("interval", "95% interval"),
     ("revenue", "won revenue"),
     ("spend", "spend"),
     ("cpl", "CPL"),
@@ -216,6 +357,7 @@ def cells(row: dict[str, Any], org_names: dict[str, str]) -> dict[str, str]:
         "leads": _num(row["leads"], charts.fmt_number),
         "customers": _num(row["customers"], charts.fmt_number),
         "rate": _num(row["lead_to_customer_rate"], charts.fmt_percent),
+        "interval": interval_words(row),
         "revenue": _num(row["revenue"], charts.fmt_money),
         "spend": _money(row["spend"], row["currency"]),
         "cpl": _money(row["cpl"], row["currency"]),
@@ -228,7 +370,14 @@ def slice_chart(rows: Sequence[dict[str, Any]], spec: dict[str, Any]) -> str | N
     """The slice's campaigns as points (x and y per `spec`), coloured by source; slices.js draws the same chart
     with the same code translated (scatterChart) when a filter changes."""
     points = [
-        charts.Point(x=r[spec["x"]], y=r[spec["y"]], label=campaign_label(r), series=r["source"])
+        charts.Point(
+            x=r[spec["x"]],
+            y=r[spec["y"]],
+            label=campaign_label(r),
+            series=r["source"],
+            y_low=r["lead_to_customer_rate_low"] if spec["interval"] else None,
+            y_high=r["lead_to_customer_rate_high"] if spec["interval"] else None,
+        )
         for r in rows
         if r[spec["x"]] is not None and r[spec["y"]] is not None
     ][:MAX_POINTS]
@@ -367,6 +516,10 @@ def embedded_data(data: SliceData) -> str:
         "max_points": MAX_POINTS,
         "charts": CHARTS,
         "note": data.note,
+        "sections": data.sections,
+        "max_categories": MAX_CATEGORIES,
+        "max_series": MAX_SERIES,
+        "max_findings": MAX_FINDINGS,
     }
     text = json.dumps(payload, separators=(",", ":"), ensure_ascii=True).replace("<", "\\u003c")
     return f'<script type="application/json" id="report-data">{text}</script>'

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import psycopg
@@ -23,6 +24,7 @@ from hyperdash_pipeline.report import charts, slices
 from hyperdash_pipeline.report.build import write_report
 from hyperdash_pipeline.report.data import ReportParams
 from hyperdash_pipeline.settings import PROJECT_ROOT
+from tests.support import report_sections as sections_sql
 from tests.support.defined_assets import assets_by_group
 from tests.support.dev_server import DevServer, running_dev_server
 from tests.support.report_data import (
@@ -180,12 +182,13 @@ def test_asset_graph_shows_every_group_and_asset(ui: DevServer, page: Page) -> N
 
 
 def test_report_charts_draw_in_the_browser(databases, tmp_path: Path, page: Page) -> None:
-    with psycopg.connect(databases.bi_url, autocommit=True) as conn:
-        seed_organization(conn, new_organization(conn, "acme"), "acme")
-    result = write_report(databases.bi, ReportParams(), tmp_path)
+    sections_sql.run_pipeline(databases.crm_url, databases.bi_url)
+    result = write_report(databases.bi, ReportParams(as_of=AS_OF), tmp_path)
     page.goto(result.path.as_uri())
 
-    charts = page.locator("svg.chart")
+    # The default view, drawn by the script: the campaigns' two charts, creatives, models and cohorts (the
+    # all-time campaign sections are hidden: the campaigns section shows them for the selected slice).
+    charts = page.locator("svg.chart:visible")
     assert charts.count() == 5
     for i in range(charts.count()):
         chart = charts.nth(i)
@@ -225,7 +228,7 @@ def _assert_slice_equals_sql(page: Page, bi_url: str, org: str | None, period: s
             "() => Object.fromEntries([...document.querySelectorAll('#slice-table tfoot td')]"
             ".map(td => [td.dataset.col, td.textContent]))"
         )
-        assert page_cells(total) == slice_totals(expected), (org, period, source, "total")
+        assert page_cells(total, interval=False) == slice_totals(expected), (org, period, source, "total")
     assert "NaN" not in page.inner_text("#slice") and "undefined" not in page.inner_text("#slice")
     return table
 
@@ -377,3 +380,121 @@ def test_report_script_formats_numbers_like_python(page: Page) -> None:
     python = [[charts.fmt_number(v), charts.fmt_percent(v), charts.fmt_money(v), charts.fmt_ratio(v)] for v in values]
     differ = [(v, js, py) for v, js, py in zip(values, written, python, strict=True) if js != py]
     assert differ == []
+
+
+# The sections below the campaigns, read off the page: table cells, chart marks' tooltips, findings per call.
+SECTION_TABLE = """body => [...document.querySelectorAll(`#${body} table tbody tr`)]
+    .map(tr => [...tr.cells].map(td => td.textContent))"""
+COHORT_TIPS = "() => [...document.querySelectorAll('#cohort-curves-body circle.mark > title')].map(t => t.textContent)"
+FINDINGS = """() => [...document.querySelectorAll('#findings-body h3')].map(h =>
+    [h.textContent, [...h.nextElementSibling.querySelectorAll('tbody tr')].map(tr => tr.cells[0].textContent)])"""
+COHORT_TIP = re.compile(r"^(.*) week of (\S+) \(([\d,]+) leads, \d+ days old\): .* lead -> customer rate (\S+)$")
+
+
+def _ids(label: str) -> str:
+    """The ids a label ends with: "Spring sale (meta/123)" -> "meta/123"; a label without a name is its ids."""
+    return label.rsplit(" (", 1)[1].removesuffix(")") if " (" in label else label
+
+
+def _fmt(value: Any, fmt: Any) -> str:
+    return "n/a" if value is None else fmt(float(value))
+
+
+def _amount(cell: str) -> str:
+    return cell.split(" ")[0]  # without its currency
+
+
+def _sections_equal_sql(page: Page, conn: psycopg.Connection, org: str | None, period: str, source: str | None):
+    """Every section below the campaigns shows, for this slice, what SQL says; returns what the page showed."""
+    params = sections_sql.slice_params(org, period, source, slices.TABLE_ROWS)
+    creatives = page.evaluate(SECTION_TABLE, "hook-vs-conversion-body")
+    expected = sections_sql.query(conn, sections_sql.CREATIVES_SQL, params)
+    assert [[_ids(c[0]), _amount(c[1]), *c[2:7]] for c in creatives] == [
+        [
+            r["ids"],
+            charts.fmt_money(float(r["spend"])),
+            charts.fmt_number(float(r["leads"])),
+            _fmt(r["hook_rate"], charts.fmt_percent),
+            _fmt(r["hold_rate"], charts.fmt_percent),
+            _fmt(r["rate"], charts.fmt_percent),
+            "n/a" if r["low"] is None else f"{charts.fmt_percent(r['low'])} to {charts.fmt_percent(r['high'])}",
+        ]
+        for r in expected
+    ], ("creatives", org, period, source)
+
+    models = page.evaluate(SECTION_TABLE, "revenue-by-model-body")
+    spend = float(conn.execute(sections_sql.SPEND_SQL, params).fetchone()[0])  # type: ignore[index]
+    assert models == [
+        [
+            r["model"],
+            charts.fmt_number(float(r["attributed_leads"])),
+            charts.fmt_money(float(r["attributed_revenue"])),
+            charts.fmt_money(spend),
+            _fmt(float(r["attributed_revenue"]) / spend if spend else None, charts.fmt_ratio),
+        ]
+        for r in sections_sql.query(conn, sections_sql.MODELS_SQL, params)
+    ], ("models", org, period, source)
+
+    tips = [COHORT_TIP.match(t) for t in page.evaluate(COHORT_TIPS)]
+    assert all(tips), page.evaluate(COHORT_TIPS)
+    cohorts = sorted((_ids(m.group(1)), m.group(2), m.group(3), m.group(4)) for m in tips if m)
+    cohort_params = {**params, "limit": slices.MAX_SERIES}
+    assert cohorts == sorted(
+        (r["ids"], r["week"], charts.fmt_number(float(r["leads"])), charts.fmt_percent(r["rate"]))
+        for r in sections_sql.query(conn, sections_sql.COHORTS_SQL, cohort_params)
+    ), ("cohorts", org, period, source)
+
+    conversions = page.evaluate(SECTION_TABLE, "conversions-body")
+    expected_conversions = [
+        [r["platform"], *(str(r[k]) for k in ("sent", "rejected", "expired", "skipped_consent", "pending"))]
+        for r in sections_sql.query(conn, sections_sql.CONVERSIONS_SQL, params)
+    ]
+    assert conversions == [row for row in expected_conversions if set(row[1:]) != {"0"}], ("conversions", period)
+
+    findings = {call: [_ids(label) for label in labels] for call, labels in page.evaluate(FINDINGS)}
+    expected_findings: dict[str, list[str]] = {}
+    for r in sections_sql.query(conn, sections_sql.FINDINGS_SQL, {**params, "limit": slices.MAX_FINDINGS}):
+        expected_findings.setdefault(r["recommendation"].title(), []).append(r["ids"])
+    assert findings == expected_findings, ("findings", org, source)
+    return creatives, models, cohorts, conversions, findings
+
+
+def test_every_section_follows_the_filters_and_equals_sql(databases, tmp_path: Path, browser: Browser) -> None:
+    """The pipeline's own tables (sample CRM, every asset materialized), then each section of the page, for
+    each filter, against SQL written apart from the report's."""
+    sections_sql.run_pipeline(databases.crm_url, databases.bi_url)
+    sections_sql.spread_conversion_statuses(databases.bi_url)
+    path = write_report(databases.bi, ReportParams(as_of=AS_OF), tmp_path).path
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(path.as_uri())
+        with psycopg.connect(databases.bi_url, autocommit=True) as conn:
+            orgs = [r[0] for r in conn.execute("SELECT id::text FROM organizations ORDER BY name").fetchall()]
+            shown_before = _sections_equal_sql(page, conn, None, "30", None)
+            assert all(shown_before), "a section shows nothing in the default view"
+            for org, period, source in (
+                (orgs[0], "30", None),
+                (orgs[0], "7", None),
+                (orgs[0], "7", "meta"),
+                (None, "90", "google"),
+                (orgs[1], "all", None),
+                (None, "all", None),
+            ):
+                page.select_option("#filter-organization", org or "")
+                page.select_option("#filter-period", period)
+                page.select_option("#filter-source", source or "")
+                shown_now = _sections_equal_sql(page, conn, org, period, source)
+                assert shown_now != shown_before, (org, period, source)  # a filter change changes the numbers
+                shown_before = shown_now
+        assert page.locator("#cpl-vs-quality").is_hidden() and page.locator("#unfiltered").is_hidden()
+        text = page.inner_text("body")
+        assert "NaN" not in text and "undefined" not in text and "null" not in text
+        for chart_id in ("chart-hook-vs-conversion", "chart-revenue-by-model", "chart-cohort-curves"):
+            assert page.locator(f"#{chart_id}").evaluate(OVERLAPPING_LABELS) == [], chart_id
+        page.screenshot(path=screenshot_dir() / "report-sections.png", full_page=True)
+    finally:
+        context.close()
+    assert errors == []

@@ -218,6 +218,7 @@ SELECT organization_id::text || '/' || source || '/' || campaign_id AS key,
        coalesce(s.spend, 0) AS spend, coalesce(s.conversion_value, 0) AS conversion_value,
        coalesce(s.spend, 0) / NULLIF(coalesce(l.leads, 0), 0) AS cpl,
        l.customers::float8 / NULLIF(l.leads, 0) AS rate,
+       analytics.wilson_low(l.customers, l.leads) AS low, analytics.wilson_high(l.customers, l.leads) AS high,
        s.conversion_value / NULLIF(s.spend, 0) AS platform_roas,
        coalesce(l.revenue, 0) / NULLIF(s.spend, 0) AS real_roas
 FROM l FULL JOIN s USING (organization_id, source, campaign_id)
@@ -238,7 +239,12 @@ def shown(row: dict[str, Any]) -> dict[str, str]:
     def fmt(value: Any, f: Any) -> str:
         return "n/a" if value is None else f(float(value))
 
-    return {
+    interval = (
+        "n/a"
+        if row.get("low") is None
+        else f"{fmt(row['low'], charts.fmt_percent)} to {fmt(row['high'], charts.fmt_percent)}"
+    )
+    cells = {
         "leads": fmt(row["leads"], charts.fmt_number),
         "customers": fmt(row["customers"], charts.fmt_number),
         "rate": fmt(row["rate"], charts.fmt_percent),
@@ -248,10 +254,13 @@ def shown(row: dict[str, Any]) -> dict[str, str]:
         "platform_roas": fmt(row["platform_roas"], charts.fmt_ratio),
         "real_roas": fmt(row["real_roas"], charts.fmt_ratio),
     }
+    return {**cells, "interval": interval} if "low" in row else cells
 
 
-def page_cells(row: dict[str, str]) -> dict[str, str]:
-    picked = {k: row[k] for k in ("leads", "customers", "rate", "revenue", "platform_roas", "real_roas")}
+def page_cells(row: dict[str, str], interval: bool = True) -> dict[str, str]:
+    """The cells a test compares: the 95% interval too, except on the total row (its SQL is not a row's)."""
+    keys = ("leads", "customers", "rate", "revenue", "platform_roas", "real_roas") + (("interval",) if interval else ())
+    picked = {k: row[k] for k in keys}
     picked["cpl"] = row["cpl"].removesuffix(" USD")
     picked["spend"] = row["spend"].removesuffix(" USD")
     return picked
