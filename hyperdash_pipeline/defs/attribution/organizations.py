@@ -3,7 +3,7 @@
 
 The asset graph stays unpartitioned (its assets are driven by automation conditions); this job writes the same
 tables for one organization in one transaction (hyperdash_pipeline/attribution/organization.py). In the UI:
-Jobs -> rebuild_organization -> select organizations -> Launch backfill (a run per organization).
+Jobs -> rebuild_organization -> Partitions -> select organizations -> Launch backfill (a run per organization).
 """
 
 from dagster import (
