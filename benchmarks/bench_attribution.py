@@ -28,6 +28,10 @@ import psycopg
 from dagster import AssetSelection, materialize
 from psycopg import sql
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from backend_sampler import BackendSampler
+
 from hyperdash_pipeline.attribution.refresh import (
     refresh_attribution_credits,
     refresh_lead_attribution,
@@ -71,12 +75,23 @@ def _load() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def _refresh_all(conn: psycopg.Connection, full: bool, parallelism: int = 1) -> float:
-    total = _timed("lead_attribution", lambda: refresh_lead_attribution(conn, full=full, parallelism=parallelism))
-    total += _timed(
-        "attribution_credits", lambda: refresh_attribution_credits(conn, full=full, parallelism=parallelism)
-    )
-    total += _timed("markov_attribution", lambda: refresh_markov_attribution(conn))
+def _refresh_all(conn: psycopg.Connection, full: bool, parallelism: int = 1, sample: str | None = None) -> float:
+    """The three refreshes, timed; with `sample` (the BI URL), each also sampled on the server
+    (backend_sampler.py: server CPU, parallel query workers, wait events, WAL)."""
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        ("lead_attribution", lambda: refresh_lead_attribution(conn, full=full, parallelism=parallelism)),
+        ("attribution_credits", lambda: refresh_attribution_credits(conn, full=full, parallelism=parallelism)),
+        ("markov_attribution", lambda: refresh_markov_attribution(conn)),
+    ]
+    total = 0.0
+    for label, step in steps:
+        if sample is None:
+            total += _timed(label, step)
+            continue
+        with BackendSampler(sample) as sampler:
+            total += _timed(label, step)
+        for line in sampler.summary().lines():
+            print(f"      {line}", flush=True)
     return total
 
 
@@ -98,12 +113,13 @@ def _check_correlation(url: str) -> None:
         raise SystemExit("a correlation check failed; see the Dagster log above")
 
 
-def _compare_parallel(conn: psycopg.Connection, parallelism: int) -> None:
-    """The full rebuild replacing every row, in one session and in `parallelism`, back to back."""
+def _compare_parallel(conn: psycopg.Connection, parallelism: int, url: str) -> None:
+    """The full rebuild replacing every row, in one session and in `parallelism`, back to back, each step
+    sampled on the server (where the time goes: CPU, parallel workers, waits, WAL)."""
     print(f"full rebuild in {parallelism} BI sessions ({_load()}):")
-    split = _refresh_all(conn, full=True, parallelism=parallelism)
+    split = _refresh_all(conn, full=True, parallelism=parallelism, sample=url)
     print(f"full rebuild in 1 BI session ({_load()}):")
-    single = _refresh_all(conn, full=True, parallelism=1)
+    single = _refresh_all(conn, full=True, parallelism=1, sample=url)
     print(
         f"full rebuild: 1 session {single:.2f} s, {parallelism} sessions {split:.2f} s, "
         f"speed-up {single / split:.2f}x on {os.cpu_count()} cores (target >= 1.6x at 2; {_load()})"
@@ -132,7 +148,7 @@ def run(admin_url: str, leads: int, deals: int, campaigns: int, fraction: float,
             full = _refresh_all(conn, full=True)
             correlation = _timed("correlation tables (Dagster)", lambda: _rebuild_correlation(url))
             if parallelism > 1:
-                _compare_parallel(conn, parallelism)
+                _compare_parallel(conn, parallelism, url)
             _timed(
                 f"change {fraction:.0%} of leads",
                 lambda: _run_steps(conn, "benchmarks/attribution_change.sql", {"fraction": fraction}),

@@ -137,6 +137,20 @@ def serialised(conn: psycopg.Connection, key: str) -> Iterator[None]:
 
 
 @contextmanager
+def shared(conn: psycopg.Connection, key: str) -> Iterator[None]:
+    """A shared session advisory lock on `key`: it waits for (and holds off) `serialised(key)`, a whole-table
+    refresh, but not other holders of the shared lock (refreshes of disjoint rows). Released like `serialised`."""
+    conn.execute("SELECT pg_advisory_lock_shared(hashtext(%s))", (key,))
+    conn.commit()
+    try:
+        yield
+    finally:
+        conn.rollback()
+        conn.execute("SELECT pg_advisory_unlock_shared(hashtext(%s))", (key,))
+        conn.commit()
+
+
+@contextmanager
 def snapshot_transaction(conn: psycopg.Connection) -> Iterator[None]:
     """One REPEATABLE READ transaction: every step and the watermark see the same data."""
     if conn.autocommit:

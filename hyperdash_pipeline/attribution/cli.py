@@ -81,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=_sessions,
         metavar="N",
         help="BI sessions a full rebuild is split across, by organization (default: the BI server's "
-        "max_parallel_workers, at most 4 and this machine's cores)",
+        "max_parallel_workers, at most 4 and this machine's cores; 1 below 4, where splitting cannot pay)",
     )
     parser.add_argument("--lookback-days", type=int, default=30)
     parser.add_argument("--half-life-days", type=float, default=7.0)

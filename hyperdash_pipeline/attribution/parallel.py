@@ -27,6 +27,11 @@ from hyperdash_pipeline.transforms import WORK_MEM
 
 # At most this many sessions by default: past 4 the rebuild waits on disk and WAL more than on CPU.
 MAX_DEFAULT_PARALLELISM = 4
+# Fewer sessions than this by default: one. The split replaces rows in indexed, populated tables (delete,
+# upsert, WAL, vacuum) where one session truncates and bulk-loads; measured at 1M leads it costs the server
+# 2.4-2.9x the CPU of the one-session rebuild (docs/attribution.md, "Parallel rebuild: where the time goes"),
+# so 2 or 3 sessions cannot finish clearly sooner even on idle cores.
+MIN_DEFAULT_SPLIT = 4
 # Parts per session: enough that one session finishing early takes over the rest (uneven organizations).
 PARTS_PER_SESSION = 4
 # No part smaller than this (but for the last of an organization group): a part costs a transaction, temp
@@ -89,11 +94,13 @@ def _ranges(organization: str, leads: int, count: int) -> list[Part]:
 
 def default_parallelism(conn: psycopg.Connection) -> int:
     """The BI server's parallel-worker budget (`max_parallel_workers`; PostgreSQL shows no core count over
-    SQL), capped by this machine's cores and MAX_DEFAULT_PARALLELISM."""
+    SQL), capped by this machine's cores and MAX_DEFAULT_PARALLELISM; 1 when that is below MIN_DEFAULT_SPLIT
+    (where the split's extra work cannot pay)."""
     row = conn.execute("SELECT current_setting('max_parallel_workers')::int").fetchone()
     conn.rollback()
     budget = int(row[0]) if row else 1
-    return max(1, min(MAX_DEFAULT_PARALLELISM, budget, os.cpu_count() or 1))
+    sessions = max(1, min(MAX_DEFAULT_PARALLELISM, budget, os.cpu_count() or 1))
+    return sessions if sessions >= MIN_DEFAULT_SPLIT else 1
 
 
 def export_snapshot(conn: psycopg.Connection) -> str:

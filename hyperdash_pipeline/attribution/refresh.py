@@ -7,6 +7,7 @@ work as one transaction. Refreshes of the same table are serialised by an adviso
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -420,8 +421,13 @@ def _update_credits(
 
 
 def _chains(conn: psycopg.Connection) -> dict[tuple[str, str], dict[tuple[str, str], int]]:
+    return chains_of(conn.execute(read_sql("transforms/attribution/markov_transitions.sql")))
+
+
+def chains_of(rows: Iterable[tuple[Any, ...]]) -> dict[tuple[str, str], dict[tuple[str, str], int]]:
+    """Transition rows (organization, dimension, from, to, count) grouped into one chain per organization and
+    dimension."""
     chains: dict[tuple[str, str], dict[tuple[str, str], int]] = {}
-    rows = conn.execute(read_sql("transforms/attribution/markov_transitions.sql"))
     for organization_id, dimension, source, target, count in rows:
         chains.setdefault((str(organization_id), dimension), {})[(source, target)] = int(count)
     return chains
@@ -436,28 +442,33 @@ def refresh_markov_attribution(conn: psycopg.Connection) -> MarkovStats:
             str(org): (int(customers), float(revenue))
             for org, customers, revenue in conn.execute(read_sql("transforms/attribution/markov_totals.sql"))
         }
-        rows = _markov_rows(chains, totals)
+        rows = markov_rows(chains, totals)
         conn.execute("DELETE FROM analytics.markov_attribution")
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO analytics.markov_attribution (organization_id, dimension, touch, removal_effect, "
-                "attributed_conversions, attributed_revenue) VALUES (%s, %s, %s, %s, %s, round(%s::numeric, 6))",
-                [
-                    (
-                        r.organization_id,
-                        r.dimension,
-                        r.touch,
-                        r.removal_effect,
-                        r.attributed_conversions,
-                        r.attributed_revenue,
-                    )
-                    for r in rows
-                ],
-            )
+        insert_markov_rows(conn, rows)
     return MarkovStats(rows=rows, customers=sum(c for c, _ in totals.values()))
 
 
-def _markov_rows(
+def insert_markov_rows(conn: psycopg.Connection, rows: list[MarkovRow]) -> None:
+    """Store solved Markov rows in analytics.markov_attribution (the caller removed the ones they replace)."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO analytics.markov_attribution (organization_id, dimension, touch, removal_effect, "
+            "attributed_conversions, attributed_revenue) VALUES (%s, %s, %s, %s, %s, round(%s::numeric, 6))",
+            [
+                (
+                    r.organization_id,
+                    r.dimension,
+                    r.touch,
+                    r.removal_effect,
+                    r.attributed_conversions,
+                    r.attributed_revenue,
+                )
+                for r in rows
+            ],
+        )
+
+
+def markov_rows(
     chains: dict[tuple[str, str], dict[tuple[str, str], int]], totals: dict[str, tuple[int, float]]
 ) -> list[MarkovRow]:
     rows: list[MarkovRow] = []

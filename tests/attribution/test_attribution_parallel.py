@@ -204,3 +204,15 @@ def test_plan_keeps_small_organizations_whole() -> None:
 def test_plan_refuses_no_sessions() -> None:
     with pytest.raises(ValueError, match="parallelism must be >= 1"):
         plan_parts({"a": 1}, 0)
+
+
+@pytest.mark.parametrize(("cores", "expected"), [(1, 1), (2, 1), (3, 1), (4, 4), (8, 4)])
+def test_default_parallelism_splits_only_where_it_can_pay(
+    databases: Databases, monkeypatch: pytest.MonkeyPatch, cores: int, expected: int
+) -> None:
+    """The split costs 2.4-2.9x the CPU of one session (docs/attribution.md): below 4 sessions the default is 1."""
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: cores)
+    with psycopg.connect(databases.bi_url) as conn:
+        budget = int(conn.execute("SELECT current_setting('max_parallel_workers')::int").fetchone()[0])  # type: ignore[index]
+        assert budget >= 4, "the test needs a server with max_parallel_workers >= 4 (PostgreSQL's default is 8)"
+        assert parallel.default_parallelism(conn) == expected

@@ -34,6 +34,7 @@ def test_every_sensor_and_schedule_runs_in_a_fresh_instance() -> None:
         AUTOMATION_SENSOR_NAME: "RUNNING",
         "crm_changes_sensor": "RUNNING",
         "send_conversions_sensor": "RUNNING",
+        "organization_partitions": "RUNNING",
     }
     assert {s.name for s in repository.schedule_defs if s.default_status.value != "RUNNING"} == set()
 

@@ -15,6 +15,7 @@
 -- plan paths_full: paths_insert transitions_apply[all_paths] transitions_prune unmapped_clear unmapped_channels prune_log
 -- plan part: defer_totals delete_credits delete_gone_credits delete_paths delete_gone_paths insert[part_credits] paths_insert[part_paths]
 -- plan parts_finish: credit_totals_clear credit_totals_full transitions_truncate transitions_apply[all_paths] transitions_prune unmapped_clear unmapped_channels prune_log
+-- plan organization_finish: credit_totals_clear[organization] credit_totals_full[organization] organization_paths transitions_clear[organization] transitions_apply[organization_paths] transitions_prune[organization] unmapped_clear[organization] unmapped_channels[organization]
 -- = ANY (array) keeps the plan on the lead_id indexes (a join would scan the whole table).
 -- scope changed_credits: AND la.lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[])
 -- scope changed_paths: AND c.lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[])
@@ -25,6 +26,10 @@
 -- its new organization's part replaces them).
 -- scope part_credits: AND la.organization_id = ANY (%(organizations)s::uuid[]) AND la.lead_id BETWEEN %(low)s::uuid AND %(high)s::uuid
 -- scope part_paths: AND c.lead_id IN (SELECT la.lead_id FROM lead_attribution la WHERE la.organization_id = ANY (%(organizations)s::uuid[]) AND la.lead_id BETWEEN %(low)s::uuid AND %(high)s::uuid)
+-- One organization's rebuild (attribution/organization.py): after its part, that organization's totals,
+-- transitions and unmapped labels regrouped from its own rows, no other organization's row touched.
+-- scope organization: AND organization_id = ANY (%(organizations)s::uuid[])
+-- scope organization_paths: _org_path_delta
 
 -- step: changed
 -- Leads recomputed by lead_attribution since the last credits run (empty and unused on a full run).
@@ -179,12 +184,14 @@ FROM credited c;
 -- step: credit_totals_full
 -- After a full load (done with the per-statement totals trigger disabled): the totals per campaign, regrouped
 -- once (migration 0302; the TRUNCATE before the load emptied them).
+-- The scope placeholder: empty, or one organization's rows (organization_finish).
 INSERT INTO analytics.campaign_credit_totals
 SELECT organization_id, campaign_id, count(*),
        sum(first_touch), sum(last_touch), sum(linear), sum(position_based), sum(time_decay),
        sum(first_touch_revenue), sum(last_touch_revenue), sum(linear_revenue),
        sum(position_based_revenue), sum(time_decay_revenue)
 FROM analytics.attribution_touch_credits
+WHERE true {scope}
 GROUP BY organization_id, campaign_id;
 
 -- step: paths_delete_changed
@@ -244,10 +251,10 @@ DO UPDATE SET transitions = m.transitions + excluded.transitions;
 SET LOCAL enable_memoize TO DEFAULT;
 
 -- step: transitions_prune
-DELETE FROM analytics.markov_transitions WHERE transitions = 0;
+DELETE FROM analytics.markov_transitions WHERE transitions = 0 {scope};
 
 -- step: unmapped_clear
-DELETE FROM analytics.unmapped_channels;
+DELETE FROM analytics.unmapped_channels WHERE true {scope};
 
 -- step: unmapped_channels
 -- Labels no alias maps, with their touches: every credited touch leaves its state exactly once in the channel
@@ -256,7 +263,7 @@ INSERT INTO analytics.unmapped_channels (organization_id, channel, touches)
 SELECT t.organization_id, t.from_state, sum(t.transitions)
 FROM analytics.markov_transitions t
 WHERE t.dimension = 'channel' AND t.from_state <> '(start)'
-  AND NOT EXISTS (SELECT 1 FROM analytics.channel_groups g WHERE g.channel_group = t.from_state)
+  AND NOT EXISTS (SELECT 1 FROM analytics.channel_groups g WHERE g.channel_group = t.from_state) {scope}
 GROUP BY t.organization_id, t.from_state;
 
 -- step: channel_map_digest
@@ -320,8 +327,16 @@ WHERE p.organization_id = ANY (%(organizations)s::uuid[])
 
 -- step: credit_totals_clear
 -- The parts deferred the per-statement totals: regrouped once (credit_totals_full) after this.
-DELETE FROM analytics.campaign_credit_totals;
+DELETE FROM analytics.campaign_credit_totals WHERE true {scope};
 
 -- step: transitions_truncate
 -- Regrouped from every stored path (transitions_apply) after the parts.
 TRUNCATE analytics.markov_transitions;
+
+-- step: organization_paths
+-- One organization's stored paths, each counted once into its transitions (transitions_apply's relation).
+CREATE TEMP TABLE _org_path_delta ON COMMIT DROP AS
+SELECT p.*, 1 AS delta FROM analytics.attribution_paths p WHERE p.organization_id = ANY (%(organizations)s::uuid[]);
+
+-- step: transitions_clear
+DELETE FROM analytics.markov_transitions WHERE true {scope};

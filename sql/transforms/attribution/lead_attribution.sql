@@ -10,6 +10,10 @@
 -- plan part: leads[part_leads] quarantine_insert organizations campaign_window delete_gone_leads upsert
 -- plan changed: deletions changed changed_index quarantine_clear_changed leads[changed_leads] quarantine_insert organizations campaign_window delete_gone upsert log_changes
 -- plan deal_quarantine: deal_quarantine_clear deal_quarantine_insert
+-- One organization's rebuild (attribution/organization.py) runs organization_prepare, then `part` for that
+-- organization's whole lead-id range, then organization_log, in one transaction.
+-- plan organization_prepare: organization_gone organization_quarantine_clear organization_won organization_outcomes_delete organization_outcomes_upsert
+-- plan organization_log: organization_log
 -- scope changed_leads: AND l.id = ANY ((SELECT array_agg(lead_id) FROM _la_changed WHERE live)::uuid[])
 -- scope part_leads: AND l.organization_id = ANY (%(organizations)s::uuid[]) AND l.id BETWEEN %(low)s::uuid AND %(high)s::uuid
 
@@ -283,3 +287,61 @@ WHERE la.organization_id = ANY (%(organizations)s::uuid[])
 SELECT least(now(), min(xact_start)) - interval '1 microsecond' AS horizon
 FROM pg_stat_activity
 WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL;
+
+-- The steps of one organization's rebuild. Parameters: organization (uuid), run_id (bigint).
+
+-- step: organization_gone
+-- Its stored rows whose lead is deleted (or soft-deleted): the part's delete_gone_leads removes them; the log
+-- records them.
+CREATE TEMP TABLE _org_gone ON COMMIT DROP AS
+SELECT la.lead_id
+FROM lead_attribution la
+WHERE la.organization_id = %(organization)s::uuid
+  AND NOT EXISTS (SELECT 1 FROM crm_raw.leads l WHERE l.id = la.lead_id AND l.deleted_at IS NULL);
+
+-- step: organization_quarantine_clear
+-- The quarantined touchpoints of its leads, stored or in the CRM (the part quarantines the live ones again).
+DELETE FROM quarantine q
+WHERE q.stage = 'lead_attribution'
+  AND q.source_ref IN (SELECT 'crm_raw.leads/' || l.id FROM crm_raw.leads l
+                       WHERE l.organization_id = %(organization)s::uuid
+                       UNION ALL
+                       SELECT 'crm_raw.leads/' || la.lead_id FROM lead_attribution la
+                       WHERE la.organization_id = %(organization)s::uuid);
+
+-- step: organization_won
+-- The outcomes of its leads, as `won` computes every lead's.
+CREATE TEMP TABLE _org_won ON COMMIT DROP AS
+SELECT d.lead_id,
+       count(*)::int                              AS won_deals,
+       coalesce(sum(d.amount), 0)::numeric(18, 2) AS won_revenue,
+       min(coalesce(d.closed_at, d.updated_at))   AS first_won_at
+FROM crm_raw.deals d
+JOIN crm_raw.leads l ON l.id = d.lead_id AND l.organization_id = %(organization)s::uuid
+WHERE d.stage = 'won' AND d.deleted_at IS NULL AND (d.amount IS NULL OR d.amount >= 0)
+GROUP BY d.lead_id;
+
+-- step: organization_outcomes_delete
+DELETE FROM analytics.lead_outcomes o
+USING crm_raw.leads l
+WHERE o.lead_id = l.id AND l.organization_id = %(organization)s::uuid
+  AND NOT EXISTS (SELECT 1 FROM _org_won w WHERE w.lead_id = o.lead_id);
+
+-- step: organization_outcomes_upsert
+-- Only the outcomes that differ are written (the others keep their run_id, as after `outcomes`).
+INSERT INTO analytics.lead_outcomes AS o (lead_id, won_deals, won_revenue, first_won_at, run_id)
+SELECT lead_id, won_deals, won_revenue, first_won_at, %(run_id)s
+FROM _org_won
+ON CONFLICT (lead_id) DO UPDATE
+SET won_deals = excluded.won_deals, won_revenue = excluded.won_revenue,
+    first_won_at = excluded.first_won_at, run_id = excluded.run_id
+WHERE (o.won_deals, o.won_revenue, o.first_won_at)
+      IS DISTINCT FROM (excluded.won_deals, excluded.won_revenue, excluded.first_won_at);
+
+-- step: organization_log
+-- Its recomputed and removed leads, for the correlation refresh (and the next credits refresh, which finds
+-- their credits already current: recomputing them again is idempotent).
+INSERT INTO analytics.lead_attribution_changes (run_id, lead_id, deleted)
+SELECT %(run_id)s, lead_id, false FROM _la_new
+UNION ALL
+SELECT %(run_id)s, lead_id, true FROM _org_gone;
