@@ -97,6 +97,7 @@ class TableReport:
     schema_changes: list[str] = field(default_factory=list)  # what this run changed in the mirror's shape
     columns_dropped_in_crm: list[str] = field(default_factory=list)  # kept in BI, NULL from then on
     repair: str | None = None  # why an incremental run re-copied this table whole
+    mirror_rows: int | None = None  # rows crm_raw.<table> holds after the run (sync_state.mirror_rows)
 
     @property
     def moved(self) -> int:
@@ -150,6 +151,7 @@ class _State:
     rows_watermark: datetime | None
     tombstones_watermark: datetime | None
     receipt_watermark: datetime | None = None  # leads only: where the CRM receipt resumes
+    mirror_rows: int | None = None  # rows the mirror holds (None: not known yet, see _count_mirror)
 
 
 def run_sync(
@@ -399,6 +401,10 @@ def _sync_table(
     plan = _plan_mirror(bi_conn, crm_conn, table)
     dropped = [c.name for c in plan.dropped]
     if not full and not plan.changes_mirror and not _has_pending(crm_conn, table, state, horizon, overlap):
+        mirror_rows = state.mirror_rows
+        if mirror_rows is None and state.rows_watermark is not None:  # a BI migrated since the last run moved rows
+            with bi_conn.transaction():
+                mirror_rows = _count_mirror(bi_conn, table)
         return TableReport(
             table,
             "incremental",
@@ -406,6 +412,7 @@ def _sync_table(
             tombstones_watermark=state.tombstones_watermark,
             lag_seconds=horizon.held_seconds,
             columns_dropped_in_crm=dropped,
+            mirror_rows=mirror_rows,
         )
     columns = _Columns.of(plan)
     target = sql.Identifier(MIRROR_SCHEMA, table)
@@ -423,10 +430,16 @@ def _sync_table(
         if full or first_copy:
             report = _copy_whole_table(crm_conn, bi_conn, table, columns, horizon, truncate=full)
             report.tombstones_watermark = _latest(report.tombstones_watermark, _pruned_before(crm_conn, table))
+            report.mirror_rows = report.inserted  # the copy is all the mirror holds
         else:
             if plan.to_backfill():
                 _backfill_added_columns(crm_conn, bi_conn, plan, horizon)
             report = _copy_changes(crm_conn, bi_conn, table, columns, horizon, state, overlap)
+            report.mirror_rows = (
+                _count_mirror(bi_conn, table, keep=False)
+                if state.mirror_rows is None
+                else state.mirror_rows + report.inserted - report.deleted
+            )
         report.lag_seconds = horizon.held_seconds
         report.schema_changes = plan.messages()
         report.columns_dropped_in_crm = dropped
@@ -436,7 +449,22 @@ def _sync_table(
         )
         if report.moved or not unchanged or full:
             _save_state(bi_conn, report, horizon, full, generation)
+        elif report.mirror_rows != state.mirror_rows:  # counted for the first time
+            _save_mirror_rows(bi_conn, table, report.mirror_rows)
     return report
+
+
+def _count_mirror(bi_conn: psycopg.Connection, table: str, keep: bool = True) -> int:
+    """count(*) of the mirror, once per table after the migration that added sync_state.mirror_rows (from then on
+    the runs keep it); `keep` saves it. Run with the sync's BI lock held: no other writer of the mirror."""
+    rows = int(scalar(bi_conn, sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(MIRROR_SCHEMA, table))) or 0)
+    if keep:
+        _save_mirror_rows(bi_conn, table, rows)
+    return rows
+
+
+def _save_mirror_rows(bi_conn: psycopg.Connection, table: str, rows: int | None) -> None:
+    bi_conn.execute("UPDATE sync_state SET mirror_rows = %s WHERE table_name = %s", [rows, table])
 
 
 def _backfill_added_columns(
@@ -512,7 +540,10 @@ def _pruned_past(
 
 
 def _load_state(bi_conn: psycopg.Connection, table: str, for_update: bool = False) -> _State:
-    query = "SELECT rows_watermark, tombstones_watermark, receipt_watermark FROM sync_state WHERE table_name = %s"
+    query = (
+        "SELECT rows_watermark, tombstones_watermark, receipt_watermark, mirror_rows FROM sync_state "
+        "WHERE table_name = %s"
+    )
     row = bi_conn.execute(query + (" FOR UPDATE" if for_update else ""), [table]).fetchone()
     return _State(*row) if row else _State(None, None)
 
@@ -651,6 +682,7 @@ def _save_state(
             "full": full,
             "crm_generation": generation.bumped,
             "crm_system_identifier": generation.identity.system_identifier,
+            "mirror_rows": report.mirror_rows,
         },
     )
 

@@ -27,6 +27,7 @@ from hyperdash_pipeline.sync.engine import (
     _acquire_lock,
     _Columns,
     _plan_mirror,
+    _save_mirror_rows,
     _upsert,
     _validate_tables,
     connect,
@@ -163,6 +164,8 @@ def _reconcile_table(
     )
     if repair and differing:
         _repair(crm_conn, bi_conn, table, columns, differing, result)
+    else:
+        _save_mirror_rows(bi_conn, table, result.bi_rows)  # the count just read, exact under the sync's lock
     return result
 
 
@@ -192,3 +195,4 @@ def _repair(
         )
         result.deleted = bi_conn.execute(delete).rowcount
         result.inserted, result.updated = _upsert(bi_conn, target, stage, columns)
+        _save_mirror_rows(bi_conn, table, result.bi_rows - result.deleted + result.inserted)

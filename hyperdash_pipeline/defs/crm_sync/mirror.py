@@ -154,9 +154,9 @@ def crm_raw_sync(
     context.log.info("\n" + report.summary())
     for warning in report.warnings:
         context.log.warning(warning)
-    with bi.connection() as conn:  # one connection for every table's columns and row count
+    with bi.connection() as conn:  # one connection for every table's columns (and a row count the sync lacks)
         columns = _mirror_columns(conn, tables)
-        counts = {table: _row_count(conn, table) for table in tables}
+        counts = {table: _row_count(conn, report.tables[table]) for table in tables}
     for table in tables:
         result = report.tables[table]
         yield MaterializeResult(
@@ -225,8 +225,13 @@ def _metadata(result: TableReport, report: SyncReport, row_count: int, schema: T
     return metadata
 
 
-def _row_count(conn: psycopg.Connection, table: str) -> int:
-    row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(MIRROR_SCHEMA, table))).fetchone()
+def _row_count(conn: psycopg.Connection, result: TableReport) -> int:
+    """The mirror's rows as the sync keeps them in sync_state (no scan of the mirror); count(*) only for a table
+    the sync has no state for yet (its CRM table was empty so far)."""
+    if result.mirror_rows is not None:
+        return result.mirror_rows
+    query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(MIRROR_SCHEMA, result.table))
+    row = conn.execute(query).fetchone()
     return int(row[0]) if row else 0
 
 
