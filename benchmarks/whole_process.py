@@ -36,9 +36,12 @@ class Cli:
     bi_url: str
     dagster_url: str
     home: Path
+    code: Path | None = None  # another checkout of the project to run instead of this one (its PYTHONPATH)
 
     def environ(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+        if self.code is not None:
+            env["PYTHONPATH"] = os.pathsep.join([str(self.code), *filter(None, [env.get("PYTHONPATH")])])
         env.update(
             {
                 CRM_URL_VAR: self.crm_url,
