@@ -562,6 +562,7 @@
     if (!rows.length) return out.join("") + note("No lead of this selection has attribution credits.");
     var best = new Map();
     rows.forEach(function (r) {
+      if (r.campaign_id === null) return;  // the campaigns the chart never draws, summed (slices.py)
       r.campaign_name = names[[r.organization_id, r.source, r.campaign_id].join("/")] || null;
       var key = JSON.stringify([r.organization_id, r.source, r.campaign_id]);
       var top = best.get(key);
@@ -573,14 +574,15 @@
     }).slice(0, data.max_categories);
     var models = Array.from(new Set(rows.map(function (r) { return r.model; }))).sort();
     var categories = campaigns.map(campaignLabel);
+    var revenue = new Map();
+    rows.forEach(function (r) {
+      revenue.set(JSON.stringify([r.organization_id, r.source, r.campaign_id, r.model]), r.attributed_revenue);
+    });
     var series = {};
     models.forEach(function (m) {
       series[m] = campaigns.map(function (c) {
-        var hit = rows.filter(function (r) {
-          return r.model === m && r.organization_id === c.organization_id && r.source === c.source
-            && r.campaign_id === c.campaign_id;
-        })[0];
-        return hit ? hit.attributed_revenue : null;
+        var key = JSON.stringify([c.organization_id, c.source, c.campaign_id, m]);
+        return revenue.has(key) ? revenue.get(key) : null;
       });
     });
     var anyRevenue = campaigns.some(function (c) { return c.attributed_revenue > 0; });
@@ -615,8 +617,9 @@
         || cmp(a[1].row.campaign_id, b[1].row.campaign_id) || cmp(a[1].row.organization_id, b[1].row.organization_id);
     }).slice(0, data.max_series).map(function (e) { return e[0]; });
     var asOf = ordinal(data.as_of);
+    var drawn = new Set(top);
     var points = rows.filter(function (r) {
-      return r.leads > 0 && top.indexOf(JSON.stringify([r.organization_id, r.source, r.campaign_id])) >= 0;
+      return r.leads > 0 && drawn.has(JSON.stringify([r.organization_id, r.source, r.campaign_id]));
     }).map(function (r) {
       var x = ordinal(r.week);
       return { x: x, y: r.customers / r.leads, series: campaignLabel(r), yLow: null, yHigh: null,

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
+import itertools
 import json
 import math
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -196,8 +199,85 @@ def _section_value(column: str, value: Any, row: dict[str, Any]) -> Any:
     return _plain(value)
 
 
+def cohort_campaigns(facts: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """The campaigns the cohort chart can draw: in any view (organization or all, source or all, any period),
+    the MAX_SERIES with the most leads, ranked as `renderCohorts` in slices.js ranks them. Only their weekly
+    cohorts are embedded: a campaign outside every view's top never shows, and 2,000 campaigns x 26 weeks
+    would weigh megabytes and slow every filter change."""
+    leads: dict[tuple[str, str, str], dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    for f in facts:
+        if f["leads"]:
+            leads[(f["organization_id"], str(f["source"]), f["campaign_id"])][f["bucket"]] += f["leads"]
+    chosen: set[tuple[str, str, str]] = set()
+    for _, _, buckets in PERIODS:
+        in_period = {k: sum(v.get(b, 0.0) for b in buckets) for k, v in leads.items()}
+        for org, source in _views(list(leads)):
+            keys = (
+                k
+                for k, n in in_period.items()
+                if n > 0 and (org is None or k[0] == org) and (source is None or k[1] == source)
+            )
+            chosen.update(heapq.nsmallest(MAX_SERIES, keys, key=lambda k: (-in_period[k], k[1], k[2], k[0])))
+    return sorted(chosen)
+
+
+def _views(keys: Sequence[tuple[str, str, str]]) -> list[tuple[str | None, str | None]]:
+    """Every (organization, source) pair a reader can select for these campaigns, None for "all"."""
+    return list(itertools.product([None, *{k[0] for k in keys}], [None, *{k[1] for k in keys}]))
+
+
+def model_campaigns(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> set[tuple[str, str, str]]:
+    """The campaigns the attributed-revenue chart can draw: in any view, the MAX_CATEGORIES with the most
+    revenue credited under one model, ranked as `renderModels` in slices.js ranks them."""
+    at = {c: i for i, c in enumerate(columns)}
+    revenue: dict[tuple[str, str, str], dict[tuple[str, int], float]] = defaultdict(lambda: defaultdict(float))
+    for r in rows:
+        key = (r[at["organization_id"]], r[at["source"]], r[at["campaign_id"]])
+        revenue[key][(r[at["model"]], r[at["bucket"]])] += r[at["attributed_revenue"]] or 0.0
+    chosen: set[tuple[str, str, str]] = set()
+    for _, _, buckets in PERIODS:
+        best: dict[tuple[str, str, str], float] = {}
+        for key, cells in revenue.items():
+            per_model: dict[str, float] = defaultdict(float)
+            for (model, bucket), value in cells.items():
+                if bucket in buckets:
+                    per_model[model] += value
+            if per_model:
+                best[key] = max(per_model.values())
+        for org, source in _views(list(best)):
+            keys = (k for k in best if (org is None or k[0] == org) and (source is None or k[1] == source))
+            chosen.update(heapq.nsmallest(MAX_CATEGORIES, keys, key=lambda k: (-best[k], k[1], k[2], k[0])))
+    return chosen
+
+
+def _other_campaigns_summed(rows: list[list[Any]], columns: Sequence[str]) -> list[list[Any]]:
+    """The model facts of the campaigns the chart can draw, and the others' summed per organization, source,
+    model and bucket with campaign_id None (they count in the totals table only): 2,000 campaigns x 5 models x
+    4 buckets would weigh megabytes and slow every filter change."""
+    at = {c: i for i, c in enumerate(columns)}
+    drawn = model_campaigns(rows, columns)
+    kept = [r for r in rows if (r[at["organization_id"]], r[at["source"]], r[at["campaign_id"]]) in drawn]
+    others: dict[tuple[Any, ...], list[Any]] = {}
+    for r in rows:
+        if (r[at["organization_id"]], r[at["source"]], r[at["campaign_id"]]) in drawn:
+            continue
+        key = (r[at["organization_id"]], r[at["source"]], r[at["model"]], r[at["bucket"]])
+        row = others.get(key)
+        if row is None:
+            row = list(r)
+            row[at["campaign_id"]], row[at["attributed_leads"]], row[at["attributed_revenue"]] = None, 0.0, 0.0
+            others[key] = row
+        row[at["attributed_leads"]] += r[at["attributed_leads"]] or 0.0
+        row[at["attributed_revenue"]] += r[at["attributed_revenue"]] or 0.0
+    return kept + list(others.values())
+
+
 def _load_section(
-    conn: psycopg.Connection, facts: SectionFacts, organization_id: str | None, as_of: date
+    conn: psycopg.Connection,
+    facts: SectionFacts,
+    organization_id: str | None,
+    as_of: date,
+    campaigns: Sequence[tuple[str, str, str]],
 ) -> dict[str, Any]:
     missing = _missing(conn, facts.tables)
     if missing:
@@ -208,22 +288,32 @@ def _load_section(
             "`hyperdash migrate`, then materialize the pipeline's assets.",
         }
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            read_sql(f"transforms/report/{facts.sql_file}"), {"organization_id": organization_id, "as_of": as_of}
-        )
+        params = {
+            "organization_id": organization_id,
+            "as_of": as_of,
+            **{name: [c[i] for c in campaigns] for i, name in enumerate(("orgs", "sources", "campaigns"))},
+        }
+        cur.execute(read_sql(f"transforms/report/{facts.sql_file}"), params)
         rows = [[_section_value(c, r[c], r) for c in facts.columns] for r in cur.fetchall()]
+    if facts.name == "models":
+        rows = _other_campaigns_summed(rows, facts.columns)
     return {"columns": facts.columns, "rows": rows, "note": None}
 
 
 def load_slice_data(conn: psycopg.Connection, organization_id: str | None, as_of: date) -> SliceData:
-    sections = {f.name: _load_section(conn, f, organization_id, as_of) for f in SECTION_FACTS}
     missing = _missing(conn, FACT_TABLES)
+    facts: list[dict[str, Any]] = []
+    if not missing:
+        with conn.cursor(row_factory=dict_row) as cur:
+            params = {"organization_id": organization_id, "as_of": as_of}
+            cur.execute(read_sql("transforms/report/slice_facts.sql"), params)
+            facts = [{k: _plain(row[k]) for k in COLUMNS} for row in cur.fetchall()]
+    campaigns = cohort_campaigns(facts)
+    sections = {f.name: _load_section(conn, f, organization_id, as_of, campaigns) for f in SECTION_FACTS}
     if missing:
         absent = f"{', '.join(missing)} does not exist yet: run `hyperdash migrate`, then materialize lead_attribution."
         return SliceData(as_of, [], [], [], absent, sections)
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(read_sql("transforms/report/slice_facts.sql"), {"organization_id": organization_id, "as_of": as_of})
-        facts = [{k: _plain(row[k]) for k in COLUMNS} for row in cur.fetchall()]
         cur.execute(
             "SELECT id::text AS id, name FROM organizations WHERE id::text = ANY(%s) ORDER BY name, id",
             (sorted({f["organization_id"] for f in facts} | _section_values(sections, "organization_id")),),
