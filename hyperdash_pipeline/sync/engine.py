@@ -580,6 +580,9 @@ def _copy_whole_table(
         bi_conn.execute(sql.SQL("TRUNCATE {}").format(target))
     copy_in = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(target, columns.copied_identifiers())
     copied = stream_copy(crm_conn, _source_query(table, columns, None, horizon.upper_bound), bi_conn, copy_in)
+    # Statistics of the copied rows, in the copy's transaction: an incremental refresh right after a first or
+    # full copy would otherwise plan against an empty table's (autovacuum may be off, or not have run yet).
+    bi_conn.execute(sql.SQL("ANALYZE {}").format(target))
     watermark = scalar(
         crm_conn,
         sql.SQL("SELECT max(updated_at) FROM {} WHERE updated_at < %s").format(sql.Identifier("public", table)),

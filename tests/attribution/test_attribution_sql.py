@@ -451,3 +451,39 @@ def test_time_decay_holds_at_the_longest_lookback_allowed(bi: psycopg.Connection
     assert credits_by_lead(bi)[(str(row["id"]), "time_decay")] == pytest.approx([1 / 3, 2 / 3], abs=1e-12)
     with pytest.raises(ValueError, match="at most 1000 half-lives"):
         CreditSettings(lookback_days=1001, half_life_days=1.0)
+
+
+def _mirror_scans(bi: psycopg.Connection) -> int:
+    """Sequential scans of crm_raw.leads so far, this session's included (flushed to the shared counters)."""
+    bi.execute("SELECT pg_stat_force_next_flush()")
+    bi.commit()
+    bi.execute("SELECT pg_stat_clear_snapshot()")
+    row = bi.execute(
+        "SELECT seq_scan FROM pg_stat_user_tables WHERE schemaname = 'crm_raw' AND relname = 'leads'"
+    ).fetchone()
+    bi.commit()
+    assert row is not None
+    return int(row[0])
+
+
+def test_an_incremental_refresh_reads_the_changed_leads_by_key(bi: psycopg.Connection) -> None:
+    """A few changed leads among 200,000 are looked up by primary key, never by a scan of the whole mirror: the
+    steps that find them plan on their own count, not on an estimate that includes every stored lead."""
+    bi.execute("ALTER TABLE crm_raw.leads SET (autovacuum_enabled = off)")
+    bi.execute(
+        "INSERT INTO crm_raw.leads (id, organization_id, status, attribution_synced, created_at, updated_at) "
+        "SELECT gen_random_uuid(), %s, 'new', false, %s, %s FROM generate_series(1, 200000)",
+        (ORG, NOW, NOW),
+    )
+    bi.execute("ANALYZE crm_raw.leads")  # as a full sync leaves it
+    bi.commit()
+    refresh_lead_attribution(bi)
+    # The full rebuild leaves its table analysed too (an estimate close to the 200,000 rows, not -1 or 0).
+    assert fetch_all(
+        bi, "SELECT reltuples > 190000 AS analysed FROM pg_class WHERE oid = 'lead_attribution'::regclass"
+    )[0]["analysed"]
+    upsert_leads(bi, [lead(status="won") for _ in range(5)])
+    before = _mirror_scans(bi)
+    stats = refresh_lead_attribution(bi)
+    assert (stats.full, stats.recomputed) == (False, 5)
+    assert _mirror_scans(bi) == before

@@ -64,6 +64,20 @@ def test_first_run_copies_every_table_exactly(databases) -> None:
         assert conn.execute("SELECT count(*) FROM leads WHERE NOT attribution_synced").fetchone() == (0,)
 
 
+def test_a_full_copy_leaves_the_mirror_with_statistics(databases) -> None:
+    """The refreshes that run right after a first or full copy plan against the copied rows' statistics, not an
+    empty table's, whether or not autovacuum has run (or is on)."""
+    populate(databases.crm_url, 300)
+    run_sync(databases.crm_url, databases.bi_url)
+    for table in SYNCED_TABLES:  # ANALYZE of a table this small reads every row: reltuples is its exact count
+        ((estimated, counted),) = bi_rows(
+            databases,
+            f"SELECT (SELECT reltuples FROM pg_class WHERE oid = 'crm_raw.{table}'::regclass), "
+            f"(SELECT count(*) FROM crm_raw.{table})",
+        )
+        assert (table, estimated) == (table, counted)
+
+
 def test_later_runs_move_only_what_changed(databases) -> None:
     populate(databases.crm_url, 200)
     run_sync(databases.crm_url, databases.bi_url)

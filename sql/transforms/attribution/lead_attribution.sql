@@ -8,7 +8,7 @@
 -- plan full_load: insert
 -- plan parallel_prepare: deletions quarantine_clear_full
 -- plan part: leads[part_leads] quarantine_insert organizations campaign_window delete_gone_leads upsert
--- plan changed: deletions changed changed_index quarantine_clear_changed leads[changed_leads] quarantine_insert organizations campaign_window delete_gone upsert log_changes
+-- plan changed: deletions changed_ids changed changed_after_truncation changed_index quarantine_clear_changed leads[changed_leads] quarantine_insert organizations campaign_window delete_gone upsert log_changes
 -- plan deal_quarantine: deal_quarantine_clear deal_quarantine_insert
 -- One organization's rebuild (attribution/organization.py) runs organization_prepare, then `part` for that
 -- organization's whole lead-id range, then organization_log, in one transaction.
@@ -57,26 +57,37 @@ CREATE TEMP TABLE _la_deleted ON COMMIT DROP AS
 WITH consumed AS (DELETE FROM analytics.crm_lead_deletions RETURNING lead_id)
 SELECT lead_id FROM consumed;
 
--- step: changed
+-- step: changed_ids
 -- Incremental runs only. Leads to recompute: synced since the watermark (soft deletes included), whose
--- outcome changed, and rows of leads deleted from the mirror: those queued, or after a truncation (a NULL in
--- the queue) every row whose lead is gone, found by an anti-join.
+-- outcome changed, and the leads deleted from the mirror that the queue names.
+CREATE TEMP TABLE _la_changed_ids ON COMMIT DROP AS
+SELECT id AS lead_id FROM crm_raw.leads WHERE _synced_at > coalesce(%(leads_wm)s, '-infinity'::timestamptz)
+UNION
+SELECT d.lead_id FROM _outcome_diff d JOIN crm_raw.leads l ON l.id = d.lead_id
+UNION
+SELECT lead_id FROM _la_deleted WHERE lead_id IS NOT NULL;
+
+-- step: changed
+-- Whether each is live, read by primary key: the ids are counted first (ANALYZE), because an estimate
+-- from the mirror's statistics, missing or stale right after a sync (autovacuum off, or not yet run),
+-- made the planner scan and hash the whole mirror for a few changed leads (0.5 s at 1M leads).
+ANALYZE _la_changed_ids;
 CREATE TEMP TABLE _la_changed ON COMMIT DROP AS
 SELECT c.lead_id, (l.id IS NOT NULL AND l.deleted_at IS NULL) AS live
-FROM (
-    SELECT id AS lead_id FROM crm_raw.leads WHERE _synced_at > coalesce(%(leads_wm)s, '-infinity'::timestamptz)
-    UNION
-    SELECT d.lead_id FROM _outcome_diff d JOIN crm_raw.leads l ON l.id = d.lead_id
-    UNION
-    SELECT lead_id FROM _la_deleted WHERE lead_id IS NOT NULL
-    UNION
-    SELECT la.lead_id
-    FROM lead_attribution la
-    LEFT JOIN crm_raw.leads l ON l.id = la.lead_id
-    WHERE (l.id IS NULL OR l.deleted_at IS NOT NULL)
-      AND EXISTS (SELECT 1 FROM _la_deleted WHERE lead_id IS NULL)
-) c
+FROM _la_changed_ids c
 LEFT JOIN crm_raw.leads l ON l.id = c.lead_id;
+
+-- step: changed_after_truncation
+-- After a truncation of the mirror (a NULL in the queue): every other row whose lead is gone, by an
+-- anti-join. A statement of its own: as a branch of the steps above, its estimate (the whole table) steered
+-- their plan to a scan of the whole mirror on every refresh; here the one-time filter skips it unless needed.
+INSERT INTO _la_changed (lead_id, live)
+SELECT la.lead_id, false
+FROM lead_attribution la
+LEFT JOIN crm_raw.leads l ON l.id = la.lead_id
+WHERE (l.id IS NULL OR l.deleted_at IS NOT NULL)
+  AND EXISTS (SELECT 1 FROM _la_deleted WHERE lead_id IS NULL)
+  AND NOT EXISTS (SELECT 1 FROM _la_changed c WHERE c.lead_id = la.lead_id);
 
 -- step: changed_index
 CREATE UNIQUE INDEX ON _la_changed (lead_id);
