@@ -32,15 +32,15 @@ from hyperdash_pipeline.attribution.refresh import (
     CREDITS_SQL,
     LEAD_ATTRIBUTION,
     LEAD_ATTRIBUTION_SQL,
+    ORGANIZATION_SQL,
     CreditSettings,
     chains_of,
     insert_markov_rows,
     markov_rows,
     read_state,
 )
-from hyperdash_pipeline.transforms import load_transform, serialised, shared, snapshot_transaction
+from hyperdash_pipeline.transforms import Transform, load_transform, serialised, shared, snapshot_transaction
 
-ORGANIZATION_SQL = "transforms/attribution/organization.sql"
 # The advisory lock keys of the whole-table refreshes (refresh.py's _lock_key), held shared here.
 TABLE_LOCKS = tuple(f"hyperdash.attribution.{t}" for t in (LEAD_ATTRIBUTION, ATTRIBUTION_CREDITS, "markov_attribution"))
 
@@ -106,6 +106,14 @@ def _locked(conn: psycopg.Connection, organization: str) -> Iterator[None]:
         yield
 
 
+def _record_row_changes(conn: psycopg.Connection, queries: Transform, changes: dict[str, int]) -> None:
+    """This rebuild's change to each table's row count, for the kept counts (attribution_state, migration 1912):
+    appended, never updated in place, because rebuilds of other organizations run at the same time."""
+    for name, delta in changes.items():
+        if delta:
+            conn.execute(queries.query("record_row_change"), {"name": name, "delta": delta})
+
+
 def rebuild_organization(conn: psycopg.Connection, key: str) -> OrganizationStats:
     """Rebuild the organization `key` (its id) in one transaction on `conn` (autocommit off, none open)."""
     organization = parse_organization(key)
@@ -135,9 +143,19 @@ def rebuild_organization(conn: psycopg.Connection, key: str) -> OrganizationStat
                 "models": list(settings.models),
             }
             prepared = leads_sql.run(conn, "organization_prepare", params)
-            leads = leads_sql.run(conn, "part", params)
+            leads = leads_sql.run(conn, "organization_part", params)
             leads_sql.run(conn, "organization_log", params)
-            touches = credits_sql.run(conn, "part", params)["insert"]
+            credits = credits_sql.run(conn, "part", params)
+            touches = credits["insert"]
+            _record_row_changes(
+                conn,
+                queries,
+                {
+                    LEAD_ATTRIBUTION: leads["added"] - leads["delete_gone_leads"],
+                    ATTRIBUTION_CREDITS: (touches - credits["delete_credits"] - credits["delete_gone_credits"])
+                    * len(settings.models),
+                },
+            )
             credits_sql.run(conn, "organization_finish", params)
             chains = chains_of(conn.execute(queries.query("markov_transitions"), params))
             totals = {

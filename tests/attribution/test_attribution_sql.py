@@ -487,3 +487,41 @@ def test_an_incremental_refresh_reads_the_changed_leads_by_key(bi: psycopg.Conne
     stats = refresh_lead_attribution(bi)
     assert (stats.full, stats.recomputed) == (False, 5)
     assert _mirror_scans(bi) == before
+
+
+def test_outcomes_follow_deals_moved_removed_and_a_truncated_mirror(bi: psycopg.Connection) -> None:
+    """An incremental refresh recomputes the outcomes of the leads whose deals changed, the lead a deal moved
+    away from and the lead of a deal removed from the mirror included (the deals' queue, migration 1911); after a
+    truncation of the deals mirror it compares every outcome. Each time the outcomes equal a full rebuild's."""
+    a, b, c, d = (lead() for _ in range(4))
+    upsert_leads(bi, [a, b, c, d])
+    moved = upsert_deal(bi, a["id"], "won", 100)
+    removed = upsert_deal(bi, c["id"], "won", 50)
+    kept = upsert_deal(bi, d["id"], "won", 70)
+    refresh_lead_attribution(bi)
+    outcomes = "SELECT lead_id, won_deals, won_revenue FROM analytics.lead_outcomes ORDER BY lead_id"
+
+    def revenue_by_lead() -> dict[uuid.UUID, Decimal]:
+        return {r["lead_id"]: r["won_revenue"] for r in fetch_all(bi, outcomes)}
+
+    def equals_a_full_rebuild() -> bool:
+        incremental = fetch_all(bi, outcomes)
+        refresh_lead_attribution(bi, full=True)
+        return fetch_all(bi, outcomes) == incremental
+
+    upsert_deal(bi, b["id"], "won", 100, deal_id=moved)  # the sync's upsert moves the deal from a to b
+    bi.execute("DELETE FROM crm_raw.deals WHERE id = %s", (removed,))  # a tombstone applied
+    bi.commit()
+    stats = refresh_lead_attribution(bi)
+    assert (stats.full, stats.outcomes_changed) == (False, 3)  # a lost its deal, b got it, c's is gone
+    assert revenue_by_lead() == {b["id"]: Decimal("100.00"), d["id"]: Decimal("70.00")}
+    assert equals_a_full_rebuild()
+
+    bi.execute("TRUNCATE crm_raw.deals")  # a full re-copy, which brings back d's deal only
+    bi.commit()
+    upsert_deal(bi, d["id"], "won", 70, deal_id=kept)
+    stats = refresh_lead_attribution(bi)
+    assert (stats.full, stats.outcomes_changed) == (False, 1)
+    assert revenue_by_lead() == {d["id"]: Decimal("70.00")}
+    assert equals_a_full_rebuild()
+    assert fetch_all(bi, "SELECT count(*) AS n FROM analytics.crm_deal_changes") == [{"n": 0}]  # consumed

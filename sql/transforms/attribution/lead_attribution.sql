@@ -3,22 +3,52 @@
 -- Parameters: leads_wm / deals_wm (timestamptz, exclusive; NULL on a full rebuild), run_id (bigint).
 -- A part of a parallel full rebuild (attribution/parallel.py) also gets organizations (uuid[]), low, high (uuid).
 --
--- plan outcomes: won outcome_diff outcomes_delete outcomes_upsert
+-- plan outcomes: deal_changes won outcome_diff outcomes_delete outcomes_upsert
+-- plan outcomes_changed: deal_changes deal_leads deal_leads_count won[deal_leads] outcome_diff[outcome_leads] outcomes_delete outcomes_upsert
 -- plan full_prepare: deletions quarantine_clear_full leads quarantine_insert organizations campaign_window truncate
 -- plan full_load: insert
 -- plan parallel_prepare: deletions quarantine_clear_full
 -- plan part: leads[part_leads] quarantine_insert organizations campaign_window delete_gone_leads upsert
--- plan changed: deletions changed_ids changed changed_after_truncation changed_index quarantine_clear_changed leads[changed_leads] quarantine_insert organizations campaign_window delete_gone upsert log_changes
+-- plan organization_part: leads[part_leads] quarantine_insert organizations campaign_window delete_gone_leads added upsert
+-- plan changed: deletions changed_ids changed changed_after_truncation changed_index quarantine_clear_changed leads[changed_leads] quarantine_insert organizations campaign_window delete_gone added upsert log_changes
 -- plan deal_quarantine: deal_quarantine_clear deal_quarantine_insert
 -- One organization's rebuild (attribution/organization.py) runs organization_prepare, then `part` for that
--- organization's whole lead-id range, then organization_log, in one transaction.
+-- organization's whole lead-id range (organization_part: `part` counting its new rows), then organization_log,
+-- in one transaction.
 -- plan organization_prepare: organization_gone organization_quarantine_clear organization_won organization_outcomes_delete organization_outcomes_upsert
 -- plan organization_log: organization_log
+-- scope deal_leads: AND d.lead_id IN (SELECT lead_id FROM _deal_leads)
+-- scope outcome_leads: AND o.lead_id IN (SELECT lead_id FROM _deal_leads)
 -- scope changed_leads: AND l.id = ANY ((SELECT array_agg(lead_id) FROM _la_changed WHERE live)::uuid[])
 -- scope part_leads: AND l.organization_id = ANY (%(organizations)s::uuid[]) AND l.id BETWEEN %(low)s::uuid AND %(high)s::uuid
 
+-- step: deal_changes
+-- The leads queued by crm_raw.deals' triggers since the last refresh (migration 1911), consumed: this
+-- snapshot's queue. A full comparison (the `outcomes` plan) consumes it too.
+CREATE TEMP TABLE _deal_changes ON COMMIT DROP AS
+WITH consumed AS (DELETE FROM analytics.crm_deal_changes RETURNING lead_id)
+SELECT lead_id FROM consumed;
+
+-- step: deal_queue_truncated
+-- A NULL in the queue: crm_raw.deals was truncated (a full re-copy), so every outcome is compared once.
+SELECT EXISTS (SELECT 1 FROM analytics.crm_deal_changes WHERE lead_id IS NULL);
+
+-- step: deal_leads
+-- Incremental runs only. Leads whose outcome may have changed: the queued ones (a deal moved away, or
+-- removed) and the leads of the deals synced since the watermark (new, won, lost, re-valued, soft-deleted).
+CREATE TEMP TABLE _deal_leads ON COMMIT DROP AS
+SELECT lead_id FROM _deal_changes WHERE lead_id IS NOT NULL
+UNION
+SELECT lead_id FROM crm_raw.deals
+WHERE _synced_at > coalesce(%(deals_wm)s, '-infinity'::timestamptz) AND lead_id IS NOT NULL;
+
+-- step: deal_leads_count
+-- Counted, so that the two steps below probe the deals and the outcomes by lead id instead of reading them all.
+ANALYZE _deal_leads;
+
 -- step: won
--- Live won deals of a non-negative amount, per lead (a NULL amount counts as a won deal worth 0).
+-- Live won deals of a non-negative amount, per lead (a NULL amount counts as a won deal worth 0); every lead
+-- on a full comparison, the leads of _deal_leads on an incremental one.
 CREATE TEMP TABLE _won ON COMMIT DROP AS
 SELECT d.lead_id,
        count(*)::int                              AS won_deals,
@@ -27,6 +57,7 @@ SELECT d.lead_id,
 FROM crm_raw.deals d
 WHERE d.stage = 'won' AND d.deleted_at IS NULL AND d.lead_id IS NOT NULL
   AND (d.amount IS NULL OR d.amount >= 0)
+  {scope}
 GROUP BY d.lead_id;
 
 -- step: outcome_diff
@@ -34,7 +65,7 @@ GROUP BY d.lead_id;
 CREATE TEMP TABLE _outcome_diff ON COMMIT DROP AS
 SELECT coalesce(w.lead_id, o.lead_id) AS lead_id, w.won_deals, w.won_revenue, w.first_won_at
 FROM _won w
-FULL JOIN analytics.lead_outcomes o ON o.lead_id = w.lead_id
+FULL JOIN (SELECT * FROM analytics.lead_outcomes o WHERE true {scope}) o ON o.lead_id = w.lead_id
 WHERE (w.won_deals, w.won_revenue, w.first_won_at) IS DISTINCT FROM (o.won_deals, o.won_revenue, o.first_won_at);
 
 -- step: outcomes_delete
@@ -235,6 +266,13 @@ LEFT JOIN _la_cpa p
   ON p.organization_id = n.organization_id AND p.campaign_id = n.campaign_id
  AND p.day = n.conversion_date::date;
 
+-- step: added
+-- The new rows among those the upsert below writes (the others replace a stored row): with the deleted
+-- ones, they keep the table's row count (attribution_state.lead_rows) without counting the table.
+CREATE TEMP TABLE _la_added ON COMMIT DROP AS
+SELECT n.lead_id FROM _la_new n
+WHERE NOT EXISTS (SELECT 1 FROM lead_attribution la WHERE la.lead_id = n.lead_id);
+
 -- step: upsert
 -- The rows of the live changed leads (or of a part), replaced in place.
 {step:insert}
@@ -276,10 +314,14 @@ SELECT (SELECT count(*) FROM _la_new)                AS recomputed,
        (SELECT count(*) FROM lead_attribution)       AS row_count;
 
 -- step: counts
+-- The row count is kept by the refresh (attribution_state.lead_rows: + added - deleted), not counted here.
 SELECT (SELECT count(*) FROM _la_changed WHERE live)     AS recomputed,
        (SELECT count(*) FROM _la_changed WHERE NOT live) AS removed,
-       (SELECT count(*) FROM _outcome_diff)              AS outcomes_changed,
-       (SELECT count(*) FROM lead_attribution)           AS row_count;
+       (SELECT count(*) FROM _outcome_diff)              AS outcomes_changed;
+
+-- step: row_count
+-- Once, when the kept count is not known (a BI migrated before 1912).
+SELECT count(*) FROM lead_attribution;
 
 -- A row belongs to the part that rebuilds its live lead (a lead moved to another organization included),
 -- else, its lead gone, to the part of the organization and range it was stored under: no row is written by

@@ -23,3 +23,12 @@ GROUP BY p.organization_id;
 
 -- step: markov_delete
 DELETE FROM analytics.markov_attribution WHERE organization_id = %(organization)s::uuid;
+
+-- step: record_row_change
+-- This rebuild's change to a table's row count (migration 1912), added to the kept count by its next refresh.
+INSERT INTO analytics.attribution_row_changes (name, delta) VALUES (%(name)s, %(delta)s);
+
+-- step: consume_row_changes
+-- The changes of the organization rebuilds since a table's last refresh, consumed: this snapshot's.
+WITH consumed AS (DELETE FROM analytics.attribution_row_changes WHERE name = %(name)s RETURNING delta)
+SELECT coalesce(sum(delta), 0) FROM consumed;
