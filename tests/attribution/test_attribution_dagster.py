@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from typing import cast
 
@@ -17,6 +20,7 @@ from hyperdash_pipeline.defs.attribution.checks import (
     markov_conversions_sum_to_customers,
 )
 from hyperdash_pipeline.resources import PostgresResource
+from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, DAGSTER_URL_VAR
 from tests.support.attribution_support import NOW, fetch_all, lead, touch, upsert_deal, upsert_leads
 
 ASSETS = [lead_attribution, attribution_credits, markov_attribution]
@@ -150,3 +154,24 @@ def test_cli_attribute_json_for_scripts(databases, monkeypatch, capsys) -> None:
     assert summary["lead_attribution"]["rows"] == 12
     assert summary["attribution_credits"]["rows"] > 0
     assert "attribute: 3/3 (100.0%)" in captured.err  # progress by step, on stderr
+
+
+def test_cli_attribute_in_its_own_process_never_loads_dagster(databases) -> None:
+    """`hyperdash attribute` is plain Python on one BI connection: importing Dagster (0.5-1 s) is no part of it."""
+    with psycopg.connect(databases.bi_url) as conn:
+        _seed(conn)
+    probe = (
+        "import sys\n"
+        "from hyperdash_pipeline.cli import main\n"
+        "code = main(['attribute'])\n"
+        "print('dagster loaded' if 'dagster' in sys.modules else 'dagster not loaded')\n"
+        "sys.exit(code)\n"
+    )
+    urls = {CRM_URL_VAR: databases.crm_url, BI_URL_VAR: databases.bi_url, DAGSTER_URL_VAR: databases.bi_url}
+
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env={**os.environ, **urls}, timeout=120
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "12 recomputed" in done.stdout and "dagster not loaded" in done.stdout
