@@ -176,12 +176,20 @@ def bulk_load(conn: psycopg.Connection, table: str) -> Iterator[None]:
     The statistics are gathered in the same transaction: the next refresh plans against the loaded table,
     not against the empty one (or none) of before, whether or not autovacuum has run by then.
     """
-    relation = sql.Identifier(*table.split("."))
+    with _indexes_dropped(conn, table):
+        yield
+    conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(*table.split("."))))
+
+
+@contextmanager
+def _indexes_dropped(conn: psycopg.Connection, table: str) -> Iterator[None]:
+    """`table` without its indexes and constraints inside the block, with them as they were after it; left as
+    it is when another table references it."""
     found = conn.execute(read_sql("transforms/table_indexes.sql"), {"table": table}).fetchall()
     if any(kind == "referenced_by" for kind, *_ in found):
         yield
-        conn.execute(sql.SQL("ANALYZE {}").format(relation))
         return
+    relation = sql.Identifier(*table.split("."))
     constraints = [(name, definition, order) for kind, name, definition, order in found if kind == "constraint"]
     indexes = [(name, definition) for kind, name, definition, _ in found if kind == "index"]
     schema = table.split(".")[0] if "." in table else "public"
@@ -197,7 +205,6 @@ def bulk_load(conn: psycopg.Connection, table: str) -> Iterator[None]:
             sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(relation, sql.Identifier(name))
             + sql.SQL(definition)  # pg_get_constraintdef output, already quoted
         )
-    conn.execute(sql.SQL("ANALYZE {}").format(relation))
 
 
 @contextmanager

@@ -196,13 +196,10 @@ def consume_row_changes(conn: psycopg.Connection, name: str) -> int:
     return int(scalar(conn, load_transform(ORGANIZATION_SQL).query("consume_row_changes"), {"name": name}))
 
 
-def _kept_lead_rows(conn: psycopg.Connection, steps: Transform, state: dict[str, Any] | None, change: int) -> int:
-    """lead_attribution's row count after an incremental run: the kept one plus `change`, or counted once when
-    none is kept (a BI migrated before 1912)."""
-    previous = (state or {}).get("lead_rows")
-    if previous is None:
-        return int(scalar(conn, steps.query("row_count")))
-    return int(previous) + change
+def _kept_rows(conn: psycopg.Connection, steps: Transform, kept: int | None, change: int) -> int:
+    """A table's row count from the one kept in attribution_state plus `change`, or, when none is kept (a BI
+    migrated before it was), counted once by the step file's `row_count`, a count that already includes `change`."""
+    return int(scalar(conn, steps.query("row_count"))) if kept is None else int(kept) + change
 
 
 def _without_jit(conn: psycopg.Connection) -> None:
@@ -275,7 +272,7 @@ def refresh_lead_attribution(
             elif snapshot is None:
                 changed = conn.execute(steps.query("counts")).fetchone()
                 assert changed is not None
-                counts = (*changed, _kept_lead_rows(conn, steps, state, row_change))
+                counts = (*changed, _kept_rows(conn, steps, (state or {}).get("lead_rows"), row_change))
             assert counts is not None
             previous_leads = None if state is None else state["leads_synced_at"]
             previous_deals = None if state is None else state["deals_synced_at"]
@@ -464,12 +461,10 @@ def _update_credits(
     change of models forces a full rebuild), so deleted and written touches count `models` rows each.
     `row_change`: what organization rebuilds changed since the last run, added to the kept count.
     """
-    kept = (state or {}).get("credit_rows")
-    # Counted once when none is kept (a count that includes the rebuilds' rows too).
-    previous = int(scalar(conn, steps.query("row_count"))) if kept is None else int(kept) + row_change
+    previous = _kept_rows(conn, steps, (state or {}).get("credit_rows"), row_change)  # before this run's update
     counts = steps.run(conn, "update", params)
     deleted, written = counts["delete_changed"] * models, counts["insert"] * models
-    return int(previous) - deleted + written, written
+    return previous - deleted + written, written
 
 
 def _chains(conn: psycopg.Connection) -> dict[tuple[str, str], dict[tuple[str, str], int]]:
