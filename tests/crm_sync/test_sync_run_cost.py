@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from hyperdash_pipeline.cli import REGISTRARS, build_parser, main
 from hyperdash_pipeline.settings import DAGSTER_URL_VAR, HOME_VAR, PROJECT_ROOT, psycopg2_url
-from hyperdash_pipeline.sync.engine import run_sync
+from hyperdash_pipeline.sync.engine import SYNCED_TABLES, run_sync
 from hyperdash_pipeline.sync.markers import pending_work
 from tests.support.sync_data import ORG, insert_leads, populate
 
@@ -120,6 +120,36 @@ def test_a_caught_up_sync_in_its_own_process_never_loads_dagster(databases, inst
 
     assert done.returncode == 0, done.stderr
     assert "caught up" in done.stdout and "dagster not loaded" in done.stdout
+
+
+def _whole_table_scans(crm_url: str) -> dict[str, int]:
+    """Sequential scans of each synced CRM table so far (every session's, flushed to the shared counters)."""
+    with psycopg.connect(crm_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        rows = conn.execute(
+            "SELECT relname, seq_scan FROM pg_stat_user_tables WHERE schemaname = 'public' AND relname = ANY (%s)",
+            (list(SYNCED_TABLES),),
+        ).fetchall()
+    return {str(name): int(scans) for name, scans in rows}
+
+
+def test_the_pre_run_check_reads_only_the_unsynced_tail_of_a_crm_without_statistics(databases) -> None:
+    """The check before a sync (and the sensor's poll) on a CRM never analysed, as a server with autovacuum off
+    leaves a bulk-loaded one: the rows beyond the watermark are counted by index, no table is scanned whole."""
+    with psycopg.connect(databases.crm_url, autocommit=True) as conn:
+        for table in SYNCED_TABLES:
+            conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = off)")
+        insert_leads(conn, 50_000)
+    run_sync(databases.crm_url, databases.bi_url)
+    with psycopg.connect(databases.crm_url, autocommit=True) as conn:
+        insert_leads(conn, 3)
+        unanalysed = conn.execute("SELECT reltuples < 0 FROM pg_class WHERE oid = 'leads'::regclass").fetchone()
+    assert unanalysed == (True,)
+    before = _whole_table_scans(databases.crm_url)
+
+    assert pending_work(databases.crm_url, databases.bi_url) == ["leads: 3 changed, 0 deleted"]
+
+    assert _whole_table_scans(databases.crm_url) == before
 
 
 _STEPS = st.lists(

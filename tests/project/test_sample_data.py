@@ -322,6 +322,15 @@ def test_keys_and_indexes_dropped_for_the_load_are_all_back(databases):
     assert _staging_schemas(databases.crm_url) == []
 
 
+def test_the_seeded_tables_have_statistics_for_the_planner(databases):
+    """A seed leaves every table it wrote analysed (what autovacuum, off on some servers, would do later): the
+    planner of the sync's first poll and first copy sees their real size, not a guess."""
+    seed_sample_data(databases.crm_url, databases.bi_url, leads=300, today=TODAY, workers=2)
+    analysed = "SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = 'public' AND tablename = ANY(%s)"
+    assert {name for (name,) in _rows(databases.crm_url, analysed, (list(CRM_TABLES),))} == set(CRM_TABLES)
+    assert {name for (name,) in _rows(databases.bi_url, analysed, (list(BI_SEEDED_TABLES),))} == set(BI_SEEDED_TABLES)
+
+
 def test_a_failed_seed_leaves_no_rows_and_the_crm_schema_intact(databases):
     before = _crm_schema(databases.crm_url)
     with psycopg.connect(databases.bi_url, autocommit=True) as bi:
