@@ -82,13 +82,32 @@ class Transform:
         """One step's SQL, for the queries a refresh reads a value from (counts, state, digests)."""
         return self.steps[step]
 
-    def run(self, conn: psycopg.Connection, plan: str, params: dict[str, Any]) -> dict[str, int]:
-        """Run the plan's steps in order; each step's row count by step name (summed when it runs twice)."""
+    def run(
+        self, conn: psycopg.Connection, plan: str, params: dict[str, Any], tables: Mapping[str, str] | None = None
+    ) -> dict[str, int]:
+        """Run the plan's steps in order; each step's row count by step name (summed when it runs twice).
+
+        `tables` runs the same steps against other tables of the same columns: each schema-qualified name
+        (outside quotes) is replaced by its stand-in, e.g. the stage tables a parallel rebuild writes.
+        """
+        steps = self.steps if not tables else self._retargeted(plan, tables)
         counts: dict[str, int] = {}
         for step, scope in self.plans[plan]:
-            written = run_step(conn, self.steps, step, params, self.scopes[scope] if scope else "")
+            written = run_step(conn, steps, step, params, self.scopes[scope] if scope else "")
             counts[step] = counts.get(step, 0) + written
         return counts
+
+    def _retargeted(self, plan: str, tables: Mapping[str, str]) -> dict[str, str]:
+        names = {step for step, _ in self.plans[plan]}
+        steps = {name: self.steps[name] for name in names}
+        for table, stand_in in tables.items():
+            pattern = re.compile(r"(?<![\w.\"'])" + re.escape(table) + r"(?![\w\"'])")
+            if "." not in table or not any(pattern.search(body) for body in steps.values()):
+                raise TransformFileError(
+                    f"{self.path}: plan {plan} names no table {table!r} (a schema-qualified name) to replace"
+                )
+            steps = {name: pattern.sub(stand_in, body) for name, body in steps.items()}
+        return steps
 
 
 @cache

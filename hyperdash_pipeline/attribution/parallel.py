@@ -3,13 +3,13 @@
 One INSERT ... SELECT runs in one backend, so a bigger BI server does not rebuild a single statement sooner.
 The refresh exports its snapshot (`pg_export_snapshot`) and N sessions import it (`SET TRANSACTION
 SNAPSHOT`), so every part reads exactly the data the refresh's own transaction reads, as `pg_dump -j` does.
-Each part (a group of whole organizations, or one lead-id range of a large organization) replaces its rows
-and commits on its own: a reader sees an organization (or range) either as it was or rebuilt, never empty.
+Each part (a group of whole organizations, or one lead-id range of a large organization) writes its rows
+into stage tables and commits on its own; one transaction then loads the stage into the stored tables
+(attribution/staging.py), so a reader sees every organization as it was until that commit, rebuilt after it.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import queue
 import threading
@@ -27,75 +27,58 @@ from hyperdash_pipeline.transforms import WORK_MEM
 
 # At most this many sessions by default: past 4 the rebuild waits on disk and WAL more than on CPU.
 MAX_DEFAULT_PARALLELISM = 4
-# Fewer sessions than this by default: one. The split replaces rows in indexed, populated tables (delete,
-# upsert, WAL, vacuum) where one session truncates and bulk-loads; measured at 1M leads it costs the server
-# 2.4-2.9x the CPU of the one-session rebuild (docs/attribution.md, "Parallel rebuild: where the time goes"),
-# so 2 or 3 sessions cannot finish clearly sooner even on idle cores.
+# Fewer sessions than this by default: one (see default_parallelism).
 MIN_DEFAULT_SPLIT = 4
-# Parts per session: enough that one session finishing early takes over the rest (uneven organizations).
-PARTS_PER_SESSION = 4
-# No part smaller than this (but for the last of an organization group): a part costs a transaction, temp
-# tables and a plan, ~10-50 ms, worth paying only for thousands of leads.
-MIN_PART_LEADS = 10_000
+# Parts per session: equal block ranges hold about equal work, and each part pays its own planning and JIT
+# compilation (~2 s for the credits' insert at 1M leads), so one each.
+PARTS_PER_SESSION = 1
+# No part smaller than this many blocks of the table it reads (8 kB each, ~25-50 leads a block): a part costs
+# a transaction, temp tables and plans, ~10-50 ms, worth paying only for thousands of leads.
+MIN_PART_BLOCKS = 256
+# The lead-id bounds of "every lead" (one organization's rebuild passes these).
 LOWEST_UUID = UUID(int=0)
 HIGHEST_UUID = UUID(int=(1 << 128) - 1)
+# A tid past any block PostgreSQL can address (block numbers are below 2^32 - 1): the last part is open-ended.
+_END_OF_TABLE = (1 << 32) - 1
 
 
 @dataclass(frozen=True)
 class Part:
-    """Whole organizations, or one organization's leads with low <= lead_id <= high (inclusive)."""
+    """The rows stored in blocks first <= block < stop of the table a part reads (crm_raw.leads for
+    lead_attribution, lead_attribution for the credits): read by a TID range scan, in the order they lie
+    on disk, so N parts read the table once between them. Ranges of lead ids or organizations instead made
+    each part probe the whole table by index, in random order: 1.4-1.6x the one session's server CPU."""
 
-    organizations: tuple[str, ...]
-    low: UUID
-    high: UUID
-    leads: int
+    first: int
+    stop: int
 
     def params(self) -> dict[str, Any]:
-        return {"organizations": list(self.organizations), "low": str(self.low), "high": str(self.high)}
+        return {"first_tid": f"({self.first},0)", "stop_tid": f"({self.stop},0)"}
 
 
-def plan_parts(sizes: dict[str, int], parallelism: int, min_part_leads: int | None = None) -> list[Part]:
-    """Split organizations (id -> leads) into parts of about total / (parallelism x PARTS_PER_SESSION) leads,
-    at least `min_part_leads` (default MIN_PART_LEADS).
-
-    A larger organization is cut into equal ranges of the UUID space (lead ids are random UUIDs, so the
-    ranges hold about equal numbers of leads); smaller ones are packed together whole. Every organization,
-    and every lead id within it, falls in exactly one part. Largest parts first, so the last ones are small.
-    """
+def plan_parts(blocks: int, parallelism: int, min_part_blocks: int | None = None) -> list[Part]:
+    """Cut a table of `blocks` blocks into parallelism x PARTS_PER_SESSION equal block ranges of at least
+    `min_part_blocks` (default MIN_PART_BLOCKS). Every block falls in exactly one part; the last part also
+    takes any block added after `blocks` was read."""
     if parallelism < 1:
         raise ValueError(f"parallelism must be >= 1, got {parallelism}")
-    total = sum(sizes.values())
-    floor = MIN_PART_LEADS if min_part_leads is None else min_part_leads
-    target = max(1, floor, math.ceil(total / (parallelism * PARTS_PER_SESSION)))
-    parts: list[Part] = []
-    bin_orgs: list[str] = []
-    bin_leads = 0
-    for organization, leads in sorted(sizes.items(), key=lambda item: (-item[1], item[0])):
-        if leads > target:
-            parts.extend(_ranges(organization, leads, math.ceil(leads / target)))
-            continue
-        if bin_orgs and bin_leads + leads > target:
-            parts.append(Part(tuple(bin_orgs), LOWEST_UUID, HIGHEST_UUID, bin_leads))
-            bin_orgs, bin_leads = [], 0
-        bin_orgs.append(organization)
-        bin_leads += leads
-    if bin_orgs:
-        parts.append(Part(tuple(bin_orgs), LOWEST_UUID, HIGHEST_UUID, bin_leads))
-    return sorted(parts, key=lambda p: -p.leads)
+    floor = MIN_PART_BLOCKS if min_part_blocks is None else min_part_blocks
+    count = max(1, min(parallelism * PARTS_PER_SESSION, blocks // max(1, floor)))
+    bounds = [blocks * i // count for i in range(count)] + [_END_OF_TABLE]
+    return [Part(bounds[i], bounds[i + 1]) for i in range(count)]
 
 
-def _ranges(organization: str, leads: int, count: int) -> list[Part]:
-    width = (1 << 128) // count
-    bounds = [i * width for i in range(count)] + [1 << 128]
-    return [
-        Part((organization,), UUID(int=bounds[i]), UUID(int=bounds[i + 1] - 1), leads // count) for i in range(count)
-    ]
+def table_blocks(conn: psycopg.Connection, table: str) -> int:
+    """The blocks `table` holds now: every row the caller's snapshot sees lies below it."""
+    row = conn.execute(
+        "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::bigint", (table,)
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def default_parallelism(conn: psycopg.Connection) -> int:
     """The BI server's parallel-worker budget (`max_parallel_workers`; PostgreSQL shows no core count over
-    SQL), capped by this machine's cores and MAX_DEFAULT_PARALLELISM; 1 when that is below MIN_DEFAULT_SPLIT
-    (where the split's extra work cannot pay)."""
+    SQL), capped by this machine's cores and MAX_DEFAULT_PARALLELISM; 1 when that is below MIN_DEFAULT_SPLIT."""
     row = conn.execute("SELECT current_setting('max_parallel_workers')::int").fetchone()
     conn.rollback()
     budget = int(row[0]) if row else 1

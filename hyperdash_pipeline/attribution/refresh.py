@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +18,8 @@ from psycopg.rows import dict_row
 
 from hyperdash_pipeline.attribution import markov
 from hyperdash_pipeline.attribution.models import MODELS
-from hyperdash_pipeline.attribution.parallel import Part, export_snapshot, plan_parts, run_parts
+from hyperdash_pipeline.attribution.parallel import Part, export_snapshot, plan_parts, run_parts, table_blocks
+from hyperdash_pipeline.attribution.staging import load_stage, staged
 from hyperdash_pipeline.settings import read_sql
 from hyperdash_pipeline.transforms import (
     WORK_MEM,
@@ -35,12 +37,18 @@ ATTRIBUTION_CREDITS = "attribution_credits"
 # Where the credits are stored: one row per lead x touch, a column per model (migration 0205);
 # analytics.attribution_credits is the contract's view of it, one row per lead x touch x configured model.
 CREDITS_STORAGE = "analytics.attribution_touch_credits"
+PATHS_STORAGE = "analytics.attribution_paths"
+# What the parts of a parallel credits rebuild write (attribution/staging.py).
+CREDITS_STAGED = (CREDITS_STORAGE, PATHS_STORAGE)
 # Keeps analytics.campaign_credit_totals per inserted statement (migration 0302); a full load regroups instead.
 CREDIT_TOTALS_TRIGGER = "credit_totals_insert"
 # The step files; each declares its plans (the order of its steps) in its header.
 LEAD_ATTRIBUTION_SQL = "transforms/attribution/lead_attribution.sql"
 CREDITS_SQL = "transforms/attribution/attribution_credits.sql"
 PARALLEL_SQL = "transforms/attribution/parallel.sql"
+QUARANTINE = "public.quarantine"
+# What the parts of a parallel lead_attribution rebuild write (attribution/staging.py).
+LEAD_ATTRIBUTION_STAGED = (f"public.{LEAD_ATTRIBUTION}", QUARANTINE)
 ORGANIZATION_SQL = "transforms/attribution/organization.sql"
 # Time-decay weights 2^(-age / half_life) stay clear of float underflow (2^-1022) up to this age.
 MAX_LOOKBACK_HALF_LIVES = 1000
@@ -161,24 +169,37 @@ def _load_all_leads(conn: psycopg.Connection, steps: Transform, params: dict[str
     return counts["quarantine_insert"], counts["organizations"]
 
 
-def _load_all_leads_parallel(
-    conn: psycopg.Connection, steps: Transform, params: dict[str, Any], parallelism: int, snapshot: str
-) -> tuple[int, int, int]:
-    """Full rebuild in `parallelism` sessions, a part (organizations, lead-id range) per transaction on the
-    refresh's snapshot. Returns (quarantined, organizations created, rows written).
+def _stage_all_leads(
+    conn: psycopg.Connection, steps: Transform, parallelism: int, stages: dict[str, str]
+) -> tuple[int, int]:
+    """Every live lead's row written into the stage tables by `parallelism` sessions, a part (a range of the
+    mirror's blocks) per transaction on one exported snapshot (attribution/staging.py). Returns (quarantined,
+    organizations created) as the parts counted them."""
+    with snapshot_transaction(conn):
+        snapshot = export_snapshot(conn)
+        parts = plan_parts(table_blocks(conn, "crm_raw.leads"), parallelism)
 
-    The pending deletions are consumed (the rebuild covers them); the quarantine is cleared of the rows this
-    snapshot sees, and the parts add the new ones."""
-    steps.run(conn, "parallel_prepare", params)
-    sizes = {str(org): int(leads) for org, leads in conn.execute(load_transform(PARALLEL_SQL).query("sizes"))}
+        def stage_part(part_conn: psycopg.Connection, part: Part) -> tuple[int, ...]:
+            counts = steps.run(part_conn, "stage_part", part.params(), tables=stages)
+            return counts["quarantine_insert"], counts["organizations"]
 
-    def rebuild_part(part_conn: psycopg.Connection, part: Part) -> tuple[int, ...]:
-        counts = steps.run(part_conn, "part", {**params, **part.params()})
-        return counts["quarantine_insert"], counts["organizations"], counts["upsert"]
+        totals = run_parts(conn, snapshot, parts, parallelism, stage_part)
+    quarantined, organizations = totals or (0, 0)
+    return quarantined, organizations
 
-    totals = run_parts(conn, snapshot, plan_parts(sizes, parallelism), parallelism, rebuild_part)
-    quarantined, organizations, written = totals or (0, 0, 0)
-    return quarantined, organizations, written
+
+def _load_staged_leads(
+    conn: psycopg.Connection, steps: Transform, params: dict[str, Any], stages: dict[str, str]
+) -> tuple[int, int, int, int]:
+    """The staged rows in place of the stored ones, in the caller's transaction; the deletions queued before
+    the parts' snapshot consumed (the step file's `deletions_staged` says which). Returns the counts
+    (recomputed, removed, outcomes changed, rows) as `counts_full` gives them for a one-session rebuild."""
+    steps.run(conn, "staged_prepare", params)
+    load_stage(conn, stages[QUARANTINE], QUARANTINE)
+    with bulk_load(conn, LEAD_ATTRIBUTION):
+        written = load_stage(conn, stages[f"public.{LEAD_ATTRIBUTION}"], f"public.{LEAD_ATTRIBUTION}")
+    steps.run(conn, "staged_finish", params)
+    return written, 0, int(scalar(conn, "SELECT count(*) FROM _outcome_diff")), written
 
 
 def _load_changed_leads(conn: psycopg.Connection, steps: Transform, params: dict[str, Any]) -> tuple[int, int, int]:
@@ -227,21 +248,24 @@ def refresh_lead_attribution(
 
     Incremental unless `full` or never run: recomputes leads synced since the watermark, leads whose
     won deals changed and leads that were deleted; logs them for attribution_credits. A full rebuild with
-    `parallelism` > 1 is split by organization across that many BI sessions (attribution/parallel.py).
+    `parallelism` > 1 is split by organization across that many BI sessions writing stage tables, then
+    loaded in one transaction (attribution/parallel.py, attribution/staging.py).
     """
     steps = load_transform(LEAD_ATTRIBUTION_SQL)
-    with serialised(conn, _lock_key(LEAD_ATTRIBUTION)):
+    with serialised(conn, _lock_key(LEAD_ATTRIBUTION)), ExitStack() as stack:
         horizon: datetime = scalar(conn, steps.query("safe_horizon"))
-        placeholders = 0
-        if parallelism > 1 and (full or read_state(conn, LEAD_ATTRIBUTION) is None):
-            placeholders = load_transform(PARALLEL_SQL).run(conn, "placeholders", {})["organizations"]
+        split = parallelism > 1 and (full or read_state(conn, LEAD_ATTRIBUTION) is None)
         conn.commit()
+        stages: dict[str, str] | None = None
+        if split:
+            placeholders = load_transform(PARALLEL_SQL).run(conn, "placeholders", {})["organizations"]
+            stages = stack.enter_context(staged(conn, LEAD_ATTRIBUTION_STAGED))
+            staged_quarantined, staged_organizations = _stage_all_leads(conn, steps, parallelism, stages)
         with snapshot_transaction(conn):
             state = read_state(conn, LEAD_ATTRIBUTION)
-            full = full or state is None
+            full = full or state is None or split
             if not full:
                 _without_jit(conn)
-            snapshot = export_snapshot(conn) if full and parallelism > 1 else None
             run_row = conn.execute("SELECT nextval('analytics.attribution_run_id_seq')").fetchone()
             assert run_row is not None
             run_id = int(run_row[0])
@@ -253,23 +277,19 @@ def refresh_lead_attribution(
             }
             steps.run(conn, _outcomes_plan(conn, steps, full), params)
             row_change = consume_row_changes(conn, LEAD_ATTRIBUTION)
-            if snapshot is not None:
-                quarantined, organizations, written = _load_all_leads_parallel(
-                    conn, steps, params, parallelism, snapshot
-                )
-                organizations += placeholders
-                # The parts committed on their own: this transaction's snapshot does not see their rows.
-                outcomes = int(scalar(conn, "SELECT count(*) FROM _outcome_diff"))
-                counts: tuple[Any, ...] | None = (written, 0, outcomes, written)
+            counts: tuple[Any, ...] | None = None
+            if stages is not None:
+                counts = _load_staged_leads(conn, steps, params, stages)
+                quarantined, organizations = staged_quarantined, placeholders + staged_organizations
             elif full:
                 quarantined, organizations = _load_all_leads(conn, steps, params)
             else:
                 quarantined, organizations, written_change = _load_changed_leads(conn, steps, params)
                 row_change += written_change
             quarantined += steps.run(conn, "deal_quarantine", params)["deal_quarantine_insert"]
-            if snapshot is None and full:
+            if stages is None and full:
                 counts = conn.execute(steps.query("counts_full")).fetchone()
-            elif snapshot is None:
+            elif stages is None:
                 changed = conn.execute(steps.query("counts")).fetchone()
                 assert changed is not None
                 counts = (*changed, _kept_rows(conn, steps, (state or {}).get("lead_rows"), row_change))
@@ -329,7 +349,8 @@ def refresh_attribution_credits(
     """Recompute analytics.attribution_credits for the leads lead_attribution changed since the last run
     (all leads on a full rebuild: requested, first run, new settings, lead_attribution rebuilt, or the
     UNLOGGED credits table found empty after a crash). A full rebuild with `parallelism` > 1 is split by
-    organization across that many BI sessions (attribution/parallel.py)."""
+    organization across that many BI sessions writing stage tables, then loaded in one transaction
+    (attribution/parallel.py, attribution/staging.py)."""
     settings = settings or CreditSettings()
     steps = load_transform(CREDITS_SQL)
     with serialised(conn, _lock_key(ATTRIBUTION_CREDITS)):
@@ -351,14 +372,16 @@ def refresh_attribution_credits(
             }
             if not reason or parallelism <= 1:
                 return _refresh_credits_serial(conn, steps, params, settings, config, state, reason)
-            written = _rebuild_credits_parts(conn, steps, params, parallelism) * len(settings.models)
-        # A new transaction: the parts committed on their own, the first one's snapshot does not see them.
-        with snapshot_transaction(conn):
-            leads_changed, unmapped, unmapped_touches = _finish_parallel_credits(conn, steps, params, config, written)
+        with staged(conn, CREDITS_STAGED) as stages:
+            _stage_credits(conn, steps, params, parallelism, stages)
+            # A new transaction: the parts committed on their own, the first one's snapshot does not see them.
+            with snapshot_transaction(conn):
+                touches, leads, unmapped, unmapped_touches = _load_staged_credits(conn, steps, params, config, stages)
+    written = touches * len(settings.models)
     return CreditsStats(
         full=True,
         reason=reason,
-        leads_recomputed=leads_changed,
+        leads_recomputed=leads,
         rows_written=written,
         row_count=written,
         upto_run_id=upto,
@@ -367,32 +390,41 @@ def refresh_attribution_credits(
     )
 
 
-def _rebuild_credits_parts(conn: psycopg.Connection, steps: Transform, params: dict[str, Any], parallelism: int) -> int:
-    """Every organization's credits and paths rebuilt in parts on this transaction's snapshot; touches written.
+def _stage_credits(
+    conn: psycopg.Connection, steps: Transform, params: dict[str, Any], parallelism: int, stages: dict[str, str]
+) -> None:
+    """Every attributed lead's credits and path written into the stage tables by `parallelism` sessions, a
+    part (a range of lead_attribution's blocks) per transaction on one exported snapshot (attribution/staging.py)."""
+    with snapshot_transaction(conn):
+        snapshot = export_snapshot(conn)
+        parts = plan_parts(table_blocks(conn, f"public.{LEAD_ATTRIBUTION}"), parallelism)
 
-    The parts defer the campaign totals (migration 1201): _finish_parallel_credits regroups them.
-    """
-    snapshot = export_snapshot(conn)
-    sizes = {str(org): int(leads) for org, leads in conn.execute(load_transform(PARALLEL_SQL).query("credit_sizes"))}
+        def stage_part(part_conn: psycopg.Connection, part: Part) -> tuple[int, ...]:
+            return (steps.run(part_conn, "stage_part", {**params, **part.params()}, tables=stages)["insert"],)
 
-    def rebuild_part(part_conn: psycopg.Connection, part: Part) -> tuple[int, ...]:
-        return (steps.run(part_conn, "part", {**params, **part.params()})["insert"],)
-
-    (written,) = run_parts(conn, snapshot, plan_parts(sizes, parallelism), parallelism, rebuild_part) or (0,)
-    return written
+        run_parts(conn, snapshot, parts, parallelism, stage_part)
 
 
-def _finish_parallel_credits(
-    conn: psycopg.Connection, steps: Transform, params: dict[str, Any], config: dict[str, Any], rows: int
-) -> tuple[int, int, int]:
-    """After the parts committed: campaign totals and Markov transitions regrouped from every stored row, the
-    unmapped channel labels listed, the change log pruned, the state saved. The leads now credited, and the
-    unmapped labels and touches."""
-    unmapped = steps.run(conn, "parts_finish", params)["unmapped_channels"]
-    consume_row_changes(conn, ATTRIBUTION_CREDITS)  # a full rebuild: `rows` is the whole table's count
-    leads_changed = int(scalar(conn, "SELECT count(*) FROM lead_attribution"))
+def _load_staged_credits(
+    conn: psycopg.Connection, steps: Transform, params: dict[str, Any], config: dict[str, Any], stages: dict[str, str]
+) -> tuple[int, int, int, int]:
+    """The staged credits and paths in place of the stored ones, as the one-session rebuild loads its own:
+    campaign totals regrouped once, transitions counted from every path, unmapped labels listed, the change
+    log pruned, the state saved. Returns (touches, leads credited, unmapped labels, unmapped touches)."""
+    conn.execute("SELECT set_config('work_mem', %s, true)", (FULL_CREDITS_WORK_MEM,))
+    steps.run(conn, "rebuild_prepare", params)
+    with bulk_load(conn, CREDITS_STORAGE), trigger_disabled(conn, CREDITS_STORAGE, CREDIT_TOTALS_TRIGGER):
+        touches = load_stage(conn, stages[CREDITS_STORAGE], CREDITS_STORAGE)
+    steps.run(conn, "rebuild_finish", params)
+    with bulk_load(conn, PATHS_STORAGE):
+        load_stage(conn, stages[PATHS_STORAGE], PATHS_STORAGE)
+    conn.execute("SELECT set_config('work_mem', %s, true)", (WORK_MEM,))
+    unmapped = steps.run(conn, "staged_finish", params)["unmapped_channels"]
+    consume_row_changes(conn, ATTRIBUTION_CREDITS)  # a full rebuild: the whole table's count is saved
+    leads = int(scalar(conn, "SELECT count(*) FROM lead_attribution"))
+    rows = touches * len(params["models"])
     _save_state(conn, ATTRIBUTION_CREDITS, last_run_id=params["upto_run_id"], config=config, credit_rows=rows)
-    return leads_changed, unmapped, _unmapped_touches(conn)
+    return touches, leads, unmapped, _unmapped_touches(conn)
 
 
 def _unmapped_touches(conn: psycopg.Connection) -> int:

@@ -1,5 +1,6 @@
-"""Parallel full attribution rebuild (issue #18): split by organization and lead-id range across BI sessions,
-the same tables as the one-session rebuild, and a plan that covers every lead exactly once."""
+"""Parallel full attribution rebuild (issue #18): split by ranges of table blocks across BI sessions writing
+stage tables, loaded in one transaction: the same tables as the one-session rebuild, nothing of a failed one,
+and a plan that covers every block exactly once."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hyperdash_pipeline.attribution import parallel
-from hyperdash_pipeline.attribution.parallel import HIGHEST_UUID, LOWEST_UUID, PARTS_PER_SESSION, plan_parts
+from hyperdash_pipeline.attribution import refresh as refresh_module
+from hyperdash_pipeline.attribution.parallel import MIN_PART_BLOCKS, PARTS_PER_SESSION, plan_parts
 from hyperdash_pipeline.attribution.refresh import (
     refresh_attribution_credits,
     refresh_lead_attribution,
     refresh_markov_attribution,
 )
-from hyperdash_pipeline.transforms import sql_steps
+from hyperdash_pipeline.attribution.staging import STAGE_PREFIX
+from hyperdash_pipeline.transforms import Transform, sql_steps
 from tests.support.attribution_support import lead, upsert_leads
 from tests.support.postgres import Databases
 
@@ -40,8 +43,8 @@ NEW_ORG = uuid.UUID("00000000-0000-4000-8000-0000000000aa")
 
 @pytest.fixture
 def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Parts of a few hundred leads, so test-sized data is still split across sessions and lead-id ranges."""
-    monkeypatch.setattr(parallel, "MIN_PART_LEADS", 1)
+    """Parts of a block, so test-sized data is still split across sessions and parts."""
+    monkeypatch.setattr(parallel, "MIN_PART_BLOCKS", 1)
 
 
 def _rows(conn: psycopg.Connection, table: str) -> list[tuple[Any, ...]]:
@@ -150,8 +153,8 @@ def test_parallel_rebuild_is_followed_by_a_correct_incremental_refresh(databases
 
 
 @pytest.mark.usefixtures("small_parts")
-def test_parallel_rebuild_parts_commit_per_organization(databases: Databases) -> None:
-    """Each part is its own transaction: after the rebuild every organization is complete, and the refresh's
+def test_parallel_rebuild_leaves_every_organization_complete(databases: Databases) -> None:
+    """After the rebuild (parts cut across organizations) every organization is complete, and the refresh's
     bookkeeping counts every lead and credit."""
     with psycopg.connect(databases.bi_url) as conn:
         _generate(conn, leads=2_000)
@@ -168,42 +171,32 @@ def test_parallel_rebuild_parts_commit_per_organization(databases: Databases) ->
     assert credit_rows and credits.row_count == credit_rows[0] and credits.leads_recomputed == 2_000
 
 
-organizations = st.dictionaries(st.uuids().map(str), st.integers(min_value=0, max_value=5_000), min_size=0, max_size=40)
+@given(blocks=st.integers(min_value=0, max_value=100_000), parallelism=st.integers(min_value=1, max_value=8))
+def test_plan_covers_every_block_once_and_the_rest_of_the_table(blocks: int, parallelism: int) -> None:
+    """The parts tile the table: from block 0, each starting where the last stopped, the last open-ended (it
+    also takes blocks added after the size was read); at most parallelism x PARTS_PER_SESSION of them."""
+    parts = plan_parts(blocks, parallelism, min_part_blocks=1)
+    assert parts[0].first == 0 and parts[-1].stop >= 2**32 - 1
+    assert all(a.stop == b.first for a, b in itertools.pairwise(parts))
+    assert 1 <= len(parts) <= parallelism * PARTS_PER_SESSION
 
 
-@given(sizes=organizations, parallelism=st.integers(min_value=1, max_value=8))
-def test_plan_covers_every_lead_of_every_organization_once(sizes: dict[str, int], parallelism: int) -> None:
-    parts = plan_parts(sizes, parallelism, min_part_leads=1)
-    ranges: dict[str, list[tuple[int, int]]] = {}
-    for part in parts:
-        assert part.organizations and part.low <= part.high
-        if len(part.organizations) > 1:
-            assert (part.low, part.high) == (LOWEST_UUID, HIGHEST_UUID)
-        for organization in part.organizations:
-            ranges.setdefault(organization, []).append((part.low.int, part.high.int))
-    assert set(ranges) == set(sizes)
-    for organization, spans in ranges.items():
-        spans.sort()
-        assert spans[0][0] == LOWEST_UUID.int and spans[-1][1] == HIGHEST_UUID.int, organization
-        assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(spans)), organization
+@given(blocks=st.integers(min_value=1, max_value=100_000), parallelism=st.integers(min_value=1, max_value=8))
+def test_plan_parts_are_balanced(blocks: int, parallelism: int) -> None:
+    """The parts' sizes within the table differ by at most one block, so N sessions finish close together."""
+    sizes = [min(part.stop, blocks) - part.first for part in plan_parts(blocks, parallelism, min_part_blocks=1)]
+    assert max(sizes) - min(sizes) <= 1
 
 
-@given(sizes=organizations, parallelism=st.integers(min_value=1, max_value=8))
-def test_plan_parts_are_balanced(sizes: dict[str, int], parallelism: int) -> None:
-    """No part holds much more than its share, so N sessions finish close together."""
-    target = max(1, -(-sum(sizes.values()) // (parallelism * PARTS_PER_SESSION)))
-    assert all(part.leads <= target for part in plan_parts(sizes, parallelism, min_part_leads=1))
-
-
-def test_plan_keeps_small_organizations_whole() -> None:
+def test_plan_keeps_a_small_table_whole() -> None:
     """Below the minimum part size nothing is split: a part is a transaction, not worth it for a few leads."""
-    parts = plan_parts({"a": 12, "b": 3}, parallelism=4)
-    assert [(p.organizations, p.low, p.high) for p in parts] == [(("a", "b"), LOWEST_UUID, HIGHEST_UUID)]
+    assert len(plan_parts(MIN_PART_BLOCKS - 1, parallelism=4)) == 1
+    assert len(plan_parts(MIN_PART_BLOCKS * 3, parallelism=4)) == 3
 
 
 def test_plan_refuses_no_sessions() -> None:
     with pytest.raises(ValueError, match="parallelism must be >= 1"):
-        plan_parts({"a": 1}, 0)
+        plan_parts(10, 0)
 
 
 @pytest.mark.parametrize(("cores", "expected"), [(1, 1), (2, 1), (3, 1), (4, 4), (8, 4)])
@@ -216,3 +209,99 @@ def test_default_parallelism_splits_only_where_it_can_pay(
         budget = int(conn.execute("SELECT current_setting('max_parallel_workers')::int").fetchone()[0])  # type: ignore[index]
         assert budget >= 4, "the test needs a server with max_parallel_workers >= 4 (PostgreSQL's default is 8)"
         assert parallel.default_parallelism(conn) == expected
+
+
+def _stage_tables(conn: psycopg.Connection) -> list[str]:
+    rows = conn.execute("SELECT relname FROM pg_class WHERE relname LIKE %s", (f"{STAGE_PREFIX}%",)).fetchall()
+    conn.rollback()
+    return [name for (name,) in rows]
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_a_failed_part_leaves_every_stored_table_as_it_was_and_no_stage(
+    databases: Databases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parts write stage tables only: when one fails (the other may have committed its stage rows),
+    lead_attribution, the credits and their state are as before the rebuild (readers never saw part of it),
+    and no stage is left."""
+    with psycopg.connect(databases.bi_url) as conn:
+        _generate(conn, leads=3_000)
+        _rebuild(conn, parallelism=1)
+        _change(conn)
+        before = _tables(conn)
+        states = conn.execute("SELECT * FROM analytics.attribution_state ORDER BY name").fetchall()
+        conn.rollback()
+        calls = itertools.count()
+        run = Transform.run
+
+        def failing_part(self: Transform, part_conn: psycopg.Connection, plan: str, *args: Any, **kwargs: Any) -> Any:
+            if plan == "stage_part" and next(calls) == 1:
+                raise RuntimeError("injected failure of a part")
+            return run(self, part_conn, plan, *args, **kwargs)
+
+        monkeypatch.setattr(Transform, "run", failing_part)
+        with pytest.raises(RuntimeError, match="injected failure"):
+            refresh_lead_attribution(conn, full=True, parallelism=2)
+        calls = itertools.count()
+        with pytest.raises(RuntimeError, match="injected failure"):
+            refresh_attribution_credits(conn, full=True, parallelism=2)
+
+        assert _tables(conn) == before
+        assert conn.execute("SELECT * FROM analytics.attribution_state ORDER BY name").fetchall() == states
+        conn.rollback()
+        assert _stage_tables(conn) == []
+
+
+def _delete_one(url: str, lead_id: uuid.UUID) -> None:
+    with psycopg.connect(url, autocommit=True) as other:
+        other.execute("DELETE FROM crm_raw.leads WHERE id = %s", (lead_id,))
+
+
+def _recopy_without(url: str, lead_id: uuid.UUID) -> None:
+    """A full re-copy of the mirror (truncate, copy back) that no longer holds the lead, its stamps kept."""
+    with psycopg.connect(url) as other:
+        other.execute("CREATE TEMP TABLE kept AS SELECT * FROM crm_raw.leads WHERE id <> %s", (lead_id,))
+        other.execute("TRUNCATE crm_raw.leads")
+        other.execute("INSERT INTO crm_raw.leads SELECT * FROM kept")
+
+
+@pytest.mark.usefixtures("small_parts")
+@pytest.mark.parametrize("removal", [_delete_one, _recopy_without], ids=["deleted", "re-copied without it"])
+def test_a_lead_removed_while_the_parts_ran_is_gone_after_the_next_refresh(
+    databases: Databases, monkeypatch: pytest.MonkeyPatch, removal: Any
+) -> None:
+    """A lead removed from the mirror after the parts' snapshot and before the load: the rebuild stores it (its
+    parts saw it), its removal stays queued, and the next incremental refresh removes it: the tables then equal
+    a one-session rebuild of the data."""
+    with psycopg.connect(databases.bi_url) as conn:
+        _generate(conn, leads=2_000)
+        _rebuild(conn, parallelism=1)
+        gone = conn.execute("SELECT id FROM crm_raw.leads WHERE deleted_at IS NULL ORDER BY id LIMIT 1").fetchone()
+        conn.rollback()
+        assert gone is not None
+        stage_all_leads = refresh_module._stage_all_leads
+
+        def stage_then_remove(*args: Any) -> Any:
+            staged = stage_all_leads(*args)
+            removal(databases.bi_url, gone[0])
+            return staged
+
+        monkeypatch.setattr(refresh_module, "_stage_all_leads", stage_then_remove)
+        refresh_lead_attribution(conn, full=True, parallelism=2)
+        monkeypatch.undo()
+        stored = conn.execute("SELECT count(*) FROM lead_attribution WHERE lead_id = %s", gone).fetchone()
+        queued = conn.execute(
+            "SELECT count(*) FROM analytics.crm_lead_deletions WHERE lead_id = %s OR lead_id IS NULL", gone
+        ).fetchone()
+        conn.rollback()
+        assert stored == (1,) and queued == (1,)
+
+        refresh_lead_attribution(conn)
+        refresh_attribution_credits(conn)
+        refresh_markov_attribution(conn)
+        incremental = _tables(conn)
+        _rebuild(conn, parallelism=1)
+        serial = _tables(conn)
+    assert not any(row[2] == gone[0] for row in incremental["lead_attribution"])
+    for table in TABLES:
+        assert incremental[table] == serial[table], f"{table}: the refresh after the rebuild differs"

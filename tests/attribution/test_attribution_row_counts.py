@@ -33,7 +33,7 @@ _STEPS = st.tuples(st.sampled_from(CHANGES + RUNS), st.integers(1, 3), st.intege
 
 @pytest.fixture
 def bi(databases, monkeypatch: pytest.MonkeyPatch) -> Iterator[psycopg.Connection]:
-    monkeypatch.setattr(parallel, "MIN_PART_LEADS", 1)  # test-sized organizations still split into parts
+    monkeypatch.setattr(parallel, "MIN_PART_BLOCKS", 1)  # test-sized tables still split into parts
     conn = psycopg.connect(databases.bi_url)
     yield conn
     conn.close()

@@ -61,7 +61,7 @@ def test_no_module_runs_steps_by_name_outside_the_runner() -> None:
 def test_an_include_writes_a_statement_once() -> None:
     steps = sql_steps("transforms/attribution/lead_attribution.sql")
     insert = steps["insert"].rstrip(";")
-    assert steps["upsert"].count("INSERT INTO lead_attribution") == 1
+    assert steps["upsert"].count("INSERT INTO public.lead_attribution") == 1
     assert insert.split("INSERT INTO", 1)[1] in steps["upsert"]
     assert "ON CONFLICT (lead_id) DO UPDATE" in steps["upsert"]
     raw = (SQL_DIR / "transforms/attribution/lead_attribution.sql").read_text()
@@ -91,3 +91,21 @@ def test_a_plan_runs_its_steps_in_order_with_their_scopes() -> None:
 def test_an_include_of_an_unknown_step_is_a_clear_error() -> None:
     with pytest.raises(TransformFileError, match=r"step three includes \{step:nowhere\}"):
         parse_transform("example.sql", TWO_STEPS + "\n-- step: three\n{step:nowhere}\nON CONFLICT DO NOTHING;\n")
+
+
+def test_a_plan_retargeted_at_stand_in_tables_replaces_only_those_names() -> None:
+    """A parallel rebuild runs the one-session steps against its stage tables: the qualified name is replaced
+    where it names the table, not inside a string, a longer name or another schema's table of that name."""
+    text = (
+        "-- plan p: one\n-- step: one\n"
+        "INSERT INTO public.t (a, b) SELECT 'public.t', x FROM public.t_other JOIN other.public.t ON true "
+        'JOIN "public.t" ON true WHERE EXISTS (SELECT 1 FROM public.t);\n'
+    )
+    transform = parse_transform("example.sql", text)
+    retargeted = transform._retargeted("p", {"public.t": "public.stage_t"})["one"]
+    assert retargeted == (
+        "INSERT INTO public.stage_t (a, b) SELECT 'public.t', x FROM public.t_other JOIN other.public.t ON true "
+        'JOIN "public.t" ON true WHERE EXISTS (SELECT 1 FROM public.stage_t);'
+    )
+    with pytest.raises(TransformFileError, match=re.escape("plan p names no table 'public.missing'")):
+        transform._retargeted("p", {"public.missing": "public.stage_missing"})

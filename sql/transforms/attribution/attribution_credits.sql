@@ -4,7 +4,8 @@
 -- the view analytics.attribution_credits. A model not configured gets NULL (the view leaves it out).
 -- Parameters: full (bool), since_run_id (bigint), lookback (interval), half_life_days (float8),
 -- collapse (bool), models (text[]).
--- A part of a parallel full rebuild (attribution/parallel.py) also gets organizations (uuid[]), low, high (uuid).
+-- One organization's rebuild (plan `part`) also gets organizations (uuid[]), low, high (uuid); a part of a parallel
+-- full rebuild (plan `stage_part`, attribution/parallel.py) gets first_tid, stop_tid (tid).
 --
 -- plan changed: changed changed_index
 -- plan rebuild_prepare: truncate
@@ -14,7 +15,8 @@
 -- plan paths_incremental: paths_insert[changed_paths] paths_delta_new transitions_apply[path_delta] transitions_prune unmapped_clear unmapped_channels prune_log
 -- plan paths_full: paths_insert transitions_apply[all_paths] transitions_prune unmapped_clear unmapped_channels prune_log
 -- plan part: defer_totals delete_credits delete_gone_credits delete_paths delete_gone_paths insert[part_credits] paths_insert[part_paths]
--- plan parts_finish: credit_totals_clear credit_totals_full transitions_truncate transitions_apply[all_paths] transitions_prune unmapped_clear unmapped_channels prune_log
+-- plan stage_part: insert[part_blocks] paths_insert[part_block_paths]
+-- plan staged_finish: transitions_apply[all_paths] transitions_prune unmapped_clear unmapped_channels prune_log
 -- plan organization_finish: credit_totals_clear[organization] credit_totals_full[organization] organization_paths transitions_clear[organization] transitions_apply[organization_paths] transitions_prune[organization] unmapped_clear[organization] unmapped_channels[organization]
 -- = ANY (array) keeps the plan on the lead_id indexes (a join would scan the whole table).
 -- scope changed_credits: AND la.lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[])
@@ -22,7 +24,10 @@
 -- The path deltas: the incremental ones, or on a full rebuild every stored path, counted once.
 -- scope path_delta: _path_delta
 -- scope all_paths: (SELECT p.*, 1 AS delta FROM analytics.attribution_paths AS p)
--- A part's attributed leads (the credits of a lead moved away are still stored under the old organization until
+-- A part of a parallel full rebuild: the attributed leads stored in a range of lead_attribution's blocks.
+-- scope part_blocks: AND la.ctid >= %(first_tid)s::tid AND la.ctid < %(stop_tid)s::tid
+-- scope part_block_paths: AND c.lead_id IN (SELECT la.lead_id FROM lead_attribution la WHERE la.ctid >= %(first_tid)s::tid AND la.ctid < %(stop_tid)s::tid)
+-- One organization's attributed leads (the credits of a lead moved away are still stored under the old organization until
 -- its new organization's part replaces them).
 -- scope part_credits: AND la.organization_id = ANY (%(organizations)s::uuid[]) AND la.lead_id BETWEEN %(low)s::uuid AND %(high)s::uuid
 -- scope part_paths: AND c.lead_id IN (SELECT la.lead_id FROM lead_attribution la WHERE la.organization_id = ANY (%(organizations)s::uuid[]) AND la.lead_id BETWEEN %(low)s::uuid AND %(high)s::uuid)
@@ -292,11 +297,12 @@ SELECT count(*) FROM analytics.attribution_credits;
 -- An UNLOGGED table comes back empty after a crash: rows were counted but none are left.
 SELECT NOT EXISTS (SELECT 1 FROM analytics.attribution_touch_credits);
 
--- The parts of a parallel full rebuild: a row belongs to the part that rebuilds its attributed lead, else, its
--- lead gone, to the part of the organization and range it was stored under.
+-- One organization's rebuild in place (plan `part`, attribution/organization.py): a row belongs to the part that
+-- rebuilds its attributed lead, else, its lead gone, to the part of the organization and range it was stored
+-- under. (A parallel full rebuild writes stage tables instead: plan `stage_part`, attribution/staging.py.)
 
 -- step: defer_totals
--- The parts defer the per-statement campaign totals (migration 1201): parts_finish regroups them once.
+-- The part defers the per-statement campaign totals (migration 1201): organization_finish regroups them once.
 SELECT set_config('hyperdash.credit_totals_deferred', 'on', true);
 
 -- step: delete_credits
@@ -326,12 +332,8 @@ WHERE p.organization_id = ANY (%(organizations)s::uuid[])
   AND NOT EXISTS (SELECT 1 FROM lead_attribution la WHERE la.lead_id = p.lead_id);
 
 -- step: credit_totals_clear
--- The parts deferred the per-statement totals: regrouped once (credit_totals_full) after this.
+-- The part deferred the per-statement totals: regrouped once (credit_totals_full) after this.
 DELETE FROM analytics.campaign_credit_totals WHERE true {scope};
-
--- step: transitions_truncate
--- Regrouped from every stored path (transitions_apply) after the parts.
-TRUNCATE analytics.markov_transitions;
 
 -- step: organization_paths
 -- One organization's stored paths, each counted once into its transitions (transitions_apply's relation).

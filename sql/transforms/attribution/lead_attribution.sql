@@ -7,8 +7,9 @@
 -- plan outcomes_changed: deal_changes deal_leads deal_leads_count won[deal_leads] outcome_diff[outcome_leads] outcomes_delete outcomes_upsert
 -- plan full_prepare: deletions quarantine_clear_full leads quarantine_insert organizations campaign_window truncate
 -- plan full_load: insert
--- plan parallel_prepare: deletions quarantine_clear_full
--- plan part: leads[part_leads] quarantine_insert organizations campaign_window delete_gone_leads upsert
+-- plan stage_part: leads[part_blocks] quarantine_insert organizations campaign_window insert
+-- plan staged_prepare: quarantine_clear_full truncate
+-- plan staged_finish: deletions_staged
 -- plan organization_part: leads[part_leads] quarantine_insert organizations campaign_window delete_gone_leads added upsert
 -- plan changed: deletions changed_ids changed changed_after_truncation changed_index quarantine_clear_changed leads[changed_leads] quarantine_insert organizations campaign_window delete_gone added upsert log_changes
 -- plan deal_quarantine: deal_quarantine_clear deal_quarantine_insert
@@ -20,6 +21,8 @@
 -- scope deal_leads: AND d.lead_id IN (SELECT lead_id FROM _deal_leads)
 -- scope outcome_leads: AND o.lead_id IN (SELECT lead_id FROM _deal_leads)
 -- scope changed_leads: AND l.id = ANY ((SELECT array_agg(lead_id) FROM _la_changed WHERE live)::uuid[])
+-- A part of a parallel full rebuild: the leads stored in a range of the mirror's blocks (attribution/parallel.py).
+-- scope part_blocks: AND l.ctid >= %(first_tid)s::tid AND l.ctid < %(stop_tid)s::tid
 -- scope part_leads: AND l.organization_id = ANY (%(organizations)s::uuid[]) AND l.id BETWEEN %(low)s::uuid AND %(high)s::uuid
 
 -- step: deal_changes
@@ -124,6 +127,15 @@ WHERE (l.id IS NULL OR l.deleted_at IS NOT NULL)
 CREATE UNIQUE INDEX ON _la_changed (lead_id);
 ANALYZE _la_changed;
 
+-- step: deletions_staged
+-- After a parallel rebuild's load (its parts read an older snapshot than this transaction): the queued
+-- deletions it covered are consumed, those of leads it still holds (deleted after its snapshot) are left
+-- for the next refresh, and so is a truncation marker (a re-copy after the snapshot hides rows from the
+-- parts; the next refresh's anti-join and the re-copy's new stamps repair that).
+DELETE FROM analytics.crm_lead_deletions q
+WHERE q.lead_id IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM lead_attribution la WHERE la.lead_id = q.lead_id);
+
 -- step: quarantine_clear_full
 DELETE FROM quarantine WHERE stage = 'lead_attribution';
 
@@ -197,7 +209,8 @@ LEFT JOIN LATERAL (
 WHERE l.deleted_at IS NULL {scope};
 
 -- step: quarantine_insert
-INSERT INTO quarantine (stage, source_ref, reason, payload)
+-- Qualified: a part of the parallel rebuild writes it into its stage (Transform.run's `tables`).
+INSERT INTO public.quarantine (stage, source_ref, reason, payload)
 SELECT 'lead_attribution', 'crm_raw.leads/' || n.lead_id, r ->> 'reason',
        jsonb_build_object('lead_id', n.lead_id, 'touch_index', r -> 'touch_index', 'touchpoint', r -> 'touchpoint')
 FROM _la_new n
@@ -252,7 +265,7 @@ TRUNCATE lead_attribution;
 -- column default gen_random_uuid() cost 3.4 s per million rows on the development machine (one getrandom
 -- call each).
 -- numeric(10, 2) holds |x| < 1e8; a larger CPA/ROAS (a near-zero denominator) is stored as NULL.
-INSERT INTO lead_attribution (id, organization_id, lead_id, campaign_id, ad_id, ad_set_id, source, medium,
+INSERT INTO public.lead_attribution (id, organization_id, lead_id, campaign_id, ad_id, ad_set_id, source, medium,
                               utm_campaign, utm_content, utm_term, cpa_at_conversion, roas, touchpoints,
                               first_touch, last_touch, conversion_date, created_at)
 SELECT n.lead_id, n.organization_id, n.lead_id, n.campaign_id, n.ad_id, n.ad_set_id, n.source, n.medium,

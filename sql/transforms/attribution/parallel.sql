@@ -1,7 +1,7 @@
--- The parts of a parallel full rebuild (hyperdash_pipeline/attribution/parallel.py): each part is a set of
--- organizations and a lead-id range, rebuilt in its own transaction on the snapshot the refresh exported.
--- Parameters: organizations (uuid[]), low, high (uuid, inclusive). The parts' steps are in
--- lead_attribution.sql and attribution_credits.sql (plans `part`); here, how the parts are planned.
+-- Before the parts of a parallel full rebuild (hyperdash_pipeline/attribution/parallel.py): each part is a range
+-- of the blocks of the table it reads, rebuilt into stage tables in its own transaction on the snapshot the
+-- refresh exported. The parts' steps are in lead_attribution.sql and attribution_credits.sql (plans
+-- `stage_part`).
 --
 -- plan placeholders: organizations
 
@@ -13,21 +13,3 @@ SELECT DISTINCT l.organization_id, 'Organization ' || l.organization_id, 'org-' 
 FROM crm_raw.leads l
 WHERE l.deleted_at IS NULL AND NOT EXISTS (SELECT 1 FROM organizations o WHERE o.id = l.organization_id)
 ON CONFLICT DO NOTHING;
-
--- step: sizes
--- Live leads per organization (the parts are balanced on them), every known organization included (0 leads:
--- a part still removes its stale rows).
-SELECT o.organization_id::text, count(l.id)::bigint
-FROM (SELECT id AS organization_id FROM organizations
-      UNION SELECT organization_id FROM crm_raw.leads WHERE deleted_at IS NULL) o
-LEFT JOIN crm_raw.leads l ON l.organization_id = o.organization_id AND l.deleted_at IS NULL
-GROUP BY o.organization_id;
-
--- step: credit_sizes
--- Attributed leads per organization, with every organization that may still hold credits.
-SELECT o.organization_id::text, count(la.lead_id)::bigint
-FROM (SELECT id AS organization_id FROM organizations
-      UNION SELECT organization_id FROM lead_attribution
-      UNION SELECT organization_id FROM analytics.campaign_credit_totals) o
-LEFT JOIN lead_attribution la ON la.organization_id = o.organization_id
-GROUP BY o.organization_id;
