@@ -88,26 +88,32 @@ class Transform:
         """Run the plan's steps in order; each step's row count by step name (summed when it runs twice).
 
         `tables` runs the same steps against other tables of the same columns: each schema-qualified name
-        (outside quotes) is replaced by its stand-in, e.g. the stage tables a parallel rebuild writes.
+        (outside quotes) in a step or its scope is replaced by its stand-in, e.g. the stage tables a
+        parallel rebuild writes.
         """
-        steps = self.steps if not tables else self._retargeted(plan, tables)
+        statements = [(step, self.steps[step], self.scopes[scope] if scope else "") for step, scope in self.plans[plan]]
+        if tables:
+            statements = self._retargeted(plan, statements, tables)
         counts: dict[str, int] = {}
-        for step, scope in self.plans[plan]:
-            written = run_step(conn, steps, step, params, self.scopes[scope] if scope else "")
+        for step, body, fragment in statements:
+            written = run_step(conn, {step: body}, step, params, fragment)
             counts[step] = counts.get(step, 0) + written
         return counts
 
-    def _retargeted(self, plan: str, tables: Mapping[str, str]) -> dict[str, str]:
-        names = {step for step, _ in self.plans[plan]}
-        steps = {name: self.steps[name] for name in names}
+    def _retargeted(
+        self, plan: str, statements: list[tuple[str, str, str]], tables: Mapping[str, str]
+    ) -> list[tuple[str, str, str]]:
         for table, stand_in in tables.items():
             pattern = re.compile(r"(?<![\w.\"'])" + re.escape(table) + r"(?![\w\"'])")
-            if "." not in table or not any(pattern.search(body) for body in steps.values()):
+            if "." not in table or not any(pattern.search(body + fragment) for _, body, fragment in statements):
                 raise TransformFileError(
                     f"{self.path}: plan {plan} names no table {table!r} (a schema-qualified name) to replace"
                 )
-            steps = {name: pattern.sub(stand_in, body) for name, body in steps.items()}
-        return steps
+            statements = [
+                (step, pattern.sub(stand_in, body), pattern.sub(stand_in, fragment))
+                for step, body, fragment in statements
+            ]
+        return statements
 
 
 @cache

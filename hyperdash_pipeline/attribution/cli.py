@@ -82,8 +82,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--parallelism",
         type=_sessions,
         metavar="N",
-        help="BI sessions a full rebuild is split across, by organization (default: the BI server's "
-        "max_parallel_workers, at most 4 and this machine's cores; 1 below 4, where splitting cannot pay)",
+        help="BI sessions a full rebuild is split across, by ranges of table blocks into stage tables (default: "
+        "the BI server's max_parallel_workers, at most 4 and this machine's cores)",
     )
     parser.add_argument("--lookback-days", type=int, default=30)
     parser.add_argument("--half-life-days", type=float, default=7.0)

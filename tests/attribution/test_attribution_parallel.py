@@ -199,11 +199,11 @@ def test_plan_refuses_no_sessions() -> None:
         plan_parts(10, 0)
 
 
-@pytest.mark.parametrize(("cores", "expected"), [(1, 1), (2, 1), (3, 1), (4, 4), (8, 4)])
-def test_default_parallelism_splits_only_where_it_can_pay(
+@pytest.mark.parametrize(("cores", "expected"), [(1, 1), (2, 2), (3, 3), (4, 4), (8, 4)])
+def test_default_parallelism_is_the_cores_up_to_four(
     databases: Databases, monkeypatch: pytest.MonkeyPatch, cores: int, expected: int
 ) -> None:
-    """The split costs 2.4-2.9x the CPU of one session (docs/attribution.md): below 4 sessions the default is 1."""
+    """A session per core, at most 4 (past that the rebuild waits on disk and WAL); one on one core."""
     monkeypatch.setattr(parallel.os, "cpu_count", lambda: cores)
     with psycopg.connect(databases.bi_url) as conn:
         budget = int(conn.execute("SELECT current_setting('max_parallel_workers')::int").fetchone()[0])  # type: ignore[index]

@@ -102,10 +102,12 @@ def test_a_plan_retargeted_at_stand_in_tables_replaces_only_those_names() -> Non
         'JOIN "public.t" ON true WHERE EXISTS (SELECT 1 FROM public.t);\n'
     )
     transform = parse_transform("example.sql", text)
-    retargeted = transform._retargeted("p", {"public.t": "public.stage_t"})["one"]
+    [(_, retargeted, _)] = transform._retargeted(
+        "p", [("one", transform.steps["one"], "")], {"public.t": "public.stage_t"}
+    )
     assert retargeted == (
         "INSERT INTO public.stage_t (a, b) SELECT 'public.t', x FROM public.t_other JOIN other.public.t ON true "
         'JOIN "public.t" ON true WHERE EXISTS (SELECT 1 FROM public.stage_t);'
     )
     with pytest.raises(TransformFileError, match=re.escape("plan p names no table 'public.missing'")):
-        transform._retargeted("p", {"public.missing": "public.stage_missing"})
+        transform._retargeted("p", [("one", transform.steps["one"], "")], {"public.missing": "public.stage_missing"})
