@@ -419,17 +419,21 @@ def _load_staged_credits(
     with bulk_load(conn, PATHS_STORAGE):
         load_stage(conn, stages[PATHS_STORAGE], PATHS_STORAGE)
     conn.execute("SELECT set_config('work_mem', %s, true)", (WORK_MEM,))
-    unmapped = steps.run(conn, "staged_finish", params)["unmapped_channels"]
+    steps.run(conn, "staged_finish", params)
+    steps.run(conn, "regroup", params)
     consume_row_changes(conn, ATTRIBUTION_CREDITS)  # a full rebuild: the whole table's count is saved
     leads = int(scalar(conn, "SELECT count(*) FROM lead_attribution"))
     rows = touches * len(params["models"])
     _save_state(conn, ATTRIBUTION_CREDITS, last_run_id=params["upto_run_id"], config=config, credit_rows=rows)
-    return touches, leads, unmapped, _unmapped_touches(conn)
+    return touches, leads, *_unmapped(conn)
 
 
-def _unmapped_touches(conn: psycopg.Connection) -> int:
-    """The touches carrying labels no alias maps (analytics.unmapped_channels, rebuilt by the plans' last steps)."""
-    return int(scalar(conn, "SELECT coalesce(sum(touches), 0) FROM analytics.unmapped_channels"))
+def _unmapped(conn: psycopg.Connection) -> tuple[int, int]:
+    """The (organization, label) pairs no alias maps and the touches carrying them (analytics.unmapped_channels,
+    rebuilt by the plans' last steps)."""
+    row = conn.execute("SELECT count(*), coalesce(sum(touches), 0) FROM analytics.unmapped_channels").fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 def _refresh_credits_serial(
@@ -451,8 +455,10 @@ def _refresh_credits_serial(
         row_count = written = _rebuild_credits(conn, steps, params) * len(settings.models)
     else:
         row_count, written = _update_credits(conn, steps, params, state, len(settings.models), row_change)
-    unmapped = steps.run(conn, "paths_full" if reason else "paths_incremental", params)["unmapped_channels"]
-    unmapped_touches = _unmapped_touches(conn)
+    steps.run(conn, "paths_full" if reason else "paths_incremental", params)
+    # Organizations a rebuild of another one took leads from (migration 1913), regrouped from their rows.
+    steps.run(conn, "regroup", params)
+    unmapped, unmapped_touches = _unmapped(conn)
     leads_changed = int(scalar(conn, steps.query("counts"), params))
     _save_state(conn, ATTRIBUTION_CREDITS, last_run_id=upto, config=config, credit_rows=row_count)
     return CreditsStats(

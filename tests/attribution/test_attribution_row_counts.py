@@ -1,7 +1,8 @@
 """The row counts the attribution refreshes keep (attribution_state.lead_rows and credit_rows: the assets'
 dagster/row_count, read without a count(*) of the table) equal count(*) after any sequence of mirror changes,
 incremental refreshes, full and parallel rebuilds and rebuilds of one organization, whose changes reach the
-kept counts through analytics.attribution_row_changes (migration 1912)."""
+kept counts through analytics.attribution_row_changes (migration 1912); and the per-organization aggregates
+(campaign credit totals, Markov transitions) then equal a full rebuild's (migration 1913)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ from hyperdash_pipeline.attribution.refresh import (
     refresh_attribution_credits,
     refresh_lead_attribution,
 )
-from tests.support.attribution_support import NOW, lead, touch, upsert_leads
+from tests.support.attribution_support import NOW, lead, touch, upsert_deal, upsert_leads
 
 ORGANIZATIONS = (uuid.UUID("00000000-0000-4000-8000-0000000000a1"), uuid.UUID("00000000-0000-4000-8000-0000000000a2"))
-CHANGES = ("insert", "retouch", "delete", "soft_delete", "move")
+CHANGES = ("insert", "retouch", "delete", "soft_delete", "move", "win", "lose")
 RUNS = ("refresh", "full", "parallel", "organization")
 
 Step = tuple[str, int, int]  # (operation, how many leads, which organization or offset)
@@ -66,6 +67,16 @@ def _change(bi: psycopg.Connection, operation: str, n: int, offset: int) -> None
         upsert_leads(bi, [_new_lead(ORGANIZATIONS[offset % 2]) for _ in range(n)])
         return
     ids = _live_ids(bi, n, offset)
+    if operation == "win":  # a won deal each, of a different amount
+        for i, lead_id in enumerate(ids):
+            upsert_deal(bi, lead_id, amount=100.0 * (i + offset + 1), deal_id=uuid.uuid5(lead_id, "deal"))
+        return
+    if operation == "lose":  # their deals lost, where they have one
+        for lead_id in ids:
+            lost = "UPDATE crm_raw.deals SET stage = 'lost', _synced_at = now() WHERE id = %s"
+            bi.execute(lost, [uuid.uuid5(lead_id, "deal")])
+        bi.commit()
+        return
     statement = {
         "retouch": "UPDATE crm_raw.leads SET touchpoints = touchpoints || %s::jsonb, _synced_at = now() "
         "WHERE id = ANY(%s)",
@@ -97,6 +108,18 @@ def _run(bi: psycopg.Connection, operation: str, offset: int) -> tuple[int, int]
     return leads.row_count, credits.row_count
 
 
+def _regrouped(bi: psycopg.Connection) -> dict[str, list[tuple[object, ...]]]:
+    """The per-organization aggregates the refreshes keep: campaign credit totals and Markov transitions."""
+    queries = {
+        "campaign_credit_totals": "SELECT organization_id, campaign_id, touches, round(linear::numeric, 9), "
+        "round(linear_revenue, 6) FROM analytics.campaign_credit_totals ORDER BY 1, 2",
+        "markov_transitions": "SELECT * FROM analytics.markov_transitions ORDER BY 1, 2, 3, 4",
+    }
+    kept = {name: bi.execute(query).fetchall() for name, query in queries.items()}
+    bi.commit()
+    return kept
+
+
 def _counted(bi: psycopg.Connection) -> tuple[int, int]:
     row = bi.execute(
         "SELECT (SELECT count(*) FROM lead_attribution), (SELECT count(*) FROM analytics.attribution_credits)"
@@ -111,6 +134,9 @@ def _counted(bi: psycopg.Connection) -> tuple[int, int]:
 @example(steps=[("insert", 2, 0), ("organization", 1, 0)])  # rows a rebuild adds before any refresh sees them
 @example(steps=[("delete", 3, 0), ("organization", 1, 0), ("organization", 1, 1)])  # and rows it removes
 @example(steps=[("move", 2, 0), ("organization", 1, 1), ("parallel", 1, 0), ("organization", 1, 0)])
+# A lead moved, then its new organization rebuilt: the organization it left must lose its old credits and path.
+@example(steps=[("win", 3, 0), ("refresh", 1, 0), ("move", 2, 0), ("organization", 1, 1)])
+@example(steps=[("win", 3, 0), ("refresh", 1, 0), ("move", 2, 0), ("organization", 1, 0)])
 def test_kept_row_counts_equal_the_tables_after_any_sequence(bi: psycopg.Connection, steps: list[Step]) -> None:
     _reset(bi)
     for operation, n, offset in [*steps, ("refresh", 1, 0)]:  # the last refresh takes in any rebuild's change
@@ -120,6 +146,9 @@ def test_kept_row_counts_equal_the_tables_after_any_sequence(bi: psycopg.Connect
         reported = _run(bi, operation, offset)
         if reported is not None:
             assert reported == _counted(bi), f"after {operation} in {steps}"
+    kept = _regrouped(bi)
+    _run(bi, "full", 0)
+    assert kept == _regrouped(bi), f"campaign totals or transitions after {steps} differ from a full rebuild's"
 
 
 def test_a_bi_without_a_kept_count_counts_once_and_keeps_it(bi: psycopg.Connection) -> None:

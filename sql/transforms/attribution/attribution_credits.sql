@@ -14,9 +14,10 @@
 -- plan update: delete_changed insert[changed_credits] paths_delete_changed
 -- plan paths_incremental: paths_insert[changed_paths] paths_delta_new transitions_apply[path_delta] transitions_prune unmapped_clear unmapped_channels prune_log
 -- plan paths_full: paths_insert transitions_apply[all_paths] transitions_prune unmapped_clear unmapped_channels prune_log
--- plan part: defer_totals delete_credits delete_gone_credits delete_paths delete_gone_paths insert[part_credits] paths_insert[part_paths]
+-- plan part: defer_totals regroup_flag delete_credits delete_gone_credits delete_paths delete_gone_paths insert[part_credits] paths_insert[part_paths]
 -- plan stage_part: insert[part_blocks] paths_insert[part_block_paths]
 -- plan staged_finish: transitions_apply[all_paths] transitions_prune unmapped_clear unmapped_channels prune_log
+-- plan regroup: regroup_queue regroup_paths credit_totals_clear[regroup] credit_totals_full[regroup] transitions_clear[regroup] transitions_apply[regroup_paths] transitions_prune[regroup] unmapped_clear[regroup] unmapped_channels[regroup]
 -- plan organization_finish: credit_totals_clear[organization] credit_totals_full[organization] organization_paths transitions_clear[organization] transitions_apply[organization_paths] transitions_prune[organization] unmapped_clear[organization] unmapped_channels[organization]
 -- = ANY (array) keeps the plan on the lead_id indexes (a join would scan the whole table).
 -- scope changed_credits: AND la.lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[])
@@ -35,6 +36,9 @@
 -- transitions and unmapped labels regrouped from its own rows, no other organization's row touched.
 -- scope organization: AND organization_id = ANY (%(organizations)s::uuid[])
 -- scope organization_paths: _org_path_delta
+-- Organizations a rebuild of another one took leads from (migration 1913), regrouped by the next refresh.
+-- scope regroup: AND organization_id = ANY ((SELECT array_agg(organization_id) FROM _regroup)::uuid[])
+-- scope regroup_paths: _regroup_path_delta
 
 -- step: changed
 -- Leads recomputed by lead_attribution since the last credits run (empty and unused on a full run).
@@ -304,6 +308,29 @@ SELECT NOT EXISTS (SELECT 1 FROM analytics.attribution_touch_credits);
 -- step: defer_totals
 -- The part defers the per-statement campaign totals (migration 1201): organization_finish regroups them once.
 SELECT set_config('hyperdash.credit_totals_deferred', 'on', true);
+
+-- step: regroup_flag
+-- Other organizations the part's leads are still credited under (they moved): their totals and transitions
+-- are regrouped by the next refresh (plan `regroup`), as this rebuild writes no other organization's row.
+INSERT INTO analytics.attribution_regroup (organization_id)
+SELECT DISTINCT c.organization_id
+FROM analytics.attribution_touch_credits c
+WHERE c.lead_id IN (SELECT la.lead_id FROM lead_attribution la
+                    WHERE la.organization_id = ANY (%(organizations)s::uuid[])
+                      AND la.lead_id BETWEEN %(low)s::uuid AND %(high)s::uuid)
+  AND c.organization_id <> ALL (%(organizations)s::uuid[]);
+
+-- step: regroup_queue
+-- The organizations queued by regroup_flag, consumed.
+CREATE TEMP TABLE _regroup ON COMMIT DROP AS
+WITH consumed AS (DELETE FROM analytics.attribution_regroup RETURNING organization_id)
+SELECT DISTINCT organization_id FROM consumed;
+
+-- step: regroup_paths
+-- Their stored paths, each counted once into their transitions (transitions_apply's relation).
+CREATE TEMP TABLE _regroup_path_delta ON COMMIT DROP AS
+SELECT p.*, 1 AS delta FROM analytics.attribution_paths p
+WHERE p.organization_id IN (SELECT organization_id FROM _regroup);
 
 -- step: delete_credits
 -- The credits of the part's attributed leads (recomputed next).
