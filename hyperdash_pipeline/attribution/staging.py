@@ -14,7 +14,7 @@ a stage of the quarantine holds rejected payloads.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import psycopg
 from psycopg import sql
@@ -49,10 +49,13 @@ def staged(conn: psycopg.Connection, tables: Sequence[str]) -> Iterator[dict[str
         conn.commit()
         yield stages
     finally:
-        conn.rollback()
-        for stage in stages.values():
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_identifier(stage)))
-        conn.commit()
+        # Never hide the rebuild's own error behind the cleanup's (a lost connection): a stage left behind is
+        # replaced by the next rebuild's.
+        with suppress(psycopg.Error):
+            conn.rollback()
+            for stage in stages.values():
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_identifier(stage)))
+            conn.commit()
 
 
 def load_stage(conn: psycopg.Connection, stage: str, table: str) -> int:
