@@ -87,9 +87,10 @@ class Transform:
     ) -> dict[str, int]:
         """Run the plan's steps in order; each step's row count by step name (summed when it runs twice).
 
-        `tables` runs the same steps against other tables of the same columns: each schema-qualified name
-        (outside quotes) in a step or its scope is replaced by its stand-in, e.g. the stage tables a
-        parallel rebuild writes.
+        `tables` runs the same steps against other tables of the same columns: each schema-qualified name in
+        a step or its scope is replaced by its stand-in (e.g. the stage tables a parallel rebuild writes),
+        unless quoted on its own ("public.t" or 'public.t') or part of a longer name. A text that merely
+        contains the name inside a longer string would be replaced too: the step files have none.
         """
         statements = [(step, self.steps[step], self.scopes[scope] if scope else "") for step, scope in self.plans[plan]]
         if tables:
