@@ -97,7 +97,7 @@ class Transform:
             statements = self._retargeted(plan, statements, tables)
         counts: dict[str, int] = {}
         for step, body, fragment in statements:
-            written = run_step(conn, {step: body}, step, params, fragment)
+            written = run_step(conn, body, params, fragment)
             counts[step] = counts.get(step, 0) + written
         return counts
 
@@ -242,11 +242,9 @@ def trigger_disabled(conn: psycopg.Connection, table: str, trigger: str) -> Iter
     conn.execute(sql.SQL("ALTER TABLE {} ENABLE TRIGGER {}").format(relation, sql.Identifier(trigger)))
 
 
-def run_step(
-    conn: psycopg.Connection, steps: dict[str, str], name: str, params: dict[str, Any], scope: str = ""
-) -> int:
-    """Execute one step, its `{scope}` filled in; its row count (inserted/deleted rows)."""
-    query = steps[name].replace("{scope}", scope)
+def run_step(conn: psycopg.Connection, body: str, params: dict[str, Any], scope: str = "") -> int:
+    """Execute one step's SQL, its `{scope}` filled in; its row count (inserted/deleted rows)."""
+    query = body.replace("{scope}", scope)
     with conn.cursor() as cur:
         # Steps without placeholders may hold several statements (only the simple protocol allows that).
         cur.execute(query, params if "%(" in query else None)

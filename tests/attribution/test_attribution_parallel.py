@@ -85,6 +85,16 @@ def _rebuild(conn: psycopg.Connection, parallelism: int) -> dict[str, int]:
     }
 
 
+def _refreshed_then_rebuilt(conn: psycopg.Connection) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The tables after an incremental refresh of the three, then after a one-session rebuild of the same data."""
+    refresh_lead_attribution(conn)
+    refresh_attribution_credits(conn)
+    refresh_markov_attribution(conn)
+    incremental = _tables(conn)
+    _rebuild(conn, parallelism=1)
+    return incremental, _tables(conn)
+
+
 def _generate(conn: psycopg.Connection, leads: int) -> None:
     params = {"leads": leads, "deals": leads // 4, "campaigns": 60}
     for query in sql_steps("benchmarks/attribution_generate.sql").values():
@@ -140,12 +150,7 @@ def test_parallel_rebuild_is_followed_by_a_correct_incremental_refresh(databases
         _generate(conn, leads=3_000)
         _rebuild(conn, parallelism=2)
         _change(conn)
-        refresh_lead_attribution(conn)
-        refresh_attribution_credits(conn)
-        refresh_markov_attribution(conn)
-        incremental = _tables(conn)
-        _rebuild(conn, parallelism=1)
-        serial = _tables(conn)
+        incremental, serial = _refreshed_then_rebuilt(conn)
     # Quarantine left out: an incremental run does not re-check deals whose lead was deleted (the full one
     # quarantines them), whatever the previous rebuild's parallelism.
     for table in TABLES:
@@ -296,12 +301,7 @@ def test_a_lead_removed_while_the_parts_ran_is_gone_after_the_next_refresh(
         conn.rollback()
         assert stored == (1,) and queued == (1,)
 
-        refresh_lead_attribution(conn)
-        refresh_attribution_credits(conn)
-        refresh_markov_attribution(conn)
-        incremental = _tables(conn)
-        _rebuild(conn, parallelism=1)
-        serial = _tables(conn)
+        incremental, serial = _refreshed_then_rebuilt(conn)
     assert not any(row[2] == gone[0] for row in incremental["lead_attribution"])
     for table in TABLES:
         assert incremental[table] == serial[table], f"{table}: the refresh after the rebuild differs"
