@@ -1,11 +1,11 @@
-"""Full attribution rebuilds split by organization (and lead-id range) across several BI sessions.
+"""Full attribution rebuilds split by ranges of table blocks across several BI sessions.
 
 One INSERT ... SELECT runs in one backend, so a bigger BI server does not rebuild a single statement sooner.
 The refresh exports its snapshot (`pg_export_snapshot`) and N sessions import it (`SET TRANSACTION
 SNAPSHOT`), so every part reads exactly the data the refresh's own transaction reads, as `pg_dump -j` does.
-Each part (a group of whole organizations, or one lead-id range of a large organization) writes its rows
-into stage tables and commits on its own; one transaction then loads the stage into the stored tables
-(attribution/staging.py), so a reader sees every organization as it was until that commit, rebuilt after it.
+Each part (a range of the blocks of the table it reads) writes its rows into stage tables of its own and
+commits on its own; one transaction then loads the stages into the stored tables (attribution/staging.py),
+so a reader sees every organization as it was until that commit, rebuilt after it.
 """
 
 from __future__ import annotations
@@ -57,6 +57,11 @@ class Part:
         return {"first_tid": f"({self.first},0)", "stop_tid": f"({self.stop},0)"}
 
 
+def max_parts(parallelism: int) -> int:
+    """The most parts plan_parts cuts for `parallelism` sessions (the stage tables to make for them)."""
+    return parallelism * PARTS_PER_SESSION
+
+
 def plan_parts(blocks: int, parallelism: int, min_part_blocks: int | None = None) -> list[Part]:
     """Cut a table of `blocks` blocks into parallelism x PARTS_PER_SESSION equal block ranges of at least
     `min_part_blocks` (default MIN_PART_BLOCKS). Every block falls in exactly one part; the last part also
@@ -64,7 +69,7 @@ def plan_parts(blocks: int, parallelism: int, min_part_blocks: int | None = None
     if parallelism < 1:
         raise ValueError(f"parallelism must be >= 1, got {parallelism}")
     floor = MIN_PART_BLOCKS if min_part_blocks is None else min_part_blocks
-    count = max(1, min(parallelism * PARTS_PER_SESSION, blocks // max(1, floor)))
+    count = max(1, min(max_parts(parallelism), blocks // max(1, floor)))
     bounds = [blocks * i // count for i in range(count)] + [_END_OF_TABLE]
     return [Part(bounds[i], bounds[i + 1]) for i in range(count)]
 

@@ -18,8 +18,15 @@ from psycopg.rows import dict_row
 
 from hyperdash_pipeline.attribution import markov
 from hyperdash_pipeline.attribution.models import MODELS
-from hyperdash_pipeline.attribution.parallel import Part, export_snapshot, plan_parts, run_parts, table_blocks
-from hyperdash_pipeline.attribution.staging import load_stage, staged
+from hyperdash_pipeline.attribution.parallel import (
+    Part,
+    export_snapshot,
+    max_parts,
+    plan_parts,
+    run_parts,
+    table_blocks,
+)
+from hyperdash_pipeline.attribution.staging import Stages, load_stage, staged
 from hyperdash_pipeline.settings import read_sql
 from hyperdash_pipeline.transforms import (
     WORK_MEM,
@@ -169,18 +176,22 @@ def _load_all_leads(conn: psycopg.Connection, steps: Transform, params: dict[str
     return counts["quarantine_insert"], counts["organizations"]
 
 
-def _stage_all_leads(
-    conn: psycopg.Connection, steps: Transform, parallelism: int, stages: dict[str, str]
-) -> tuple[int, int]:
+def _stages_by_part(parts: list[Part], stages: Stages) -> dict[Part, dict[str, str]]:
+    """Each part's own stage tables (Transform.run's `tables`): no two parts append to the same table."""
+    return {part: stages.of_part(number) for number, part in enumerate(parts)}
+
+
+def _stage_all_leads(conn: psycopg.Connection, steps: Transform, parallelism: int, stages: Stages) -> tuple[int, int]:
     """Every live lead's row written into the stage tables by `parallelism` sessions, a part (a range of the
     mirror's blocks) per transaction on one exported snapshot (attribution/staging.py). Returns (quarantined,
     organizations created) as the parts counted them."""
     with snapshot_transaction(conn):
         snapshot = export_snapshot(conn)
         parts = plan_parts(table_blocks(conn, "crm_raw.leads"), parallelism)
+        tables = _stages_by_part(parts, stages)
 
         def stage_part(part_conn: psycopg.Connection, part: Part) -> tuple[int, ...]:
-            counts = steps.run(part_conn, "stage_part", part.params(), tables=stages)
+            counts = steps.run(part_conn, "stage_part", part.params(), tables=tables[part])
             return counts["quarantine_insert"], counts["organizations"]
 
         totals = run_parts(conn, snapshot, parts, parallelism, stage_part)
@@ -189,15 +200,15 @@ def _stage_all_leads(
 
 
 def _load_staged_leads(
-    conn: psycopg.Connection, steps: Transform, params: dict[str, Any], stages: dict[str, str]
+    conn: psycopg.Connection, steps: Transform, params: dict[str, Any], stages: Stages
 ) -> tuple[int, int, int, int]:
     """The staged rows in place of the stored ones, in the caller's transaction; the deletions queued before
     the parts' snapshot consumed (the step file's `deletions_staged` says which). Returns the counts
     (recomputed, removed, outcomes changed, rows) as `counts_full` gives them for a one-session rebuild."""
     steps.run(conn, "staged_prepare", params)
-    load_stage(conn, stages[QUARANTINE], QUARANTINE)
+    load_stage(conn, stages.of_table(QUARANTINE), QUARANTINE)
     with bulk_load(conn, LEAD_ATTRIBUTION):
-        written = load_stage(conn, stages[f"public.{LEAD_ATTRIBUTION}"], f"public.{LEAD_ATTRIBUTION}")
+        written = load_stage(conn, stages.of_table(f"public.{LEAD_ATTRIBUTION}"), f"public.{LEAD_ATTRIBUTION}")
     steps.run(conn, "staged_finish", params)
     return written, 0, int(scalar(conn, "SELECT count(*) FROM _outcome_diff")), written
 
@@ -256,10 +267,10 @@ def refresh_lead_attribution(
         horizon: datetime = scalar(conn, steps.query("safe_horizon"))
         split = parallelism > 1 and (full or read_state(conn, LEAD_ATTRIBUTION) is None)
         conn.commit()
-        stages: dict[str, str] | None = None
+        stages: Stages | None = None
         if split:
             placeholders = load_transform(PARALLEL_SQL).run(conn, "placeholders", {})["organizations"]
-            stages = stack.enter_context(staged(conn, LEAD_ATTRIBUTION_STAGED))
+            stages = stack.enter_context(staged(conn, LEAD_ATTRIBUTION_STAGED, max_parts(parallelism)))
             staged_quarantined, staged_organizations = _stage_all_leads(conn, steps, parallelism, stages)
         with snapshot_transaction(conn):
             state = read_state(conn, LEAD_ATTRIBUTION)
@@ -372,7 +383,7 @@ def refresh_attribution_credits(
             }
             if not reason or parallelism <= 1:
                 return _refresh_credits_serial(conn, steps, params, settings, config, state, reason)
-        with staged(conn, CREDITS_STAGED) as stages:
+        with staged(conn, CREDITS_STAGED, max_parts(parallelism)) as stages:
             _stage_credits(conn, steps, params, parallelism, stages)
             # A new transaction: the parts committed on their own, the first one's snapshot does not see them.
             with snapshot_transaction(conn):
@@ -391,22 +402,25 @@ def refresh_attribution_credits(
 
 
 def _stage_credits(
-    conn: psycopg.Connection, steps: Transform, params: dict[str, Any], parallelism: int, stages: dict[str, str]
+    conn: psycopg.Connection, steps: Transform, params: dict[str, Any], parallelism: int, stages: Stages
 ) -> None:
     """Every attributed lead's credits and path written into the stage tables by `parallelism` sessions, a
     part (a range of lead_attribution's blocks) per transaction on one exported snapshot (attribution/staging.py)."""
     with snapshot_transaction(conn):
         snapshot = export_snapshot(conn)
         parts = plan_parts(table_blocks(conn, f"public.{LEAD_ATTRIBUTION}"), parallelism)
+        tables = _stages_by_part(parts, stages)
 
         def stage_part(part_conn: psycopg.Connection, part: Part) -> tuple[int, ...]:
-            return (steps.run(part_conn, "stage_part", {**params, **part.params()}, tables=stages)["insert"],)
+            # As the one-session rebuild's sort, in memory: a part sorts its share of the touches.
+            part_conn.execute("SELECT set_config('work_mem', %s, true)", (FULL_CREDITS_WORK_MEM,))
+            return (steps.run(part_conn, "stage_part", {**params, **part.params()}, tables=tables[part])["insert"],)
 
         run_parts(conn, snapshot, parts, parallelism, stage_part)
 
 
 def _load_staged_credits(
-    conn: psycopg.Connection, steps: Transform, params: dict[str, Any], config: dict[str, Any], stages: dict[str, str]
+    conn: psycopg.Connection, steps: Transform, params: dict[str, Any], config: dict[str, Any], stages: Stages
 ) -> tuple[int, int, int, int]:
     """The staged credits and paths in place of the stored ones, as the one-session rebuild loads its own:
     campaign totals regrouped once, transitions counted from every path, unmapped labels listed, the change
@@ -414,10 +428,10 @@ def _load_staged_credits(
     conn.execute("SELECT set_config('work_mem', %s, true)", (FULL_CREDITS_WORK_MEM,))
     steps.run(conn, "rebuild_prepare", params)
     with bulk_load(conn, CREDITS_STORAGE), trigger_disabled(conn, CREDITS_STORAGE, CREDIT_TOTALS_TRIGGER):
-        touches = load_stage(conn, stages[CREDITS_STORAGE], CREDITS_STORAGE)
+        touches = load_stage(conn, stages.of_table(CREDITS_STORAGE), CREDITS_STORAGE)
     steps.run(conn, "rebuild_finish", params)
     with bulk_load(conn, PATHS_STORAGE):
-        load_stage(conn, stages[PATHS_STORAGE], PATHS_STORAGE)
+        load_stage(conn, stages.of_table(PATHS_STORAGE), PATHS_STORAGE)
     conn.execute("SELECT set_config('work_mem', %s, true)", (WORK_MEM,))
     steps.run(conn, "staged_finish", params)
     steps.run(conn, "regroup", params)

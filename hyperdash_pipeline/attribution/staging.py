@@ -1,11 +1,15 @@
 """The stage tables of a parallel full rebuild: its parts write there, one transaction loads them into place.
 
-The parts (attribution/parallel.py) run the one-session rebuild's own steps, retargeted at an UNLOGGED copy
+The parts (attribution/parallel.py) run the one-session rebuild's own steps, retargeted at UNLOGGED copies
 of each table's columns, with no index, constraint or trigger to maintain and no WAL to write. Then one
-transaction empties the stored tables, loads the stage into them (transforms.bulk_load: indexes built once)
+transaction empties the stored tables, loads the stages into them (transforms.bulk_load: indexes built once)
 and saves the state, so readers see the old tables until that commit and the new ones after it. Writing the
 parts straight into the indexed tables (upserts and deletes, as an organization's rebuild does) cost 2.1-2.6x
 the database CPU of the one-session rebuild and 9x its WAL, which made 2 sessions slower than one.
+
+Each part has a stage of its own per table: parts appending to one shared stage waited on each other for its
+extension lock (one 8 kB block at a time in PostgreSQL 15). Copying lead_attribution (1M rows) in two halves
+into one table took as long as one session copying all of it; into two tables, 0.65-0.8 of that.
 
 The stage tables live in `public`, where the analyst role has no default privileges (docs/security.md):
 a stage of the quarantine holds rejected payloads.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
@@ -22,46 +27,84 @@ from psycopg import sql
 STAGE_PREFIX = "rebuild_stage_"
 
 
-def stage_name(table: str) -> str:
-    """The stage of `table` ("schema.table"): public.rebuild_stage_<schema>_<table>."""
+def _stage_prefix(table: str) -> str:
     schema, name = table.split(".")
-    return f"public.{STAGE_PREFIX}{schema}_{name}"
+    return f"{STAGE_PREFIX}{schema}_{name}_"
+
+
+def stage_name(table: str, part: int) -> str:
+    """The stage of `table` ("schema.table") for part number `part`: public.rebuild_stage_<schema>_<table>_<part>."""
+    return f"public.{_stage_prefix(table)}{part}"
 
 
 def _identifier(table: str) -> sql.Identifier:
     return sql.Identifier(*table.split("."))
 
 
+@dataclass(frozen=True)
+class Stages:
+    """The stage tables of `tables`, one per table and part (parts numbered from 0)."""
+
+    tables: tuple[str, ...]
+    parts: int
+
+    def of_part(self, part: int) -> dict[str, str]:
+        """{table: stage} for part number `part`: Transform.run's `tables` for that part's steps."""
+        if not 0 <= part < self.parts:
+            raise IndexError(f"part {part} has no stage tables: there are {self.parts} parts")
+        return {table: stage_name(table, part) for table in self.tables}
+
+    def of_table(self, table: str) -> list[str]:
+        """Every part's stage of `table`, in part order."""
+        if table not in self.tables:
+            raise KeyError(f"{table} has no stage tables: staged tables are {', '.join(self.tables)}")
+        return [stage_name(table, part) for part in range(self.parts)]
+
+
 @contextmanager
-def staged(conn: psycopg.Connection, tables: Sequence[str]) -> Iterator[dict[str, str]]:
-    """Empty stage tables for `tables` ("schema.table"), committed so other sessions can write them; yields
-    {table: stage}. Dropped (committed) afterwards, whether the rebuild succeeded or not; a stage left by a
-    crashed process is replaced by the next rebuild's."""
-    stages = {table: stage_name(table) for table in tables}
+def staged(conn: psycopg.Connection, tables: Sequence[str], parts: int) -> Iterator[Stages]:
+    """Empty stage tables for `tables` ("schema.table"), one per table and part, committed so other sessions
+    can write them. Dropped (committed) afterwards, whether the rebuild succeeded or not; stages a crashed
+    process left, whatever its number of parts, are dropped before the new ones are made."""
+    stages = Stages(tuple(tables), parts)
     try:
-        for table, stage in stages.items():
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_identifier(stage)))
-            conn.execute(
-                sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING IDENTITY)").format(
-                    _identifier(stage), _identifier(table)
+        _drop_stages(conn, stages.tables)
+        for table in stages.tables:
+            for stage in stages.of_table(table):
+                conn.execute(
+                    sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING IDENTITY)").format(
+                        _identifier(stage), _identifier(table)
+                    )
                 )
-            )
         conn.commit()
         yield stages
     finally:
-        # Never hide the rebuild's own error behind the cleanup's (a lost connection): a stage left behind is
-        # replaced by the next rebuild's.
+        # Never hide the rebuild's own error behind the cleanup's (a lost connection): stages left behind are
+        # dropped by the next rebuild of the table.
         with suppress(psycopg.Error):
             conn.rollback()
-            for stage in stages.values():
-                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_identifier(stage)))
+            _drop_stages(conn, stages.tables)
             conn.commit()
 
 
-def load_stage(conn: psycopg.Connection, stage: str, table: str) -> int:
-    """Append every row of `stage` to `table`; the rows loaded. The caller holds the transaction, emptied the
-    table and dropped its indexes (bulk_load). An identity column is left to the table: the stage numbered
-    its rows from a sequence of its own."""
+def _drop_stages(conn: psycopg.Connection, tables: Sequence[str]) -> None:
+    """Drop every stage of `tables` in `public`, of any part number."""
+    for table in tables:
+        prefix = _stage_prefix(table)
+        found = conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind = 'r' AND starts_with(c.relname, %(prefix)s) "
+            "AND substr(c.relname, length(%(prefix)s) + 1) ~ '^[0-9]+$'",
+            {"prefix": prefix},
+        ).fetchall()
+        for (name,) in found:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("public", name)))
+
+
+def load_stage(conn: psycopg.Connection, stages: Sequence[str], table: str) -> int:
+    """Append every row of the `stages` (in their order) to `table`; the rows loaded. The caller holds the
+    transaction, emptied the table and dropped its indexes (bulk_load). An identity column is left to the
+    table: each stage numbered its rows from a sequence of its own."""
     columns = [
         sql.Identifier(name)
         for (name,) in conn.execute(
@@ -71,10 +114,9 @@ def load_stage(conn: psycopg.Connection, stage: str, table: str) -> int:
         )
     ]
     listed = sql.SQL(", ").join(columns)
+    selects = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {} FROM {}").format(listed, _identifier(stage)) for stage in stages
+    )
     with conn.cursor() as cur:
-        cur.execute(
-            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
-                _identifier(table), listed, listed, _identifier(stage)
-            )
-        )
+        cur.execute(sql.SQL("INSERT INTO {} ({}) ").format(_identifier(table), listed) + selects)
         return cur.rowcount

@@ -257,6 +257,38 @@ def test_a_failed_part_leaves_every_stored_table_as_it_was_and_no_stage(
         assert _stage_tables(conn) == []
 
 
+@pytest.mark.usefixtures("small_parts")
+def test_each_part_writes_stages_of_its_own_and_a_crashed_rebuilds_stages_are_dropped(
+    databases: Databases, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two parts never append to one stage table (they would wait on its extension lock), and the stages a
+    crashed rebuild with more parts left behind are gone after the next rebuild, which still equals one session."""
+    with psycopg.connect(databases.bi_url) as conn:
+        _generate(conn, leads=3_000)
+        _rebuild(conn, parallelism=1)
+        expected = _tables(conn)
+        for part in range(6):  # what a killed rebuild of 6 parts leaves
+            left = f"public.{STAGE_PREFIX}public_lead_attribution_{part}"
+            conn.execute(f"CREATE UNLOGGED TABLE {left} (LIKE public.lead_attribution)")
+        conn.commit()
+        stages_by_part: list[tuple[str, set[str]]] = []
+        run = Transform.run
+
+        def recording(self: Transform, part_conn: psycopg.Connection, plan: str, *args: Any, **kwargs: Any) -> Any:
+            if plan == "stage_part":
+                stages_by_part.append((self.path, set(kwargs["tables"].values())))
+            return run(self, part_conn, plan, *args, **kwargs)
+
+        monkeypatch.setattr(Transform, "run", recording)
+        _rebuild(conn, parallelism=2)
+        for path in {path for path, _ in stages_by_part}:
+            parts = [stages for part_path, stages in stages_by_part if part_path == path]
+            assert len(parts) == 2, f"{path}: {len(parts)} parts"
+            assert not parts[0] & parts[1], f"{path}: parts shared {parts[0] & parts[1]}"
+        assert _tables(conn) == expected
+        assert _stage_tables(conn) == []
+
+
 def _delete_one(url: str, lead_id: uuid.UUID) -> None:
     with psycopg.connect(url, autocommit=True) as other:
         other.execute("DELETE FROM crm_raw.leads WHERE id = %s", (lead_id,))
