@@ -26,7 +26,7 @@ from hyperdash_pipeline.attribution.parallel import (
     run_parts,
     table_blocks,
 )
-from hyperdash_pipeline.attribution.staging import Stages, load_stage, staged
+from hyperdash_pipeline.attribution.staging import Stages, load_stage, load_summed, staged
 from hyperdash_pipeline.settings import read_sql
 from hyperdash_pipeline.transforms import (
     WORK_MEM,
@@ -45,8 +45,13 @@ ATTRIBUTION_CREDITS = "attribution_credits"
 # analytics.attribution_credits is the contract's view of it, one row per lead x touch x configured model.
 CREDITS_STORAGE = "analytics.attribution_touch_credits"
 PATHS_STORAGE = "analytics.attribution_paths"
-# What the parts of a parallel credits rebuild write (attribution/staging.py).
-CREDITS_STAGED = (CREDITS_STORAGE, PATHS_STORAGE)
+CREDIT_TOTALS = "analytics.campaign_credit_totals"
+CREDIT_TOTALS_KEY = ("organization_id", "campaign_id")
+TRANSITIONS = "analytics.markov_transitions"
+TRANSITIONS_KEY = ("organization_id", "dimension", "from_state", "to_state")
+# What the parts of a parallel credits rebuild write (attribution/staging.py): their credits and paths, and the
+# campaign totals and Markov transitions of those, which the load adds up.
+CREDITS_STAGED = (CREDITS_STORAGE, PATHS_STORAGE, CREDIT_TOTALS, TRANSITIONS)
 # Keeps analytics.campaign_credit_totals per inserted statement (migration 0302); a full load regroups instead.
 CREDIT_TOTALS_TRIGGER = "credit_totals_insert"
 # The step files; each declares its plans (the order of its steps) in its header.
@@ -383,7 +388,7 @@ def refresh_attribution_credits(
             }
             if not reason or parallelism <= 1:
                 return _refresh_credits_serial(conn, steps, params, settings, config, state, reason)
-        with staged(conn, CREDITS_STAGED, max_parts(parallelism)) as stages:
+        with staged(conn, CREDITS_STAGED, max_parts(parallelism), indexed=(TRANSITIONS,)) as stages:
             _stage_credits(conn, steps, params, parallelism, stages)
             # A new transaction: the parts committed on their own, the first one's snapshot does not see them.
             with snapshot_transaction(conn):
@@ -422,16 +427,18 @@ def _stage_credits(
 def _load_staged_credits(
     conn: psycopg.Connection, steps: Transform, params: dict[str, Any], config: dict[str, Any], stages: Stages
 ) -> tuple[int, int, int, int]:
-    """The staged credits and paths in place of the stored ones, as the one-session rebuild loads its own:
-    campaign totals regrouped once, transitions counted from every path, unmapped labels listed, the change
-    log pruned, the state saved. Returns (touches, leads credited, unmapped labels, unmapped touches)."""
+    """The staged credits and paths in place of the stored ones, as the one-session rebuild loads its own; the
+    campaign totals and transitions the parts counted, added up; unmapped labels listed, the change log pruned,
+    the state saved. Returns (touches, leads credited, unmapped labels, unmapped touches)."""
     conn.execute("SELECT set_config('work_mem', %s, true)", (FULL_CREDITS_WORK_MEM,))
-    steps.run(conn, "rebuild_prepare", params)
+    steps.run(conn, "rebuild_prepare", params)  # its TRUNCATE empties the campaign totals too (migration 0302)
     with bulk_load(conn, CREDITS_STORAGE), trigger_disabled(conn, CREDITS_STORAGE, CREDIT_TOTALS_TRIGGER):
         touches = load_stage(conn, stages.of_table(CREDITS_STORAGE), CREDITS_STORAGE)
-    steps.run(conn, "rebuild_finish", params)
+    load_summed(conn, stages.of_table(CREDIT_TOTALS), CREDIT_TOTALS, CREDIT_TOTALS_KEY)
+    steps.run(conn, "staged_paths_prepare", params)
     with bulk_load(conn, PATHS_STORAGE):
         load_stage(conn, stages.of_table(PATHS_STORAGE), PATHS_STORAGE)
+    load_summed(conn, stages.of_table(TRANSITIONS), TRANSITIONS, TRANSITIONS_KEY)
     conn.execute("SELECT set_config('work_mem', %s, true)", (WORK_MEM,))
     steps.run(conn, "staged_finish", params)
     steps.run(conn, "regroup", params)

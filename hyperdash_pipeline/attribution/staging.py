@@ -62,17 +62,21 @@ class Stages:
 
 
 @contextmanager
-def staged(conn: psycopg.Connection, tables: Sequence[str], parts: int) -> Iterator[Stages]:
+def staged(
+    conn: psycopg.Connection, tables: Sequence[str], parts: int, indexed: Sequence[str] = ()
+) -> Iterator[Stages]:
     """Empty stage tables for `tables` ("schema.table"), one per table and part, committed so other sessions
-    can write them. Dropped (committed) afterwards, whether the rebuild succeeded or not; stages a crashed
-    process left, whatever its number of parts, are dropped before the new ones are made."""
+    can write them; those of the `indexed` tables keep the table's indexes (a part's upsert needs its unique
+    key). Dropped (committed) afterwards, whether the rebuild succeeded or not; stages a crashed process left,
+    whatever its number of parts, are dropped before the new ones are made."""
     stages = Stages(tuple(tables), parts)
     try:
         _drop_stages(conn, stages.tables)
         for table in stages.tables:
+            like = "INCLUDING DEFAULTS INCLUDING IDENTITY" + (" INCLUDING INDEXES" if table in indexed else "")
             for stage in stages.of_table(table):
                 conn.execute(
-                    sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING IDENTITY)").format(
+                    sql.SQL("CREATE UNLOGGED TABLE {} (LIKE {} " + like + ")").format(
                         _identifier(stage), _identifier(table)
                     )
                 )
@@ -119,4 +123,36 @@ def load_stage(conn: psycopg.Connection, stages: Sequence[str], table: str) -> i
     )
     with conn.cursor() as cur:
         cur.execute(sql.SQL("INSERT INTO {} ({}) ").format(_identifier(table), listed) + selects)
+        return cur.rowcount
+
+
+def load_summed(conn: psycopg.Connection, stages: Sequence[str], table: str, keys: Sequence[str]) -> int:
+    """Append to `table` one row per distinct `keys` found in the `stages`, every other column summed over the
+    stages and cast back to its type: totals that each part counted over its own rows, added up (a NULL key
+    is one group, as in GROUP BY). Returns the rows appended."""
+    columns = conn.execute(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        (table,),
+    ).fetchall()
+    missing = set(keys) - {name for name, _ in columns}
+    if missing:
+        raise ValueError(f"{table} has no column {', '.join(sorted(missing))} to group its stages by")
+    listed = sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns)
+    values = sql.SQL(", ").join(
+        sql.Identifier(name)
+        if name in keys
+        else sql.SQL("sum({})::").format(sql.Identifier(name)) + sql.SQL(type_name)  # the catalog's own type name
+        for name, type_name in columns
+    )
+    parts = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {} FROM {}").format(listed, _identifier(stage)) for stage in stages
+    )
+    grouped = sql.SQL(", ").join(sql.Identifier(key) for key in keys)
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM ({}) AS parts GROUP BY {}").format(
+                _identifier(table), listed, values, parts, grouped
+            )
+        )
         return cur.rowcount

@@ -5,7 +5,9 @@
 -- Parameters: full (bool), since_run_id (bigint), lookback (interval), half_life_days (float8),
 -- collapse (bool), models (text[]).
 -- One organization's rebuild (plan `part`) also gets organizations (uuid[]), low, high (uuid); a part of a parallel
--- full rebuild (plan `stage_part`, attribution/parallel.py) gets first_tid, stop_tid (tid).
+-- full rebuild (plan `stage_part`, attribution/parallel.py) gets first_tid, stop_tid (tid); it writes its own stage
+-- tables (attribution/staging.py), its campaign totals and transitions counted from its own rows, which the
+-- load adds up.
 --
 -- plan changed: changed changed_index
 -- plan rebuild_prepare: truncate
@@ -15,8 +17,9 @@
 -- plan paths_incremental: paths_insert[changed_paths] paths_delta_new transitions_apply[path_delta] transitions_prune unmapped_clear unmapped_channels prune_log
 -- plan paths_full: paths_insert transitions_apply[all_paths] transitions_prune unmapped_clear unmapped_channels prune_log
 -- plan part: defer_totals regroup_flag delete_credits delete_gone_credits delete_paths delete_gone_paths insert[part_credits] paths_insert[part_paths]
--- plan stage_part: insert[part_blocks] paths_insert[part_block_paths]
--- plan staged_finish: transitions_apply[all_paths] transitions_prune unmapped_clear unmapped_channels prune_log
+-- plan stage_part: insert[part_blocks] paths_insert[part_block_paths] credit_totals_full transitions_apply[all_paths]
+-- plan staged_paths_prepare: paths_truncate
+-- plan staged_finish: transitions_prune unmapped_clear unmapped_channels prune_log
 -- plan regroup: regroup_queue regroup_paths credit_totals_clear[regroup] credit_totals_full[regroup] transitions_clear[regroup] transitions_apply[regroup_paths] transitions_prune[regroup] unmapped_clear[regroup] unmapped_channels[regroup]
 -- plan organization_finish: credit_totals_clear[organization] credit_totals_full[organization] organization_paths transitions_clear[organization] transitions_apply[organization_paths] transitions_prune[organization] unmapped_clear[organization] unmapped_channels[organization]
 -- = ANY (array) keeps the plan on the lead_id indexes (a join would scan the whole table).
