@@ -86,7 +86,9 @@ WITH channel_map AS (
 ), path AS (
     -- The channel (docs/attribution.md#channels): a named label, mapped or else kept normalised; without
     -- one, derived from the touch's click ids, medium and source, else its source as a label, else
-    -- 'unassigned'. The lead's own touch (no touch in the window) derives from the lead's utm fields.
+    -- 'unassigned'. The lead's own touch (no touch in the window) derives from the lead's utm fields; a lead
+    -- deleted from the mirror since lead_attribution's refresh has none and is 'unassigned' until that refresh
+    -- removes it (a NULL channel would fail the Markov transitions' NOT NULL).
     SELECT la.organization_id, la.lead_id, la.conversion_date AS conv,
            coalesce(t.ts, la.conversion_date) AS ts,
            t.ts IS NULL AS own,
@@ -116,11 +118,13 @@ WITH channel_map AS (
     ) t ON true
     CROSS JOIN LATERAL (
         SELECT CASE WHEN t.ts IS NULL THEN
-                    (SELECT coalesce(analytics.derive_channel(l.utm_source, l.utm_medium, l.gclid, l.fbclid),
-                                     analytics.channel_group_of(analytics.normalise_channel(l.utm_source),
-                                                                cm.by_org -> la.organization_id::text, cm.defaults),
-                                     'unassigned')
-                     FROM crm_raw.leads l WHERE l.id = la.lead_id)
+                    coalesce((SELECT coalesce(analytics.derive_channel(l.utm_source, l.utm_medium, l.gclid, l.fbclid),
+                                              analytics.channel_group_of(analytics.normalise_channel(l.utm_source),
+                                                                         cm.by_org -> la.organization_id::text,
+                                                                         cm.defaults),
+                                              'unassigned')
+                              FROM crm_raw.leads l WHERE l.id = la.lead_id),
+                             'unassigned')
                 ELSE coalesce(analytics.channel_group_of(t.label, cm.by_org -> la.organization_id::text, cm.defaults),
                               t.label,
                               analytics.derive_channel(t.source, t.medium, t.gclid, t.fbclid),
