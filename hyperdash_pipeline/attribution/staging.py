@@ -92,37 +92,46 @@ def staged(
 
 
 def _drop_stages(conn: psycopg.Connection, tables: Sequence[str]) -> None:
-    """Drop every stage of `tables` in `public`, of any part number."""
-    for table in tables:
-        prefix = _stage_prefix(table)
-        found = conn.execute(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = 'public' AND c.relkind = 'r' AND starts_with(c.relname, %(prefix)s) "
-            "AND substr(c.relname, length(%(prefix)s) + 1) ~ '^[0-9]+$'",
-            {"prefix": prefix},
-        ).fetchall()
-        for (name,) in found:
-            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("public", name)))
+    """Drop every stage of `tables` in `public`, of any part number (one catalog query for all of them)."""
+    found = conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN unnest(%(prefixes)s::text[]) AS p (prefix) ON starts_with(c.relname, p.prefix) "
+        "WHERE n.nspname = 'public' AND c.relkind = 'r' AND substr(c.relname, length(p.prefix) + 1) ~ '^[0-9]+$'",
+        {"prefixes": [_stage_prefix(table) for table in tables]},
+    ).fetchall()
+    for (name,) in found:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("public", name)))
+
+
+@dataclass(frozen=True)
+class _Column:
+    name: str
+    type_name: str  # the catalog's own spelling (format_type), safe to cast to
+    identity: bool
+
+
+def _columns(conn: psycopg.Connection, table: str) -> list[_Column]:
+    """The stored columns of `table`, in order, generated ones left out (they cannot be written)."""
+    rows = conn.execute(
+        "SELECT attname, format_type(atttypid, atttypmod), attidentity <> '' FROM pg_attribute "
+        "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+        (table,),
+    ).fetchall()
+    return [_Column(name, type_name, identity) for name, type_name, identity in rows]
+
+
+def _union_of(stages: Sequence[str], listed: sql.Composable) -> sql.Composed:
+    """SELECT `listed` from every stage, in order, as one UNION ALL."""
+    return sql.SQL(" UNION ALL ").join(sql.SQL("SELECT {} FROM {}").format(listed, _identifier(s)) for s in stages)
 
 
 def load_stage(conn: psycopg.Connection, stages: Sequence[str], table: str) -> int:
     """Append every row of the `stages` (in their order) to `table`; the rows loaded. The caller holds the
     transaction, emptied the table and dropped its indexes (bulk_load). An identity column is left to the
     table: each stage numbered its rows from a sequence of its own."""
-    columns = [
-        sql.Identifier(name)
-        for (name,) in conn.execute(
-            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
-            "AND attidentity = '' AND attgenerated = '' ORDER BY attnum",
-            (table,),
-        )
-    ]
-    listed = sql.SQL(", ").join(columns)
-    selects = sql.SQL(" UNION ALL ").join(
-        sql.SQL("SELECT {} FROM {}").format(listed, _identifier(stage)) for stage in stages
-    )
+    listed = sql.SQL(", ").join(sql.Identifier(c.name) for c in _columns(conn, table) if not c.identity)
     with conn.cursor() as cur:
-        cur.execute(sql.SQL("INSERT INTO {} ({}) ").format(_identifier(table), listed) + selects)
+        cur.execute(sql.SQL("INSERT INTO {} ({}) ").format(_identifier(table), listed) + _union_of(stages, listed))
         return cur.rowcount
 
 
@@ -130,29 +139,22 @@ def load_summed(conn: psycopg.Connection, stages: Sequence[str], table: str, key
     """Append to `table` one row per distinct `keys` found in the `stages`, every other column summed over the
     stages and cast back to its type: totals that each part counted over its own rows, added up (a NULL key
     is one group, as in GROUP BY). Returns the rows appended."""
-    columns = conn.execute(
-        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-        "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-        (table,),
-    ).fetchall()
-    missing = set(keys) - {name for name, _ in columns}
+    columns = _columns(conn, table)
+    missing = set(keys) - {c.name for c in columns}
     if missing:
         raise ValueError(f"{table} has no column {', '.join(sorted(missing))} to group its stages by")
-    listed = sql.SQL(", ").join(sql.Identifier(name) for name, _ in columns)
+    listed = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
     values = sql.SQL(", ").join(
-        sql.Identifier(name)
-        if name in keys
-        else sql.SQL("sum({})::").format(sql.Identifier(name)) + sql.SQL(type_name)  # the catalog's own type name
-        for name, type_name in columns
-    )
-    parts = sql.SQL(" UNION ALL ").join(
-        sql.SQL("SELECT {} FROM {}").format(listed, _identifier(stage)) for stage in stages
+        sql.Identifier(c.name)
+        if c.name in keys
+        else sql.SQL("sum({})::").format(sql.Identifier(c.name)) + sql.SQL(c.type_name)
+        for c in columns
     )
     grouped = sql.SQL(", ").join(sql.Identifier(key) for key in keys)
     with conn.cursor() as cur:
         cur.execute(
             sql.SQL("INSERT INTO {} ({}) SELECT {} FROM ({}) AS parts GROUP BY {}").format(
-                _identifier(table), listed, values, parts, grouped
+                _identifier(table), listed, values, _union_of(stages, listed), grouped
             )
         )
         return cur.rowcount
