@@ -20,7 +20,8 @@
 -- plan stage_part: insert[part_blocks] paths_insert[part_block_paths] credit_totals_full transitions_apply[all_paths]
 -- plan staged_paths_prepare: paths_truncate
 -- plan staged_finish: transitions_prune unmapped_clear unmapped_channels prune_log
--- plan regroup: regroup_queue regroup_paths credit_totals_clear[regroup] credit_totals_full[regroup] transitions_clear[regroup] transitions_apply[regroup_paths] transitions_prune[regroup] unmapped_clear[regroup] unmapped_channels[regroup]
+-- plan regroup_take: regroup_queue
+-- plan regroup: regroup_paths credit_totals_clear[regroup] credit_totals_full[regroup] transitions_clear[regroup] transitions_apply[regroup_paths] transitions_prune[regroup] unmapped_clear[regroup] unmapped_channels[regroup]
 -- plan organization_finish: credit_totals_clear[organization] credit_totals_full[organization] organization_paths transitions_clear[organization] transitions_apply[organization_paths] transitions_prune[organization] unmapped_clear[organization] unmapped_channels[organization]
 -- = ANY (array) keeps the plan on the lead_id indexes (a join would scan the whole table).
 -- scope changed_credits: AND la.lead_id = ANY ((SELECT array_agg(lead_id) FROM _ac_changed)::uuid[])

@@ -127,14 +127,21 @@ WHERE (l.id IS NULL OR l.deleted_at IS NOT NULL)
 CREATE UNIQUE INDEX ON _la_changed (lead_id);
 ANALYZE _la_changed;
 
+-- step: truncations_seen
+-- The truncation markers this snapshot sees (the parts' snapshot): a parallel rebuild read the mirror as
+-- re-copied after them, so its load consumes them (`deletions_staged`). ctids: the rows stay put until a
+-- refresh of lead_attribution, which holds its lock for the whole rebuild, deletes them.
+SELECT coalesce(array_agg(ctid::text), '{}') FROM analytics.crm_lead_deletions WHERE lead_id IS NULL;
+
 -- step: deletions_staged
 -- After a parallel rebuild's load (its parts read an older snapshot than this transaction): the queued
 -- deletions it covered are consumed, those of leads it still holds (deleted after its snapshot) are left
--- for the next refresh, and so is a truncation marker (a re-copy after the snapshot hides rows from the
--- parts; the next refresh's anti-join and the re-copy's new stamps repair that).
+-- for the next refresh, and so is a truncation marker queued after that snapshot (a re-copy after it hides
+-- rows from the parts; the next refresh's anti-join and the re-copy's new stamps repair that). The markers
+-- its parts saw are consumed: left, they made the next refresh anti-join the whole mirror (1.1 s at 1M).
 DELETE FROM analytics.crm_lead_deletions q
-WHERE q.lead_id IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM lead_attribution la WHERE la.lead_id = q.lead_id);
+WHERE (q.lead_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM lead_attribution la WHERE la.lead_id = q.lead_id))
+   OR (q.lead_id IS NULL AND q.ctid = ANY (%(truncations_seen)s::tid[]));
 
 -- step: quarantine_clear_full
 DELETE FROM quarantine WHERE stage = 'lead_attribution';
