@@ -211,6 +211,29 @@ def _latency(crm: str, bi: str, idle_seconds: float) -> tuple[tuple[float, float
     return _percentiles(idle.latencies), _percentiles(busy.latencies), len(idle.latencies), len(busy.latencies)
 
 
+class _Wal:
+    """The WAL the server wrote since `start()`, in MB (the whole server's: run nothing else beside it)."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.lsn = ""
+
+    def _current(self) -> str:
+        with connect(self.admin_url, "admin", APPLICATION, autocommit=True) as conn:
+            row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+        assert row is not None
+        return str(row[0])
+
+    def start(self) -> None:
+        self.lsn = self._current()
+
+    def megabytes(self) -> float:
+        with connect(self.admin_url, "admin", APPLICATION, autocommit=True) as conn:
+            row = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)", [self.lsn]).fetchone()
+        assert row is not None
+        return float(row[0]) / 1e6
+
+
 def _check_exact(crm: str, bi: str) -> None:
     source, mirror = mirror_fingerprints(crm, bi, "leads")
     if source != mirror:
@@ -229,11 +252,16 @@ def bench(admin_url: str, rows: int, small: int, repeat: int) -> list[Row]:
         generated = _generate(crm, rows)
         print(f"  {generated:.1f} s; measuring ...", file=sys.stderr)
         pipes, syncs, rss = [], [], 0.0
+        wal, pipe_wal, sync_wal = _Wal(admin_url), 0.0, 0.0
         for attempt in range(repeat):
             _reset_mirror(bi)
+            wal.start()
             pipes.append(_pipe(psql, crm, bi))
+            pipe_wal = wal.megabytes()
             _reset_mirror(bi)
+            wal.start()
             engine, _, peak = _sync_child(crm, bi)
+            sync_wal = wal.megabytes()
             syncs.append(engine)
             rss = max(rss, peak)
             print(f"  round {attempt + 1}: pipe {pipes[-1]:.2f} s, sync {syncs[-1]:.2f} s", file=sys.stderr)
@@ -248,8 +276,11 @@ def bench(admin_url: str, rows: int, small: int, repeat: int) -> list[Row]:
             )
         )
         out.append(Row(f"peak RSS, full sync of {rows:,} leads", f"{rss:.0f} MB", target="<= 100 MB"))
+        out.append(Row("WAL of the full sync (last round)", f"{sync_wal:,.0f} MB", f"pipe {pipe_wal:,.0f} MB"))
         started = time.monotonic()
+        wal.start()
         flagged = mark_attribution_synced(crm, bi)
+        receipt_wal = wal.megabytes()
         out.append(
             Row(
                 f"CRM receipt (attribution_synced) for {flagged:,} leads",
@@ -257,6 +288,7 @@ def bench(admin_url: str, rows: int, small: int, repeat: int) -> list[Row]:
                 target="(not in the pipe)",
             )
         )
+        out.append(Row("WAL of that receipt (CRM)", f"{receipt_wal:,.0f} MB"))
         _check_exact(crm, bi)
         idle = sorted(run_sync(crm, bi).seconds for _ in range(3))[1]
         out.append(Row("re-sync, nothing changed (6 tables, engine)", f"{idle:.3f} s", target="<= 0.2 s"))
