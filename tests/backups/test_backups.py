@@ -19,6 +19,7 @@ from hyperdash_pipeline.backup.archive import BackupError, backup_time, create_b
 from hyperdash_pipeline.backup.crypto import KEY_VAR, BackupFileError
 from hyperdash_pipeline.backup.restore import drop_database, restore_backup
 from hyperdash_pipeline.definitions import defs
+from hyperdash_pipeline.settings import DAGSTER_URL_VAR
 from tests.support.sync_data import populate
 
 CRM_TABLES = ("contacts", "leads", "deals", "tasks", "notes", "activities", "sync_tombstones")
@@ -137,6 +138,8 @@ def test_backup_and_restore_commands(databases, tmp_path, monkeypatch) -> None:
         "HYPERDASH_BACKUP_DIR": str(tmp_path),
         KEY_VAR: "a passphrase",
         "HYPERDASH_HOME": str(tmp_path),
+        # Every URL given, so the command starts no embedded server (one left running after the test otherwise).
+        DAGSTER_URL_VAR: databases.bi_url,
     }
     command = [sys.executable, "-m", "hyperdash_pipeline.cli"]
     made = subprocess.run([*command, "backup", "--database", "bi"], env=env, capture_output=True, text=True)
