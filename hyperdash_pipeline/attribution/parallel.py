@@ -1,11 +1,16 @@
-"""Full attribution rebuilds split by ranges of table blocks across several BI sessions.
+"""Full attribution rebuilds split across several BI sessions.
 
 One INSERT ... SELECT runs in one backend, so a bigger BI server does not rebuild a single statement sooner.
 The refresh exports its snapshot (`pg_export_snapshot`) and N sessions import it (`SET TRANSACTION
 SNAPSHOT`), so every part reads exactly the data the refresh's own transaction reads, as `pg_dump -j` does.
-Each part (a range of the blocks of the table it reads) writes its rows into stage tables of its own and
-commits on its own; one transaction then loads the stages into the stored tables (attribution/staging.py),
-so a reader sees every organization as it was until that commit, rebuilt after it.
+Each part writes its rows into stage tables of its own and commits on its own; one transaction then loads the
+stages into the stored tables (attribution/staging.py), so a reader sees every organization as it was until
+that commit, rebuilt after it.
+
+A part of lead_attribution is a range of the mirror's blocks (`Part`), read in the order the rows lie on disk.
+A part of the credits is a range of lead ids (`LeadRange`): their statement reads lead_attribution by its
+lead_id index, in id order, as the one-session rebuild does; a block range there made each part walk the
+whole index and drop the other parts' rows (`la.ctid` is checked on the row, after it is fetched).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -46,15 +51,34 @@ _END_OF_TABLE = (1 << 32) - 1
 @dataclass(frozen=True)
 class Part:
     """The rows stored in blocks first <= block < stop of the table a part reads (crm_raw.leads for
-    lead_attribution, lead_attribution for the credits): read by a TID range scan, in the order they lie
-    on disk, so N parts read the table once between them. Ranges of lead ids or organizations instead made
-    each part probe the whole table by index, in random order: 1.4-1.6x the one session's server CPU."""
+    lead_attribution): read by a TID range scan, in the order they lie on disk, so N parts read the table once
+    between them. Ranges of lead ids or organizations instead made each part of lead_attribution probe the
+    mirror by index, in random order, where one session reads it in order: 1.4-1.6x its server CPU."""
 
     first: int
     stop: int
 
     def params(self) -> dict[str, Any]:
         return {"first_tid": f"({self.first},0)", "stop_tid": f"({self.stop},0)"}
+
+
+@dataclass(frozen=True)
+class LeadRange:
+    """The rows whose lead id lies in low..high (both included) of the table a part reads (lead_attribution for
+    the credits), read by its lead_id index."""
+
+    low: UUID
+    high: UUID
+
+    def params(self) -> dict[str, Any]:
+        return {"low_lead": self.low, "high_lead": self.high}
+
+
+class _PartLike(Protocol):
+    def params(self) -> dict[str, Any]: ...
+
+
+P = TypeVar("P", bound=_PartLike)
 
 
 def max_parts(parallelism: int) -> int:
@@ -72,6 +96,32 @@ def plan_parts(blocks: int, parallelism: int, min_part_blocks: int | None = None
     count = max(1, min(max_parts(parallelism), blocks // max(1, floor)))
     bounds = [blocks * i // count for i in range(count)] + [_END_OF_TABLE]
     return [Part(bounds[i], bounds[i + 1]) for i in range(count)]
+
+
+def plan_lead_ranges(sample: list[UUID], count: int) -> list[LeadRange]:
+    """At most `count` ranges of lead ids that tile the whole uuid space, cut at evenly spaced entries of `sample`
+    (sorted ids standing for the table's rows: its ANALYZE histogram), so each range holds about as many rows.
+    Fewer ranges when the sample has fewer distinct cuts; one when it is empty."""
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    cuts = sorted({sample[len(sample) * i // count] for i in range(1, count)} - {LOWEST_UUID}) if sample else []
+    lows = [LOWEST_UUID, *cuts]
+    highs = [UUID(int=cut.int - 1) for cut in cuts] + [HIGHEST_UUID]
+    return [LeadRange(low, high) for low, high in zip(lows, highs, strict=True)]
+
+
+def lead_id_sample(conn: psycopg.Connection, table: str) -> list[UUID]:
+    """The lead ids of `table`'s ANALYZE histogram (pg_stats: sorted, rows spread evenly between them), or, before
+    any ANALYZE, 64 evenly spaced uuids (random version-4 ids spread evenly over the uuid space)."""
+    schema, name = table.split(".")
+    row = conn.execute(
+        "SELECT histogram_bounds::text::uuid[] FROM pg_stats "
+        "WHERE schemaname = %s AND tablename = %s AND attname = 'lead_id' AND NOT inherited",
+        (schema, name),
+    ).fetchone()
+    if row and row[0]:
+        return list(row[0])
+    return [UUID(int=((1 << 128) * i) // 64) for i in range(64)]
 
 
 def table_blocks(conn: psycopg.Connection, table: str) -> int:
@@ -102,9 +152,9 @@ def export_snapshot(conn: psycopg.Connection) -> str:
 def run_parts(
     conn: psycopg.Connection,
     snapshot: str,
-    parts: list[Part],
+    parts: list[P],
     parallelism: int,
-    work: Callable[[psycopg.Connection, Part], tuple[int, ...]],
+    work: Callable[[psycopg.Connection, P], tuple[int, ...]],
 ) -> tuple[int, ...]:
     """Run `work` for every part in its own transaction on `snapshot`, in up to `parallelism` new sessions
     (same server, user, password and settings as `conn`). What `work` returned, summed element by element.
@@ -112,7 +162,7 @@ def run_parts(
     The first failure stops the sessions from starting new parts and is raised; parts already committed stay
     (each is a complete rebuild of its organizations from the snapshot).
     """
-    pending: queue.Queue[Part] = queue.Queue()
+    pending: queue.Queue[P] = queue.Queue()
     for part in parts:
         pending.put(part)
     failed = threading.Event()
@@ -143,8 +193,8 @@ def run_parts(
 def _run_part(
     conn: psycopg.Connection,
     snapshot: str,
-    part: Part,
-    work: Callable[[psycopg.Connection, Part], tuple[int, ...]],
+    part: P,
+    work: Callable[[psycopg.Connection, P], tuple[int, ...]],
 ) -> tuple[int, ...]:
     with conn.transaction():
         conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))

@@ -7,11 +7,11 @@ work as one transaction. Refreshes of the same table are serialised by an adviso
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg.rows import dict_row
@@ -19,9 +19,12 @@ from psycopg.rows import dict_row
 from hyperdash_pipeline.attribution import markov
 from hyperdash_pipeline.attribution.models import MODELS
 from hyperdash_pipeline.attribution.parallel import (
+    LeadRange,
     Part,
     export_snapshot,
+    lead_id_sample,
     max_parts,
+    plan_lead_ranges,
     plan_parts,
     run_parts,
     table_blocks,
@@ -38,6 +41,8 @@ from hyperdash_pipeline.transforms import (
     snapshot_transaction,
     trigger_disabled,
 )
+
+P = TypeVar("P", Part, LeadRange)
 
 LEAD_ATTRIBUTION = "lead_attribution"
 ATTRIBUTION_CREDITS = "attribution_credits"
@@ -181,7 +186,7 @@ def _load_all_leads(conn: psycopg.Connection, steps: Transform, params: dict[str
     return counts["quarantine_insert"], counts["organizations"]
 
 
-def _stages_by_part(parts: list[Part], stages: Stages) -> dict[Part, dict[str, str]]:
+def _stages_by_part(parts: Sequence[P], stages: Stages) -> dict[P, dict[str, str]]:
     """Each part's own stage tables (Transform.run's `tables`): no two parts append to the same table."""
     return {part: stages.of_part(number) for number, part in enumerate(parts)}
 
@@ -424,13 +429,16 @@ def _stage_credits(
     conn: psycopg.Connection, steps: Transform, params: dict[str, Any], parallelism: int, stages: Stages
 ) -> None:
     """Every attributed lead's credits and path written into the stage tables by `parallelism` sessions, a
-    part (a range of lead_attribution's blocks) per transaction on one exported snapshot (attribution/staging.py)."""
+    part (a range of lead ids, as many as lead_attribution's blocks allow) per transaction on one exported
+    snapshot (attribution/staging.py)."""
     with snapshot_transaction(conn):
         snapshot = export_snapshot(conn)
-        parts = plan_parts(table_blocks(conn, f"public.{LEAD_ATTRIBUTION}"), parallelism)
+        table = f"public.{LEAD_ATTRIBUTION}"
+        count = len(plan_parts(table_blocks(conn, table), parallelism))
+        parts = plan_lead_ranges(lead_id_sample(conn, table), count)
         tables = _stages_by_part(parts, stages)
 
-        def stage_part(part_conn: psycopg.Connection, part: Part) -> tuple[int, ...]:
+        def stage_part(part_conn: psycopg.Connection, part: LeadRange) -> tuple[int, ...]:
             # As the one-session rebuild's sort, in memory: a part sorts its share of the touches.
             part_conn.execute("SELECT set_config('work_mem', %s, true)", (FULL_CREDITS_WORK_MEM,))
             return (steps.run(part_conn, "stage_part", {**params, **part.params()}, tables=tables[part])["insert"],)

@@ -1,6 +1,6 @@
-"""Parallel full attribution rebuild (issue #18): split by ranges of table blocks across BI sessions writing
-stage tables, loaded in one transaction: the same tables as the one-session rebuild, nothing of a failed one,
-and a plan that covers every block exactly once."""
+"""Parallel full attribution rebuild (issue #18): split by ranges of table blocks (lead_attribution) and of lead
+ids (the credits) across BI sessions writing stage tables, loaded in one transaction: the same tables as the
+one-session rebuild, nothing of a failed one, and plans that cover every block and every lead id exactly once."""
 
 from __future__ import annotations
 
@@ -15,7 +15,15 @@ from hypothesis import strategies as st
 
 from hyperdash_pipeline.attribution import parallel
 from hyperdash_pipeline.attribution import refresh as refresh_module
-from hyperdash_pipeline.attribution.parallel import MIN_PART_BLOCKS, PARTS_PER_SESSION, plan_parts
+from hyperdash_pipeline.attribution.parallel import (
+    HIGHEST_UUID,
+    LOWEST_UUID,
+    MIN_PART_BLOCKS,
+    PARTS_PER_SESSION,
+    lead_id_sample,
+    plan_lead_ranges,
+    plan_parts,
+)
 from hyperdash_pipeline.attribution.refresh import (
     refresh_attribution_credits,
     refresh_lead_attribution,
@@ -202,6 +210,50 @@ def test_plan_keeps_a_small_table_whole() -> None:
 def test_plan_refuses_no_sessions() -> None:
     with pytest.raises(ValueError, match="parallelism must be >= 1"):
         plan_parts(10, 0)
+    with pytest.raises(ValueError, match="count must be >= 1"):
+        plan_lead_ranges([], 0)
+
+
+@given(sample=st.lists(st.uuids()).map(sorted), count=st.integers(min_value=1, max_value=8))
+def test_lead_ranges_cover_every_lead_id_once(sample: list[uuid.UUID], count: int) -> None:
+    """The credits' parts tile the uuid space: from the lowest id to the highest, each starting one past where the
+    last ended, so every lead falls in exactly one part, whatever ids the table holds; at most `count` of them."""
+    ranges = plan_lead_ranges(sample, count)
+    assert ranges[0].low == LOWEST_UUID and ranges[-1].high == HIGHEST_UUID
+    assert all(r.low <= r.high for r in ranges)
+    assert all(a.high.int + 1 == b.low.int for a, b in itertools.pairwise(ranges))
+    assert 1 <= len(ranges) <= count
+
+
+@given(sample=st.sets(st.uuids(), min_size=8, max_size=300).map(sorted), count=st.integers(min_value=1, max_value=8))
+def test_lead_ranges_split_the_sample_evenly(sample: list[uuid.UUID], count: int) -> None:
+    """Cut at evenly spaced ids of the table's histogram, the parts hold as many of its ids as each other, to one."""
+    sizes = [sum(r.low <= x <= r.high for x in sample) for r in plan_lead_ranges(sample, count)]
+    assert len(sizes) == count and max(sizes) - min(sizes) <= 1
+
+
+def test_lead_ranges_from_the_statistics_hold_about_equal_leads(databases: Databases) -> None:
+    """On a stored lead_attribution, ranges cut at its ANALYZE histogram hold every lead once and about as many
+    each (a part's share of the rebuild); before any ANALYZE, evenly spaced uuids still cover every lead."""
+    with psycopg.connect(databases.bi_url) as conn:
+        before = plan_lead_ranges(lead_id_sample(conn, "public.lead_attribution"), 3)
+        _generate(conn, leads=3_000)
+        _rebuild(conn, parallelism=1)
+        ranges = plan_lead_ranges(lead_id_sample(conn, "public.lead_attribution"), 3)
+        counts = [
+            _count(conn, "SELECT count(*) FROM lead_attribution WHERE lead_id BETWEEN %s AND %s", (r.low, r.high))
+            for r in (*ranges, *before)
+        ]
+        conn.rollback()
+    assert len(ranges) == 3 and sum(counts[:3]) == 3_000
+    assert all(abs(count - 1_000) <= 100 for count in counts[:3]), counts
+    assert len(before) == 3 and sum(counts[3:]) == 3_000
+
+
+def _count(conn: psycopg.Connection, query: str, params: tuple[Any, ...]) -> int:
+    row = conn.execute(query, params).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 @pytest.mark.parametrize(("cores", "expected"), [(1, 1), (2, 2), (3, 3), (4, 4), (8, 4)])

@@ -5,9 +5,10 @@
 -- Parameters: full (bool), since_run_id (bigint), lookback (interval), half_life_days (float8),
 -- collapse (bool), models (text[]).
 -- One organization's rebuild (plan `part`) also gets organizations (uuid[]), low, high (uuid); a part of a parallel
--- full rebuild (plan `stage_part`, attribution/parallel.py) gets first_tid, stop_tid (tid); it writes its own stage
--- tables (attribution/staging.py), its campaign totals and transitions counted from its own rows, which the
--- load adds up.
+-- full rebuild (plan `stage_part`, attribution/parallel.py) gets low_lead, high_lead (uuid); it writes its own stage
+-- tables (attribution/staging.py): its paths, campaign totals and transitions are read from its own stage of the
+-- credits, which holds only its leads (no filter: filtering them again by the part's blocks cost ~1 s a part at
+-- 1M leads), and the load adds the totals and transitions up.
 --
 -- plan changed: changed changed_index
 -- plan rebuild_prepare: truncate
@@ -17,7 +18,7 @@
 -- plan paths_incremental: paths_insert[changed_paths] paths_delta_new transitions_apply[path_delta] transitions_prune unmapped_clear unmapped_channels prune_log
 -- plan paths_full: paths_insert transitions_apply[all_paths] transitions_prune unmapped_clear unmapped_channels prune_log
 -- plan part: defer_totals regroup_flag delete_credits delete_gone_credits delete_paths delete_gone_paths insert[part_credits] paths_insert[part_paths]
--- plan stage_part: insert[part_blocks] paths_insert[part_block_paths] credit_totals_full transitions_apply[all_paths]
+-- plan stage_part: insert[part_lead_range] paths_insert credit_totals_full transitions_apply[all_paths]
 -- plan staged_paths_prepare: paths_truncate
 -- plan staged_finish: transitions_prune unmapped_clear unmapped_channels prune_log
 -- plan regroup_take: regroup_queue
@@ -29,9 +30,8 @@
 -- The path deltas: the incremental ones, or on a full rebuild every stored path, counted once.
 -- scope path_delta: _path_delta
 -- scope all_paths: (SELECT p.*, 1 AS delta FROM analytics.attribution_paths AS p)
--- A part of a parallel full rebuild: the attributed leads stored in a range of lead_attribution's blocks.
--- scope part_blocks: AND la.ctid >= %(first_tid)s::tid AND la.ctid < %(stop_tid)s::tid
--- scope part_block_paths: AND c.lead_id IN (SELECT la.lead_id FROM lead_attribution la WHERE la.ctid >= %(first_tid)s::tid AND la.ctid < %(stop_tid)s::tid)
+-- A part of a parallel full rebuild: the attributed leads of a range of lead ids.
+-- scope part_lead_range: AND la.lead_id BETWEEN %(low_lead)s::uuid AND %(high_lead)s::uuid
 -- One organization's attributed leads (the credits of a lead moved away are still stored under the old organization until
 -- its new organization's part replaces them).
 -- scope part_credits: AND la.organization_id = ANY (%(organizations)s::uuid[]) AND la.lead_id BETWEEN %(low)s::uuid AND %(high)s::uuid
