@@ -282,8 +282,8 @@ def refresh_lead_attribution(
 
     Incremental unless `full` or never run: recomputes leads synced since the watermark, leads whose
     won deals changed and leads that were deleted; logs them for attribution_credits. A full rebuild with
-    `parallelism` > 1 is split by ranges of table blocks across that many BI sessions writing stage tables, then
-    loaded in one transaction (attribution/parallel.py, attribution/staging.py).
+    `parallelism` > 1 is split by ranges of the mirror's blocks across that many BI sessions writing stage tables,
+    then loaded in one transaction (attribution/parallel.py, attribution/staging.py).
     """
     steps = load_transform(LEAD_ATTRIBUTION_SQL)
     with serialised(conn, _lock_key(LEAD_ATTRIBUTION)), ExitStack() as stack:
@@ -384,8 +384,8 @@ def refresh_attribution_credits(
     """Recompute analytics.attribution_credits for the leads lead_attribution changed since the last run
     (all leads on a full rebuild: requested, first run, new settings, lead_attribution rebuilt, or the
     UNLOGGED credits table found empty after a crash). A full rebuild with `parallelism` > 1 is split by
-    ranges of table blocks across that many BI sessions writing stage tables, then loaded in one
-    transaction (attribution/parallel.py, attribution/staging.py)."""
+    ranges of lead ids across that many BI sessions writing stage tables, then loaded in one transaction
+    (attribution/parallel.py, attribution/staging.py)."""
     settings = settings or CreditSettings()
     steps = load_transform(CREDITS_SQL)
     with serialised(conn, _lock_key(ATTRIBUTION_CREDITS)):
