@@ -20,7 +20,7 @@ import pytest
 
 from hyperdash_pipeline.embedded import database_url, start_embedded, stop_embedded
 from hyperdash_pipeline.migrate import migrate_all
-from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, TEST_PG_URL_VAR, libpq_url
+from hyperdash_pipeline.settings import BI_URL_VAR, CRM_URL_VAR, HOME_VAR, TEST_PG_URL_VAR, libpq_url
 from tests.support.postgres import Databases, PgServer, Templates
 
 _RUN_TAG = uuid.uuid4().hex[:8]
@@ -43,6 +43,19 @@ def home_dir() -> Iterator[Path]:
     """A fresh folder for a HYPERDASH_HOME (an embedded server may run under it)."""
     path = _traversable_tmp_dir("home-")
     yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test runs on a HYPERDASH_HOME of its own, never the checkout's `.hyperdash`: a test that writes
+    the webhook spool or a report, or a CLI call missing a URL (which starts the embedded server there), would
+    otherwise touch the developer's own state, and leave a server running in it after the suite. A server
+    started under this home is stopped afterwards. Tests that need a particular home set their own."""
+    path = _traversable_tmp_dir("home-")
+    monkeypatch.setenv(HOME_VAR, str(path))
+    yield path
+    stop_embedded(path)
     shutil.rmtree(path, ignore_errors=True)
 
 
