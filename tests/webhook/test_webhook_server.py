@@ -29,7 +29,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from hyperdash_pipeline.cli import main
-from hyperdash_pipeline.settings import CRM_URL_VAR
+from hyperdash_pipeline.settings import CRM_URL_VAR, HOME_VAR
 from hyperdash_pipeline.webhook.openapi import openapi_document
 from hyperdash_pipeline.webhook.signing import signed_headers
 from tests.support.ports import free_port
@@ -57,14 +57,18 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(pg_server: Any, templates: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """A migrated CRM, one organization's secret made by the real CLI, and the server on a free port."""
+    """A migrated CRM, one organization's secret made by the real CLI, and the server on a free port, both on a
+    HYPERDASH_HOME of this module's own (the secret's key and the spool; a module's fixture runs before the
+    per-test home is set)."""
     database = f"hd_webhook_live_{uuid.uuid4().hex[:8]}"
     crm_url = pg_server.create_database(database, template=templates.crm)
     organization_id, port = str(uuid.uuid4()), free_port()
-    log = tmp_path_factory.mktemp("webhook") / "webhook.log"
+    folder = tmp_path_factory.mktemp("webhook")
+    log = folder / "webhook.log"
     out = io.StringIO()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CRM_URL_VAR, crm_url)
+        patch.setenv(HOME_VAR, str(folder / "home"))
         with contextlib.redirect_stdout(out):
             assert main(["webhook-secret", "--organization", organization_id, "--slug", "lp-acme"]) == 0
         command = [sys.executable, "-m", "hyperdash_pipeline.cli", "webhook", "--port", str(port), "--workers", "2"]
