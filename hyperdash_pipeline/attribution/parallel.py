@@ -78,7 +78,7 @@ class _PartLike(Protocol):
     def params(self) -> dict[str, Any]: ...
 
 
-P = TypeVar("P", bound=_PartLike)
+PartT = TypeVar("PartT", bound=_PartLike)
 
 
 def max_parts(parallelism: int) -> int:
@@ -86,14 +86,20 @@ def max_parts(parallelism: int) -> int:
     return parallelism * PARTS_PER_SESSION
 
 
+def part_count(blocks: int, parallelism: int, min_part_blocks: int | None = None) -> int:
+    """How many parts a table of `blocks` blocks is cut into for `parallelism` sessions: parallelism x
+    PARTS_PER_SESSION, fewer when a part would hold less than `min_part_blocks` (default MIN_PART_BLOCKS)."""
+    if parallelism < 1:
+        raise ValueError(f"parallelism must be >= 1, got {parallelism}")
+    floor = MIN_PART_BLOCKS if min_part_blocks is None else min_part_blocks
+    return max(1, min(max_parts(parallelism), blocks // max(1, floor)))
+
+
 def plan_parts(blocks: int, parallelism: int, min_part_blocks: int | None = None) -> list[Part]:
     """Cut a table of `blocks` blocks into parallelism x PARTS_PER_SESSION equal block ranges of at least
     `min_part_blocks` (default MIN_PART_BLOCKS). Every block falls in exactly one part; the last part also
     takes any block added after `blocks` was read."""
-    if parallelism < 1:
-        raise ValueError(f"parallelism must be >= 1, got {parallelism}")
-    floor = MIN_PART_BLOCKS if min_part_blocks is None else min_part_blocks
-    count = max(1, min(max_parts(parallelism), blocks // max(1, floor)))
+    count = part_count(blocks, parallelism, min_part_blocks)
     bounds = [blocks * i // count for i in range(count)] + [_END_OF_TABLE]
     return [Part(bounds[i], bounds[i + 1]) for i in range(count)]
 
@@ -152,9 +158,9 @@ def export_snapshot(conn: psycopg.Connection) -> str:
 def run_parts(
     conn: psycopg.Connection,
     snapshot: str,
-    parts: list[P],
+    parts: list[PartT],
     parallelism: int,
-    work: Callable[[psycopg.Connection, P], tuple[int, ...]],
+    work: Callable[[psycopg.Connection, PartT], tuple[int, ...]],
 ) -> tuple[int, ...]:
     """Run `work` for every part in its own transaction on `snapshot`, in up to `parallelism` new sessions
     (same server, user, password and settings as `conn`). What `work` returned, summed element by element.
@@ -162,7 +168,7 @@ def run_parts(
     The first failure stops the sessions from starting new parts and is raised; parts already committed stay
     (each is a complete rebuild of its organizations from the snapshot).
     """
-    pending: queue.Queue[P] = queue.Queue()
+    pending: queue.Queue[PartT] = queue.Queue()
     for part in parts:
         pending.put(part)
     failed = threading.Event()
@@ -193,8 +199,8 @@ def run_parts(
 def _run_part(
     conn: psycopg.Connection,
     snapshot: str,
-    part: P,
-    work: Callable[[psycopg.Connection, P], tuple[int, ...]],
+    part: PartT,
+    work: Callable[[psycopg.Connection, PartT], tuple[int, ...]],
 ) -> tuple[int, ...]:
     with conn.transaction():
         conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -21,9 +21,11 @@ from hyperdash_pipeline.attribution.models import MODELS
 from hyperdash_pipeline.attribution.parallel import (
     LeadRange,
     Part,
+    PartT,
     export_snapshot,
     lead_id_sample,
     max_parts,
+    part_count,
     plan_lead_ranges,
     plan_parts,
     run_parts,
@@ -41,8 +43,6 @@ from hyperdash_pipeline.transforms import (
     snapshot_transaction,
     trigger_disabled,
 )
-
-P = TypeVar("P", Part, LeadRange)
 
 LEAD_ATTRIBUTION = "lead_attribution"
 ATTRIBUTION_CREDITS = "attribution_credits"
@@ -186,7 +186,7 @@ def _load_all_leads(conn: psycopg.Connection, steps: Transform, params: dict[str
     return counts["quarantine_insert"], counts["organizations"]
 
 
-def _stages_by_part(parts: Sequence[P], stages: Stages) -> dict[P, dict[str, str]]:
+def _stages_by_part(parts: Sequence[PartT], stages: Stages) -> dict[PartT, dict[str, str]]:
     """Each part's own stage tables (Transform.run's `tables`): no two parts append to the same table."""
     return {part: stages.of_part(number) for number, part in enumerate(parts)}
 
@@ -434,8 +434,7 @@ def _stage_credits(
     with snapshot_transaction(conn):
         snapshot = export_snapshot(conn)
         table = f"public.{LEAD_ATTRIBUTION}"
-        count = len(plan_parts(table_blocks(conn, table), parallelism))
-        parts = plan_lead_ranges(lead_id_sample(conn, table), count)
+        parts = plan_lead_ranges(lead_id_sample(conn, table), part_count(table_blocks(conn, table), parallelism))
         tables = _stages_by_part(parts, stages)
 
         def stage_part(part_conn: psycopg.Connection, part: LeadRange) -> tuple[int, ...]:

@@ -30,7 +30,7 @@ from hyperdash_pipeline.attribution.refresh import (
     refresh_markov_attribution,
 )
 from hyperdash_pipeline.attribution.staging import STAGE_PREFIX
-from hyperdash_pipeline.transforms import Transform, sql_steps
+from hyperdash_pipeline.transforms import Transform, scalar, sql_steps
 from tests.support.attribution_support import lead, upsert_leads
 from tests.support.postgres import Databases
 
@@ -241,19 +241,13 @@ def test_lead_ranges_from_the_statistics_hold_about_equal_leads(databases: Datab
         _rebuild(conn, parallelism=1)
         ranges = plan_lead_ranges(lead_id_sample(conn, "public.lead_attribution"), 3)
         counts = [
-            _count(conn, "SELECT count(*) FROM lead_attribution WHERE lead_id BETWEEN %s AND %s", (r.low, r.high))
+            scalar(conn, "SELECT count(*) FROM lead_attribution WHERE lead_id BETWEEN %s AND %s", (r.low, r.high))
             for r in (*ranges, *before)
         ]
         conn.rollback()
     assert len(ranges) == 3 and sum(counts[:3]) == 3_000
     assert all(abs(count - 1_000) <= 100 for count in counts[:3]), counts
     assert len(before) == 3 and sum(counts[3:]) == 3_000
-
-
-def _count(conn: psycopg.Connection, query: str, params: tuple[Any, ...]) -> int:
-    row = conn.execute(query, params).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 @pytest.mark.parametrize(("cores", "expected"), [(1, 1), (2, 2), (3, 3), (4, 4), (8, 4)])
