@@ -73,6 +73,22 @@ class LeadRange:
     def params(self) -> dict[str, Any]:
         return {"low_lead": self.low, "high_lead": self.high}
 
+    def partition_bound(self) -> sql.Composed:
+        """This range as a range partition's bound on lead_id (`FOR VALUES ...`: upper bound excluded)."""
+        low = sql.SQL("MINVALUE") if self.low == LOWEST_UUID else sql.Literal(self.low)
+        high = sql.SQL("MAXVALUE") if self.high == HIGHEST_UUID else sql.Literal(UUID(int=self.high.int + 1))
+        return sql.SQL("FROM ({}) TO ({})").format(low, high)
+
+    def partition_check(self) -> sql.Composed:
+        """A CHECK that states exactly the partition constraint of `partition_bound`, so that PostgreSQL attaches
+        a table holding it without scanning its rows (it proves the constraint from this one)."""
+        conditions: list[sql.Composable] = [sql.SQL("lead_id IS NOT NULL")]
+        if self.low != LOWEST_UUID:
+            conditions.append(sql.SQL("lead_id >= {}").format(sql.Literal(self.low)))
+        if self.high != HIGHEST_UUID:
+            conditions.append(sql.SQL("lead_id < {}").format(sql.Literal(UUID(int=self.high.int + 1))))
+        return sql.SQL("CHECK ({})").format(sql.SQL(" AND ").join(conditions))
+
 
 class _PartLike(Protocol):
     def params(self) -> dict[str, Any]: ...

@@ -31,7 +31,14 @@ from hyperdash_pipeline.attribution.parallel import (
     run_parts,
     table_blocks,
 )
-from hyperdash_pipeline.attribution.staging import Stages, load_stage, load_summed, staged
+from hyperdash_pipeline.attribution.staging import (
+    Stages,
+    load_stage,
+    load_summed,
+    replace_partitions,
+    seal_as_partition,
+    staged,
+)
 from hyperdash_pipeline.settings import read_sql
 from hyperdash_pipeline.transforms import (
     WORK_MEM,
@@ -57,6 +64,9 @@ TRANSITIONS_KEY = ("organization_id", "dimension", "from_state", "to_state")
 # What the parts of a parallel credits rebuild write (attribution/staging.py): their credits and paths, and the
 # campaign totals and Markov transitions of those, which the load adds up.
 CREDITS_STAGED = (CREDITS_STORAGE, PATHS_STORAGE, CREDIT_TOTALS, TRANSITIONS)
+# Partitioned by range of lead_id (migration 1807): a parallel rebuild's parts seal their stages of these as
+# partitions and the load attaches them, with no copy and no index build (attribution/staging.py).
+PARTITIONED_BY_LEAD = (CREDITS_STORAGE, PATHS_STORAGE)
 # Keeps analytics.campaign_credit_totals per inserted statement (migration 0302); a full load regroups instead.
 CREDIT_TOTALS_TRIGGER = "credit_totals_insert"
 # The step files; each declares its plans (the order of its steps) in its header.
@@ -384,8 +394,9 @@ def refresh_attribution_credits(
     """Recompute analytics.attribution_credits for the leads lead_attribution changed since the last run
     (all leads on a full rebuild: requested, first run, new settings, lead_attribution rebuilt, or the
     UNLOGGED credits table found empty after a crash). A full rebuild with `parallelism` > 1 is split by
-    ranges of lead ids across that many BI sessions writing stage tables, then loaded in one transaction
-    (attribution/parallel.py, attribution/staging.py)."""
+    ranges of lead ids across that many BI sessions writing stage tables, each sealed as the partition of its
+    range, then attached in place of the stored partitions in one transaction (attribution/parallel.py,
+    attribution/staging.py)."""
     settings = settings or CreditSettings()
     steps = load_transform(CREDITS_SQL)
     with serialised(conn, _lock_key(ATTRIBUTION_CREDITS)):
@@ -408,10 +419,12 @@ def refresh_attribution_credits(
             if not reason or parallelism <= 1:
                 return _refresh_credits_serial(conn, steps, params, settings, config, state, reason)
         with staged(conn, CREDITS_STAGED, max_parts(parallelism), indexed=(TRANSITIONS,)) as stages:
-            _stage_credits(conn, steps, params, parallelism, stages)
+            parts, touches = _stage_credits(conn, steps, params, parallelism, stages)
             # A new transaction: the parts committed on their own, the first one's snapshot does not see them.
             with snapshot_transaction(conn):
-                touches, leads, unmapped, unmapped_touches = _load_staged_credits(conn, steps, params, config, stages)
+                leads, unmapped, unmapped_touches = _load_staged_credits(
+                    conn, steps, params, config, stages, parts, touches
+                )
     written = touches * len(settings.models)
     return CreditsStats(
         full=True,
@@ -427,10 +440,11 @@ def refresh_attribution_credits(
 
 def _stage_credits(
     conn: psycopg.Connection, steps: Transform, params: dict[str, Any], parallelism: int, stages: Stages
-) -> None:
+) -> tuple[list[LeadRange], int]:
     """Every attributed lead's credits and path written into the stage tables by `parallelism` sessions, a
     part (a range of lead ids, as many as lead_attribution's blocks allow) per transaction on one exported
-    snapshot (attribution/staging.py)."""
+    snapshot (attribution/staging.py); each part's credits and paths sealed as the partition of its range.
+    Returns the parts, in the order of their stages, and the touches they wrote."""
     with snapshot_transaction(conn):
         snapshot = export_snapshot(conn)
         table = f"public.{LEAD_ATTRIBUTION}"
@@ -440,34 +454,43 @@ def _stage_credits(
         def stage_part(part_conn: psycopg.Connection, part: LeadRange) -> tuple[int, ...]:
             # As the one-session rebuild's sort, in memory: a part sorts its share of the touches.
             part_conn.execute("SELECT set_config('work_mem', %s, true)", (FULL_CREDITS_WORK_MEM,))
-            return (steps.run(part_conn, "stage_part", {**params, **part.params()}, tables=tables[part])["insert"],)
+            touches = steps.run(part_conn, "stage_part", {**params, **part.params()}, tables=tables[part])["insert"]
+            for table in PARTITIONED_BY_LEAD:
+                seal_as_partition(part_conn, tables[part][table], table, part.partition_check())
+            return (touches,)
 
-        run_parts(conn, snapshot, parts, parallelism, stage_part)
+        totals = run_parts(conn, snapshot, parts, parallelism, stage_part)
+    return parts, (totals or (0,))[0]
 
 
 def _load_staged_credits(
-    conn: psycopg.Connection, steps: Transform, params: dict[str, Any], config: dict[str, Any], stages: Stages
-) -> tuple[int, int, int, int]:
-    """The staged credits and paths in place of the stored ones, as the one-session rebuild loads its own; the
-    campaign totals and transitions the parts counted, added up; unmapped labels listed, the change log pruned,
-    the state saved. Returns (touches, leads credited, unmapped labels, unmapped touches)."""
-    conn.execute("SELECT set_config('work_mem', %s, true)", (FULL_CREDITS_WORK_MEM,))
+    conn: psycopg.Connection,
+    steps: Transform,
+    params: dict[str, Any],
+    config: dict[str, Any],
+    stages: Stages,
+    parts: Sequence[LeadRange],
+    touches: int,
+) -> tuple[int, int, int]:
+    """The sealed stages of the credits and paths attached in place of the stored partitions; the campaign totals
+    and transitions the parts counted, added up; unmapped labels listed, the change log pruned, the state saved
+    (`touches`: what the parts wrote). Returns (leads credited, unmapped labels, unmapped touches)."""
     steps.run(conn, "rebuild_prepare", params)  # its TRUNCATE empties the campaign totals too (migration 0302)
-    with bulk_load(conn, CREDITS_STORAGE), trigger_disabled(conn, CREDITS_STORAGE, CREDIT_TOTALS_TRIGGER):
-        touches = load_stage(conn, stages.of_table(CREDITS_STORAGE), CREDITS_STORAGE)
+    steps.run(conn, "staged_paths_prepare", params)  # the paths and the transitions
+    for table in PARTITIONED_BY_LEAD:
+        # Part n wrote stage n (_stages_by_part); stages past the last part (fewer parts than sessions) are empty.
+        used = stages.of_table(table)[: len(parts)]
+        bounds = [part.partition_bound() for part in parts]
+        replace_partitions(conn, table, list(zip(used, bounds, strict=True)))
     load_summed(conn, stages.of_table(CREDIT_TOTALS), CREDIT_TOTALS, CREDIT_TOTALS_KEY)
-    steps.run(conn, "staged_paths_prepare", params)
-    with bulk_load(conn, PATHS_STORAGE):
-        load_stage(conn, stages.of_table(PATHS_STORAGE), PATHS_STORAGE)
     load_summed(conn, stages.of_table(TRANSITIONS), TRANSITIONS, TRANSITIONS_KEY)
-    conn.execute("SELECT set_config('work_mem', %s, true)", (WORK_MEM,))
     steps.run(conn, "staged_finish", params)
     _regroup(conn, steps, params)
     consume_row_changes(conn, ATTRIBUTION_CREDITS)  # a full rebuild: the whole table's count is saved
     leads = int(scalar(conn, "SELECT count(*) FROM lead_attribution"))
     rows = touches * len(params["models"])
     _save_state(conn, ATTRIBUTION_CREDITS, last_run_id=params["upto_run_id"], config=config, credit_rows=rows)
-    return touches, leads, *_unmapped(conn)
+    return leads, *_unmapped(conn)
 
 
 def _regroup(conn: psycopg.Connection, steps: Transform, params: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """Parallel full attribution rebuild (issue #18): split by ranges of table blocks (lead_attribution) and of lead
-ids (the credits) across BI sessions writing stage tables, loaded in one transaction: the same tables as the
-one-session rebuild, nothing of a failed one, and plans that cover every block and every lead id exactly once."""
+ids (the credits) across BI sessions writing stage tables, loaded in one transaction (the credits' and paths'
+attached as the partitions of their ranges): the same tables as the one-session rebuild, nothing of a failed
+one, and plans that cover every block and every lead id exactly once."""
 
 from __future__ import annotations
 
@@ -182,6 +183,86 @@ def test_parallel_rebuild_leaves_every_organization_complete(databases: Database
     assert credits.full and credits.reason == "first run"
     assert len(per_org) == 5 and all(live == attributed for _, live, attributed in per_org)
     assert credit_rows and credits.row_count == credit_rows[0] and credits.leads_recomputed == 2_000
+
+
+def _partitions(conn: psycopg.Connection, table: str) -> list[tuple[str, str, str, list[str]]]:
+    """(name, bound, persistence, constraints but NOT NULL ones: PostgreSQL 18 lists those too) of each partition of
+    `table`, by name (<table>_<part number>)."""
+    rows = conn.execute(
+        "SELECT c.oid::regclass::text, pg_get_expr(c.relpartbound, c.oid), c.relpersistence,"
+        " array(SELECT conname FROM pg_constraint WHERE conrelid = c.oid AND contype <> 'n' ORDER BY 1)"
+        " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass",
+        (table,),
+    ).fetchall()
+    conn.rollback()
+    return sorted(rows)
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_a_split_credits_rebuild_attaches_each_parts_range_as_a_partition(databases: Databases) -> None:
+    """The credits and paths are partitioned by lead id (migration 1807): a split rebuild leaves one UNLOGGED
+    partition per part, bounded by its range of lead ids, each with its primary key and nothing else, the
+    bounds tiling every lead id; a rebuild with fewer parts replaces them all; a one-session rebuild and an
+    incremental refresh keep writing through them."""
+    with psycopg.connect(databases.bi_url) as conn:
+        assert [p[1] for p in _partitions(conn, "analytics.attribution_touch_credits")] == [
+            "FOR VALUES FROM (MINVALUE) TO (MAXVALUE)"
+        ]
+        _generate(conn, leads=3_000)
+        refresh_lead_attribution(conn, full=True)
+        ranges = plan_lead_ranges(lead_id_sample(conn, "public.lead_attribution"), 3)
+        conn.rollback()
+        refresh_attribution_credits(conn, full=True, parallelism=3)
+        for table in ("analytics.attribution_touch_credits", "analytics.attribution_paths"):
+            name = table.split(".")[1]
+            partitions = _partitions(conn, table)
+            assert [p[0] for p in partitions] == [f"{name}_{n}" for n in range(3)]
+            assert [p[2] for p in partitions] == ["u", "u", "u"], "a partition is not UNLOGGED"
+            assert [p[3] for p in partitions] == [[f"{name}_{n}_pkey"] for n in range(3)]
+            bounds = [p[1] for p in partitions]
+            assert bounds[0].startswith("FOR VALUES FROM (MINVALUE) TO ('")
+            cuts = [str(r.low) for r in ranges[1:]]
+            assert bounds[0].endswith(f"TO ('{cuts[0]}')")
+            assert bounds[1] == f"FOR VALUES FROM ('{cuts[0]}') TO ('{cuts[1]}')"
+            assert bounds[2] == f"FOR VALUES FROM ('{cuts[1]}') TO (MAXVALUE)"
+            counts = [scalar(conn, f"SELECT count(*) FROM {p[0]}") for p in partitions]
+            conn.rollback()
+            assert all(count > 0 for count in counts), counts
+        split = _tables(conn)
+
+        refresh_attribution_credits(conn, full=True, parallelism=2)
+        assert len(_partitions(conn, "analytics.attribution_paths")) == 2
+        assert _tables(conn) == split
+        refresh_attribution_credits(conn, full=True, parallelism=1)
+        assert _tables(conn) == split
+        _change(conn)
+        incremental, serial = _refreshed_then_rebuilt(conn)
+        assert len(_partitions(conn, "analytics.attribution_touch_credits")) == 2
+        assert _stage_tables(conn) == []
+    for table in TABLES:
+        assert incremental[table] == serial[table], f"{table}: incremental over the partitions differs"
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_partitions_set_logged_stay_logged_after_a_split_rebuild(databases: Databases) -> None:
+    """An operator who set the credits' partitions LOGGED (for streaming replicas) keeps them LOGGED: a split
+    rebuild attaches LOGGED partitions in their place, with the same rows as a one-session rebuild."""
+    with psycopg.connect(databases.bi_url) as conn:
+        _generate(conn, leads=2_000)
+        refresh_lead_attribution(conn, full=True)
+        refresh_attribution_credits(conn, full=True)
+        expected = _tables(conn)
+        tables = ("analytics.attribution_touch_credits", "analytics.attribution_paths")
+        for name in [p[0] for table in tables for p in _partitions(conn, table)]:
+            conn.execute(f"ALTER TABLE {name} SET LOGGED")
+        conn.commit()
+        refresh_attribution_credits(conn, full=True, parallelism=2)
+        persistence = {table: [p[2] for p in _partitions(conn, table)] for table in tables}
+        assert _tables(conn) == expected
+    assert persistence == {
+        "analytics.attribution_touch_credits": ["p", "p"],
+        "analytics.attribution_paths": ["p", "p"],
+    }
 
 
 @given(blocks=st.integers(min_value=0, max_value=100_000), parallelism=st.integers(min_value=1, max_value=8))

@@ -156,7 +156,11 @@ def test_credits_lost_by_crash_recovery_are_rebuilt(bi: psycopg.Connection) -> N
     first = refresh_attribution_credits(bi)
     before = fetch_all(bi, "SELECT * FROM analytics.attribution_credits ORDER BY lead_id, model, touch_index")
     assert first.row_count == len(before) == 15
-    persistence = "SELECT relpersistence AS p FROM pg_class WHERE oid = %s::regclass"
+    # Partitioned (migration 1807): its partitions hold the rows, and they are UNLOGGED.
+    persistence = (
+        "SELECT c.relpersistence AS p FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = %s::regclass"
+    )
     assert fetch_all(bi, persistence, (CREDITS_STORAGE,)) == [{"p": "u"}]
     # What crash recovery does to an UNLOGGED table (and to the paths and transitions beside it).
     bi.execute(f"TRUNCATE {CREDITS_STORAGE}, analytics.attribution_paths, analytics.markov_transitions")

@@ -299,3 +299,50 @@ def test_wide_credits_migration_keeps_the_credits(empty_database, tmp_path: Path
         assert kind.fetchone() == ("v",)
         stored = conn.execute("SELECT count(*) FROM analytics.attribution_touch_credits").fetchone()
         assert stored == (3,)
+
+
+def test_partitioning_migration_keeps_the_credits_and_paths(empty_database, tmp_path: Path):
+    """1807 moves the credits storage and the paths into tables partitioned by lead id: every row is still
+    there, in one UNLOGGED partition, the contract view reads the same and the campaign totals' triggers fire."""
+    folder = tmp_path / "bi"
+    folder.mkdir()
+    for path in sorted((SQL_DIR / "bi").glob("*.sql")):
+        if path.stem < "1807":
+            shutil.copy(path, folder)
+    apply_migrations(empty_database, folder, "BI")
+    org, lead_a, lead_b = (f"00000000-0000-0000-0000-00000000000{c}" for c in "1ab")
+    contract = "SELECT * FROM analytics.attribution_credits ORDER BY lead_id, model, touch_index"
+    with psycopg.connect(empty_database) as conn:
+        conn.execute(
+            "INSERT INTO analytics.attribution_touch_credits (organization_id, lead_id, touch_index, channel,"
+            " campaign_id, linear, linear_revenue, channel_raw, touches) VALUES"
+            " (%(org)s, %(a)s, 0, 'paid_social', 'c1', 0.5, 0, 'meta', 1),"
+            " (%(org)s, %(a)s, 1, 'email', '(email)', 0.5, 0, 'newsletter', 2),"
+            " (%(org)s, %(b)s, 0, 'paid_search', 'g1', 1, 123.456789, 'google', 1)",
+            {"org": org, "a": lead_a, "b": lead_b},
+        )
+        conn.execute(
+            "INSERT INTO analytics.attribution_paths VALUES (%s, %s, false, '{paid_social,email}', '{c1,(email)}'),"
+            " (%s, %s, true, '{paid_search}', '{g1}')",
+            (lead_a, org, lead_b, org),
+        )
+        before = conn.execute(contract).fetchall()
+        paths = conn.execute("SELECT * FROM analytics.attribution_paths ORDER BY lead_id").fetchall()
+        totals = conn.execute("SELECT * FROM analytics.campaign_credit_totals ORDER BY campaign_id").fetchall()
+    apply_migrations(empty_database, SQL_DIR / "bi", "BI")
+    with psycopg.connect(empty_database) as conn:
+        assert conn.execute(contract).fetchall() == before
+        assert conn.execute("SELECT * FROM analytics.attribution_paths ORDER BY lead_id").fetchall() == paths
+        for table in ("attribution_touch_credits", "attribution_paths"):
+            kind = conn.execute("SELECT relkind FROM pg_class WHERE oid = %s::regclass", (f"analytics.{table}",))
+            assert kind.fetchone() == ("p",)
+            partitions = conn.execute(
+                "SELECT c.oid::regclass::text, c.relpersistence FROM pg_inherits i JOIN pg_class c"
+                " ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass",
+                (f"analytics.{table}",),
+            ).fetchall()
+            assert partitions == [(f"{table}_0", "u")]
+        assert conn.execute("SELECT * FROM analytics.campaign_credit_totals ORDER BY campaign_id").fetchall() == totals
+        conn.execute("DELETE FROM analytics.attribution_touch_credits WHERE lead_id = %s", (lead_b,))
+        left = conn.execute("SELECT campaign_id, touches FROM analytics.campaign_credit_totals ORDER BY 1").fetchall()
+    assert left == [("(email)", 1), ("c1", 1)]

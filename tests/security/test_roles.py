@@ -97,7 +97,8 @@ def test_sync_analytics_and_webhook_run_under_their_roles(
         mirrored = conn.execute("SELECT count(*) FROM crm_raw.leads").fetchone()
         attributed = conn.execute("SELECT count(*) FROM public.lead_attribution").fetchone()
         conn.execute("SELECT count(*) FROM analytics.campaign_lead_quality")
-    assert mirrored == (41,) and attributed == (41,)
+        credited = conn.execute("SELECT count(DISTINCT lead_id) FROM analytics.attribution_credits").fetchone()
+    assert mirrored == (41,) and attributed == (41,) and credited == (41,)
 
     # Each role, outside its grants, is refused.
     assert refused(crm_sync, "UPDATE leads SET name = 'x'")  # only the receipt column
@@ -109,6 +110,7 @@ def test_sync_analytics_and_webhook_run_under_their_roles(
     assert refused(as_role(databases.crm_url, roles.bi_writer), "SELECT id FROM leads")  # BI's owner, not the CRM's
     assert refused(analyst, "DELETE FROM analytics.campaign_lead_quality")
     assert refused(analyst, "SELECT * FROM public.sync_state")
+    assert refused(analyst, "SELECT * FROM public.attribution_touch_credits_0")  # through the view only
     assert not refused(crm_webhook, "SELECT organization_id FROM webhook_sources LIMIT 1")
 
 
