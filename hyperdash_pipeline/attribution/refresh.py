@@ -477,10 +477,10 @@ def _load_staged_credits(
     (`touches`: what the parts wrote). Returns (leads credited, unmapped labels, unmapped touches)."""
     steps.run(conn, "rebuild_prepare", params)  # its TRUNCATE empties the campaign totals too (migration 0302)
     steps.run(conn, "staged_paths_prepare", params)  # the paths and the transitions
+    bounds = [part.partition_bound() for part in parts]
     for table in PARTITIONED_BY_LEAD:
         # Part n wrote stage n (_stages_by_part); stages past the last part (fewer parts than sessions) are empty.
         used = stages.of_table(table)[: len(parts)]
-        bounds = [part.partition_bound() for part in parts]
         replace_partitions(conn, table, list(zip(used, bounds, strict=True)))
     load_summed(conn, stages.of_table(CREDIT_TOTALS), CREDIT_TOTALS, CREDIT_TOTALS_KEY)
     load_summed(conn, stages.of_table(TRANSITIONS), TRANSITIONS, TRANSITIONS_KEY)

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from hyperdash_pipeline.transforms import scalar
+
 STAGE_PREFIX = "rebuild_stage_"
 
 
@@ -99,12 +101,14 @@ def staged(
 
 def _logged_partitions(conn: psycopg.Connection, table: str) -> bool:
     """True when `table` is partitioned and one of its partitions is LOGGED."""
-    row = conn.execute(
-        "SELECT EXISTS (SELECT FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-        " WHERE i.inhparent = %s::regclass AND c.relpersistence = 'p')",
-        (table,),
-    ).fetchone()
-    return bool(row and row[0])
+    return bool(
+        scalar(
+            conn,
+            "SELECT EXISTS (SELECT FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = %s::regclass AND c.relpersistence = 'p')",
+            (table,),
+        )
+    )
 
 
 def _drop_stages(conn: psycopg.Connection, tables: Sequence[str]) -> None:
@@ -184,14 +188,15 @@ def seal_as_partition(conn: psycopg.Connection, stage: str, table: str, check: s
     """Make a filled stage of the partitioned `table` ready to be attached as its partition, in the part's own
     transaction (so the parts do it side by side): the table's primary key, built once over the stage, and `check`
     (the partition's constraint, LeadRange.partition_check). The load then attaches it as it is."""
-    row = conn.execute(
+    key = scalar(
+        conn,
         "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
         (table,),
-    ).fetchone()
-    if row is None:
+    )
+    if key is None:
         raise ValueError(f"{table} has no primary key for its stage {stage} to copy")
     relation = _identifier(stage)
-    conn.execute(sql.SQL("ALTER TABLE {} ADD ").format(relation) + sql.SQL(row[0]))
+    conn.execute(sql.SQL("ALTER TABLE {} ADD ").format(relation) + sql.SQL(key))
     conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(relation, sql.Identifier(_BOUND_CHECK)) + check)
 
 
@@ -211,13 +216,14 @@ def replace_partitions(conn: psycopg.Connection, table: str, stages: Sequence[tu
         relation = _identifier(stage)
         conn.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES ").format(parent, relation) + bound)
         conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(relation, sql.Identifier(_BOUND_CHECK)))
-        key = conn.execute(
+        key = scalar(
+            conn,
             "SELECT conindid::regclass::text FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
             (stage,),
-        ).fetchone()
+        )
         partition = f"{name}_{number}"
         if key is not None:
-            index = sql.SQL(key[0])  # regclass text: already quoted
+            index = sql.SQL(key)  # regclass text: already quoted
             conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(index, sql.Identifier(f"{partition}_pkey")))
         conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(relation, sql.Identifier(partition)))
     conn.execute(sql.SQL("ANALYZE {}").format(parent))
