@@ -7,10 +7,10 @@ Each part writes its rows into stage tables of its own and commits on its own; o
 stages into the stored tables (attribution/staging.py), so a reader sees every organization as it was until
 that commit, rebuilt after it.
 
-A part of lead_attribution is a range of the mirror's blocks (`Part`), read in the order the rows lie on disk.
-A part of the credits is a range of lead ids (`LeadRange`): their statement reads lead_attribution by its
-lead_id index, in id order, as the one-session rebuild does; a block range there made each part walk the
-whole index and drop the other parts' rows (`la.ctid` is checked on the row, after it is fetched).
+A part is a range of lead ids (`LeadRange`). lead_attribution's parts read the mirror (crm_raw.leads) by a
+sequential or bitmap scan filtered on its id, so N parts read it in the order its rows lie on disk; the credits'
+parts read lead_attribution by its lead_id index, in id order, as the one-session rebuild does. Both tables are
+partitioned by the same ranges (migrations 1807, 1808), so each part's stage becomes a partition as it is.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ MAX_DEFAULT_PARALLELISM = 4
 # Fewer sessions than this by default: one. Split into stage tables, 2 sessions rebuilt 1M leads 1.5-1.7x
 # faster than one on 2 cores (docs/distributed.md), so any machine with 2 cores splits.
 MIN_DEFAULT_SPLIT = 2
-# Parts per session: equal block ranges hold about equal work, and each part pays its own planning and JIT
-# compilation (~2 s for the credits' insert at 1M leads), so one each.
+# Parts per session: ranges cut at the ANALYZE histogram hold about equal work, and each part pays its own
+# planning and JIT compilation (~2 s for the credits' insert at 1M leads), so one each.
 PARTS_PER_SESSION = 1
 # No part smaller than this many blocks of the table it reads (8 kB each, ~25-50 leads a block): a part costs
 # a transaction, temp tables and plans, ~10-50 ms, worth paying only for thousands of leads.
@@ -44,28 +44,12 @@ MIN_PART_BLOCKS = 256
 # The lead-id bounds of "every lead" (one organization's rebuild passes these).
 LOWEST_UUID = UUID(int=0)
 HIGHEST_UUID = UUID(int=(1 << 128) - 1)
-# A tid past any block PostgreSQL can address (block numbers are below 2^32 - 1): the last part is open-ended.
-_END_OF_TABLE = (1 << 32) - 1
-
-
-@dataclass(frozen=True)
-class Part:
-    """The rows stored in blocks first <= block < stop of the table a part reads (crm_raw.leads for
-    lead_attribution): read by a TID range scan, in the order they lie on disk, so N parts read the table once
-    between them. Ranges of lead ids or organizations instead made each part of lead_attribution probe the
-    mirror by index, in random order, where one session reads it in order: 1.4-1.6x its server CPU."""
-
-    first: int
-    stop: int
-
-    def params(self) -> dict[str, Any]:
-        return {"first_tid": f"({self.first},0)", "stop_tid": f"({self.stop},0)"}
 
 
 @dataclass(frozen=True)
 class LeadRange:
-    """The rows whose lead id lies in low..high (both included) of the table a part reads (lead_attribution for
-    the credits), read by its lead_id index."""
+    """The rows whose lead id lies in low..high (both included) of the table a part reads: the mirror's id for
+    lead_attribution, lead_attribution's lead_id for the credits."""
 
     low: UUID
     high: UUID
@@ -98,7 +82,7 @@ PartT = TypeVar("PartT", bound=_PartLike)
 
 
 def max_parts(parallelism: int) -> int:
-    """The most parts plan_parts cuts for `parallelism` sessions (the stage tables to make for them)."""
+    """The most parts a rebuild is cut into for `parallelism` sessions (the stage tables to make for them)."""
     return parallelism * PARTS_PER_SESSION
 
 
@@ -109,15 +93,6 @@ def part_count(blocks: int, parallelism: int, min_part_blocks: int | None = None
         raise ValueError(f"parallelism must be >= 1, got {parallelism}")
     floor = MIN_PART_BLOCKS if min_part_blocks is None else min_part_blocks
     return max(1, min(max_parts(parallelism), blocks // max(1, floor)))
-
-
-def plan_parts(blocks: int, parallelism: int, min_part_blocks: int | None = None) -> list[Part]:
-    """Cut a table of `blocks` blocks into parallelism x PARTS_PER_SESSION equal block ranges of at least
-    `min_part_blocks` (default MIN_PART_BLOCKS). Every block falls in exactly one part; the last part also
-    takes any block added after `blocks` was read."""
-    count = part_count(blocks, parallelism, min_part_blocks)
-    bounds = [blocks * i // count for i in range(count)] + [_END_OF_TABLE]
-    return [Part(bounds[i], bounds[i + 1]) for i in range(count)]
 
 
 def plan_lead_ranges(sample: list[UUID], count: int) -> list[LeadRange]:
@@ -132,14 +107,16 @@ def plan_lead_ranges(sample: list[UUID], count: int) -> list[LeadRange]:
     return [LeadRange(low, high) for low, high in zip(lows, highs, strict=True)]
 
 
-def lead_id_sample(conn: psycopg.Connection, table: str) -> list[UUID]:
-    """The lead ids of `table`'s ANALYZE histogram (pg_stats: sorted, rows spread evenly between them), or, before
-    any ANALYZE, 64 evenly spaced uuids (random version-4 ids spread evenly over the uuid space)."""
+def lead_id_sample(conn: psycopg.Connection, table: str, column: str = "lead_id") -> list[UUID]:
+    """The lead ids in `column` of `table`'s ANALYZE histogram (pg_stats: sorted, rows spread evenly between them;
+    of its partitions taken together when it is partitioned), or, before any ANALYZE, 64 evenly spaced uuids
+    (random version-4 ids spread evenly over the uuid space)."""
     schema, name = table.split(".")
     row = conn.execute(
         "SELECT histogram_bounds::text::uuid[] FROM pg_stats "
-        "WHERE schemaname = %s AND tablename = %s AND attname = 'lead_id' AND NOT inherited",
-        (schema, name),
+        "WHERE schemaname = %s AND tablename = %s AND attname = %s "
+        "ORDER BY inherited DESC LIMIT 1",
+        (schema, name, column),
     ).fetchone()
     if row and row[0]:
         return list(row[0])
@@ -147,9 +124,11 @@ def lead_id_sample(conn: psycopg.Connection, table: str) -> list[UUID]:
 
 
 def table_blocks(conn: psycopg.Connection, table: str) -> int:
-    """The blocks `table` holds now: every row the caller's snapshot sees lies below it."""
+    """The blocks `table` holds now, its partitions' when it is partitioned."""
     row = conn.execute(
-        "SELECT pg_relation_size(%s::regclass) / current_setting('block_size')::bigint", (table,)
+        "SELECT sum(pg_relation_size(relid)) / current_setting('block_size')::bigint"
+        " FROM (SELECT %(table)s::regclass AS relid UNION SELECT relid FROM pg_partition_tree(%(table)s::regclass)) t",
+        {"table": table},
     ).fetchone()
     return int(row[0]) if row else 0
 

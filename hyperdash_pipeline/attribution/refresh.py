@@ -20,14 +20,12 @@ from hyperdash_pipeline.attribution import markov
 from hyperdash_pipeline.attribution.models import MODELS
 from hyperdash_pipeline.attribution.parallel import (
     LeadRange,
-    Part,
     PartT,
     export_snapshot,
     lead_id_sample,
     max_parts,
     part_count,
     plan_lead_ranges,
-    plan_parts,
     run_parts,
     table_blocks,
 )
@@ -64,9 +62,10 @@ TRANSITIONS_KEY = ("organization_id", "dimension", "from_state", "to_state")
 # What the parts of a parallel credits rebuild write (attribution/staging.py): their credits and paths, and the
 # campaign totals and Markov transitions of those, which the load adds up.
 CREDITS_STAGED = (CREDITS_STORAGE, PATHS_STORAGE, CREDIT_TOTALS, TRANSITIONS)
-# Partitioned by range of lead_id (migration 1807): a parallel rebuild's parts seal their stages of these as
+# Partitioned by range of lead_id (migrations 1807, 1808): a parallel rebuild's parts seal their stages of these as
 # partitions and the load attaches them, with no copy and no index build (attribution/staging.py).
 PARTITIONED_BY_LEAD = (CREDITS_STORAGE, PATHS_STORAGE)
+LEAD_ATTRIBUTION_STORAGE = f"public.{LEAD_ATTRIBUTION}"
 # Keeps analytics.campaign_credit_totals per inserted statement (migration 0302); a full load regroups instead.
 CREDIT_TOTALS_TRIGGER = "credit_totals_insert"
 # The step files; each declares its plans (the order of its steps) in its header.
@@ -75,7 +74,7 @@ CREDITS_SQL = "transforms/attribution/attribution_credits.sql"
 PARALLEL_SQL = "transforms/attribution/parallel.sql"
 QUARANTINE = "public.quarantine"
 # What the parts of a parallel lead_attribution rebuild write (attribution/staging.py).
-LEAD_ATTRIBUTION_STAGED = (f"public.{LEAD_ATTRIBUTION}", QUARANTINE)
+LEAD_ATTRIBUTION_STAGED = (LEAD_ATTRIBUTION_STORAGE, QUARANTINE)
 ORGANIZATION_SQL = "transforms/attribution/organization.sql"
 # Time-decay weights 2^(-age / half_life) stay clear of float underflow (2^-1022) up to this age.
 MAX_LOOKBACK_HALF_LIVES = 1000
@@ -203,8 +202,11 @@ def _stages_by_part(parts: Sequence[PartT], stages: Stages) -> dict[PartT, dict[
 
 @dataclass(frozen=True)
 class _StagedLeads:
-    """What the parts of a split lead_attribution rebuild counted, and what their snapshot saw of the queue."""
+    """What the parts of a split lead_attribution rebuild wrote and counted, and what their snapshot saw of the
+    queue."""
 
+    parts: list[LeadRange]  # in the order of their stages
+    rows: int
     quarantined: int
     organizations: int
     # The truncation markers of crm_raw.leads queued before the parts' snapshot (ctids; live until this
@@ -215,34 +217,44 @@ class _StagedLeads:
 
 def _stage_all_leads(conn: psycopg.Connection, steps: Transform, parallelism: int, stages: Stages) -> _StagedLeads:
     """Every live lead's row written into the stage tables by `parallelism` sessions, a part (a range of the
-    mirror's blocks) per transaction on one exported snapshot (attribution/staging.py)."""
+    mirror's lead ids, cut at its ANALYZE histogram) per transaction on one exported snapshot; each part's rows
+    sealed as the partition of its range (attribution/staging.py)."""
     with snapshot_transaction(conn):
         snapshot = export_snapshot(conn)
         truncations = scalar(conn, steps.query("truncations_seen")) or []
-        parts = plan_parts(table_blocks(conn, "crm_raw.leads"), parallelism)
+        mirror = "crm_raw.leads"
+        count = part_count(table_blocks(conn, mirror), parallelism)
+        parts = plan_lead_ranges(lead_id_sample(conn, mirror, "id"), count)
         tables = _stages_by_part(parts, stages)
 
-        def stage_part(part_conn: psycopg.Connection, part: Part) -> tuple[int, ...]:
-            counts = steps.run(part_conn, "stage_part", part.params(), tables=tables[part])
-            return counts["quarantine_insert"], counts["organizations"]
+        def stage_part(part_conn: psycopg.Connection, part: LeadRange) -> tuple[int, ...]:
+            # A full rebuild: every deal is checked, as with no deals watermark.
+            counts = steps.run(part_conn, "stage_part", {**part.params(), "deals_wm": None}, tables=tables[part])
+            stage = tables[part][LEAD_ATTRIBUTION_STORAGE]
+            seal_as_partition(part_conn, stage, LEAD_ATTRIBUTION_STORAGE, part.partition_check())
+            quarantined = counts["quarantine_insert"] + counts["deal_quarantine_insert"]
+            return counts["insert"], quarantined, counts["organizations"]
 
         totals = run_parts(conn, snapshot, parts, parallelism, stage_part)
-    quarantined, organizations = totals or (0, 0)
-    return _StagedLeads(quarantined, organizations, list(truncations))
+    rows, quarantined, organizations = totals or (0, 0, 0)
+    return _StagedLeads(parts, rows, quarantined, organizations, list(truncations))
 
 
 def _load_staged_leads(
-    conn: psycopg.Connection, steps: Transform, params: dict[str, Any], stages: Stages, truncations_seen: list[str]
+    conn: psycopg.Connection, steps: Transform, params: dict[str, Any], stages: Stages, staged_leads: _StagedLeads
 ) -> tuple[int, int, int, int]:
-    """The staged rows in place of the stored ones, in the caller's transaction; the deletions and truncation
-    markers queued before the parts' snapshot consumed (the step file's `deletions_staged` says which). Returns
-    the counts (recomputed, removed, outcomes changed, rows) as `counts_full` gives them for a one-session
-    rebuild."""
+    """The sealed stages attached in place of the stored partitions and the staged quarantine loaded, in the
+    caller's transaction; the deletions and truncation markers queued before the parts' snapshot consumed (the
+    step file's `deletions_staged` says which). Returns the counts (recomputed, removed, outcomes changed, rows)
+    as `counts_full` gives them for a one-session rebuild."""
     steps.run(conn, "staged_prepare", params)
     load_stage(conn, stages.of_table(QUARANTINE), QUARANTINE)
-    with bulk_load(conn, LEAD_ATTRIBUTION):
-        written = load_stage(conn, stages.of_table(f"public.{LEAD_ATTRIBUTION}"), f"public.{LEAD_ATTRIBUTION}")
-    steps.run(conn, "staged_finish", {**params, "truncations_seen": truncations_seen})
+    # Part n wrote stage n (_stages_by_part); stages past the last part (fewer parts than sessions) are empty.
+    used = stages.of_table(LEAD_ATTRIBUTION_STORAGE)[: len(staged_leads.parts)]
+    bounds = [part.partition_bound() for part in staged_leads.parts]
+    replace_partitions(conn, LEAD_ATTRIBUTION_STORAGE, list(zip(used, bounds, strict=True)))
+    steps.run(conn, "staged_finish", {**params, "truncations_seen": staged_leads.truncations_seen})
+    written = staged_leads.rows
     return written, 0, int(scalar(conn, "SELECT count(*) FROM _outcome_diff")), written
 
 
@@ -292,8 +304,9 @@ def refresh_lead_attribution(
 
     Incremental unless `full` or never run: recomputes leads synced since the watermark, leads whose
     won deals changed and leads that were deleted; logs them for attribution_credits. A full rebuild with
-    `parallelism` > 1 is split by ranges of the mirror's blocks across that many BI sessions writing stage tables,
-    then loaded in one transaction (attribution/parallel.py, attribution/staging.py).
+    `parallelism` > 1 is split by ranges of lead ids across that many BI sessions writing stage tables, each
+    sealed as the partition of its range, then attached in place of the stored partitions in one transaction
+    (attribution/parallel.py, attribution/staging.py).
     """
     steps = load_transform(LEAD_ATTRIBUTION_SQL)
     with serialised(conn, _lock_key(LEAD_ATTRIBUTION)), ExitStack() as stack:
@@ -323,7 +336,7 @@ def refresh_lead_attribution(
             row_change = consume_row_changes(conn, LEAD_ATTRIBUTION)
             counts: tuple[Any, ...] | None = None
             if stages is not None:
-                counts = _load_staged_leads(conn, steps, params, stages, staged_leads.truncations_seen)
+                counts = _load_staged_leads(conn, steps, params, stages, staged_leads)
                 quarantined = staged_leads.quarantined
                 organizations = placeholders + staged_leads.organizations
             elif full:
@@ -331,7 +344,8 @@ def refresh_lead_attribution(
             else:
                 quarantined, organizations, written_change = _load_changed_leads(conn, steps, params)
                 row_change += written_change
-            quarantined += steps.run(conn, "deal_quarantine", params)["deal_quarantine_insert"]
+            if stages is None:  # else the parts quarantined the deals, and the load cleared the old rows
+                quarantined += steps.run(conn, "deal_quarantine", params)["deal_quarantine_insert"]
             if stages is None and full:
                 counts = conn.execute(steps.query("counts_full")).fetchone()
             elif stages is None:

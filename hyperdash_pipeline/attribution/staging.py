@@ -1,20 +1,21 @@
 """The stage tables of a parallel full rebuild: its parts write there, one transaction loads them into place.
 
-The parts (attribution/parallel.py) run the one-session rebuild's own steps, retargeted at UNLOGGED copies
-of each table's columns, with no index, constraint or trigger to maintain and no WAL to write. Then one
-transaction empties the stored tables, loads the stages into them (transforms.bulk_load: indexes built once)
-and saves the state, so readers see the old tables until that commit and the new ones after it. Writing the
-parts straight into the indexed tables (upserts and deletes, as an organization's rebuild does) cost 2.1-2.6x
-the database CPU of the one-session rebuild and 9x its WAL, which made 2 sessions slower than one.
+The parts (attribution/parallel.py) run the one-session rebuild's own steps, retargeted at copies of each
+table's columns, with no index, constraint or trigger to maintain (UNLOGGED, no WAL, unless they become LOGGED
+partitions). Writing the parts straight into the indexed tables (upserts and deletes, as an organization's
+rebuild does) cost 2.1-2.6x the database CPU of the one-session rebuild and 9x its WAL, which made 2 sessions
+slower than one.
 
 Each part has a stage of its own per table: parts appending to one shared stage waited on each other for its
 extension lock (one 8 kB block at a time in PostgreSQL 15). Copying lead_attribution (1M rows) in two halves
 into one table took as long as one session copying all of it; into two tables, 0.65-0.8 of that.
 
-The credits and their paths are partitioned by range of lead_id (migration 1807), and their parts are ranges of
-lead ids: there each part also builds its stage's primary key and a CHECK of its range (seal_as_partition), and
-the load drops the stored partitions and attaches the stages in their place (replace_partitions), so the copy
-and the index builds leave the load's one transaction (5-7 s at 1M leads, one core idle, down to ~1.5 s).
+lead_attribution, the credits and their paths are partitioned by range of lead_id (migrations 1807, 1808), and
+the parts are ranges of lead ids: each part also builds its stage's keys, indexes and a CHECK of its range
+(seal_as_partition), and one transaction drops the stored partitions and attaches the stages in their place
+(replace_partitions), so the copy and the index builds leave the load's one transaction (at 1M leads 5-7 s for
+each of the two rebuilds, one core idle). The few other staged tables (the quarantine, the credits' totals and
+transitions) are appended or summed into the stored ones by that transaction (load_stage, load_summed).
 
 The stage tables live in `public`, where the analyst role has no default privileges (docs/security.md):
 a stage of the quarantine holds rejected payloads, and the attached partitions stay there.
@@ -186,25 +187,56 @@ _BOUND_CHECK = "partition_bound"
 
 def seal_as_partition(conn: psycopg.Connection, stage: str, table: str, check: sql.Composable) -> None:
     """Make a filled stage of the partitioned `table` ready to be attached as its partition, in the part's own
-    transaction (so the parts do it side by side): the table's primary key, built once over the stage, and `check`
-    (the partition's constraint, LeadRange.partition_check). The load then attaches it as it is."""
-    key = scalar(
-        conn,
-        "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
-        (table,),
-    )
-    if key is None:
-        raise ValueError(f"{table} has no primary key for its stage {stage} to copy")
+    transaction (so the parts do it side by side): `table`'s keys and indexes, each built once over the stage,
+    its CHECK constraints, and `check` (the partition's constraint, LeadRange.partition_check). The load then
+    attaches it as it is. Foreign keys are left to the attach: adding one locks the referenced table against the
+    other parts' inserts into it (SHARE ROW EXCLUSIVE), so two parts would wait on each other."""
     relation = _identifier(stage)
-    conn.execute(sql.SQL("ALTER TABLE {} ADD ").format(relation) + sql.SQL(key))
+    for definition in _stage_constraints(conn, table):
+        conn.execute(sql.SQL("ALTER TABLE {} ADD ").format(relation) + sql.SQL(definition))
+    for number, method_and_columns in enumerate(_plain_indexes(conn, table)):
+        # Named after the stage: names PostgreSQL makes up from the columns collide between parts running at once.
+        index = sql.Identifier(f"{stage.split('.')[1]}_index_{number}")
+        unique = method_and_columns.startswith("UNIQUE ")
+        create = sql.SQL("CREATE UNIQUE INDEX {} ON {} USING " if unique else "CREATE INDEX {} ON {} USING ")
+        conn.execute(create.format(index, relation) + sql.SQL(method_and_columns.removeprefix("UNIQUE ")))
     conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(relation, sql.Identifier(_BOUND_CHECK)) + check)
+
+
+def _stage_constraints(conn: psycopg.Connection, table: str) -> list[str]:
+    """`table`'s primary key, unique and CHECK constraints as `ADD` clauses (a CHECK keeps its name: attaching
+    matches them by name)."""
+    rows = conn.execute(
+        "SELECT CASE WHEN contype = 'c' THEN format('CONSTRAINT %%I ', conname) ELSE '' END"
+        " || pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid = %s::regclass AND contype IN ('p', 'u', 'c') ORDER BY contype DESC, conname",
+        (table,),
+    ).fetchall()
+    if not rows:
+        raise ValueError(f"{table} has no primary key for its stages to copy")
+    return [definition for (definition,) in rows]
+
+
+def _plain_indexes(conn: psycopg.Connection, table: str) -> list[str]:
+    """`table`'s indexes that back no constraint, each as "[UNIQUE ]<method> (<columns>)[ WHERE ...]": its
+    definition after `USING`, to build on a stage."""
+    rows = conn.execute(
+        "SELECT CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END"
+        " || substr(pg_get_indexdef(i.indexrelid), strpos(pg_get_indexdef(i.indexrelid), ' USING ') + 7)"
+        " FROM pg_index i WHERE i.indrelid = %s::regclass"
+        " AND NOT EXISTS (SELECT FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid)"
+        " ORDER BY i.indexrelid",
+        (table,),
+    ).fetchall()
+    return [definition for (definition,) in rows]
 
 
 def replace_partitions(conn: psycopg.Connection, table: str, stages: Sequence[tuple[str, sql.Composable]]) -> None:
     """In the caller's transaction: drop every partition of `table` and attach each sealed stage (seal_as_partition)
-    with its bound (`FROM (..) TO (..)`) in their place, renamed <table>_<n> in `public` (with their primary keys
-    <table>_<n>_pkey), then ANALYZE it (PostgreSQL 15 analyses the partitions with it: a part's own ANALYZE would
-    be done twice). Readers wait on the lock until the commit and then see the new partitions only."""
+    with its bound (`FROM (..) TO (..)`) in their place, renamed <table>_<n> in `public` (with their indexes named
+    as the table's, <table>_<n>_pkey for <table>_pkey), then ANALYZE it (PostgreSQL 15 analyses the partitions
+    with it: a part's own ANALYZE would be done twice). Attaching validates `table`'s foreign keys on each stage.
+    Readers wait on the lock until the commit and then see the new partitions only."""
     parent = _identifier(table)
     name = table.split(".")[1]
     old = conn.execute(
@@ -216,14 +248,22 @@ def replace_partitions(conn: psycopg.Connection, table: str, stages: Sequence[tu
         relation = _identifier(stage)
         conn.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES ").format(parent, relation) + bound)
         conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(relation, sql.Identifier(_BOUND_CHECK)))
-        key = scalar(
-            conn,
-            "SELECT conindid::regclass::text FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'p'",
-            (stage,),
-        )
         partition = f"{name}_{number}"
-        if key is not None:
-            index = sql.SQL(key)  # regclass text: already quoted
-            conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(index, sql.Identifier(f"{partition}_pkey")))
+        _rename_indexes(conn, stage, name, partition)
         conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(relation, sql.Identifier(partition)))
     conn.execute(sql.SQL("ANALYZE {}").format(parent))
+
+
+def _rename_indexes(conn: psycopg.Connection, stage: str, name: str, partition: str) -> None:
+    """Name each index of an attached stage after the partitioned index it is now a partition of, with the table's
+    name `name` replaced by the partition's: <table>_pkey becomes <partition>_pkey."""
+    attached = conn.execute(
+        "SELECT i.inhrelid::regclass::text, p.relname FROM pg_inherits i"
+        " JOIN pg_index x ON x.indexrelid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent"
+        " WHERE x.indrelid = %s::regclass",
+        (stage,),
+    ).fetchall()
+    for index, parent_index in attached:
+        suffix = parent_index.removeprefix(name) if parent_index.startswith(name) else f"_{parent_index}"
+        renamed = sql.Identifier(f"{partition}{suffix}")
+        conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(sql.SQL(index), renamed))  # regclass text: quoted

@@ -6,7 +6,9 @@ SELECT 'constraint' AS kind, c.conname AS name, pg_get_constraintdef(c.oid) AS d
 FROM pg_constraint c
 WHERE c.conrelid = %(table)s::regclass AND c.contype IN ('p', 'u', 'f', 'x')
 UNION ALL
-SELECT 'index', i.relname, pg_get_indexdef(x.indexrelid), 0
+-- A partitioned table's index is printed `ON ONLY` (built on the parent alone, invalid until every partition has
+-- its own); recreated on the whole table instead, as it was.
+SELECT 'index', i.relname, regexp_replace(pg_get_indexdef(x.indexrelid), ' ON ONLY ', ' ON '), 0
 FROM pg_index x
 JOIN pg_class i ON i.oid = x.indexrelid
 WHERE x.indrelid = %(table)s::regclass

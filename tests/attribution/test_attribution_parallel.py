@@ -1,7 +1,7 @@
-"""Parallel full attribution rebuild (issue #18): split by ranges of table blocks (lead_attribution) and of lead
-ids (the credits) across BI sessions writing stage tables, loaded in one transaction (the credits' and paths'
-attached as the partitions of their ranges): the same tables as the one-session rebuild, nothing of a failed
-one, and plans that cover every block and every lead id exactly once."""
+"""Parallel full attribution rebuild (issue #18): split by ranges of lead ids across BI sessions writing stage
+tables, loaded in one transaction (lead_attribution's, the credits' and the paths' attached as the partitions of
+their ranges): the same tables as the one-session rebuild, nothing of a failed one, and plans that cover every
+lead id exactly once."""
 
 from __future__ import annotations
 
@@ -20,10 +20,9 @@ from hyperdash_pipeline.attribution.parallel import (
     HIGHEST_UUID,
     LOWEST_UUID,
     MIN_PART_BLOCKS,
-    PARTS_PER_SESSION,
     lead_id_sample,
+    part_count,
     plan_lead_ranges,
-    plan_parts,
 )
 from hyperdash_pipeline.attribution.refresh import (
     refresh_attribution_credits,
@@ -244,6 +243,54 @@ def test_a_split_credits_rebuild_attaches_each_parts_range_as_a_partition(databa
 
 
 @pytest.mark.usefixtures("small_parts")
+def test_a_split_lead_attribution_rebuild_attaches_each_parts_range_as_a_partition(databases: Databases) -> None:
+    """lead_attribution is partitioned by lead id (migration 1808): a split rebuild leaves one LOGGED partition per
+    part, bounded by its range of the mirror's ids, each with the table's key, indexes and foreign key under the
+    partition's name; a one-session rebuild and an incremental refresh keep writing through them, and upserts
+    still find a lead's row by its unique lead_id."""
+    with psycopg.connect(databases.bi_url) as conn:
+        _generate(conn, leads=3_000)
+        conn.execute("ANALYZE crm_raw.leads")
+        conn.commit()
+        ranges = plan_lead_ranges(lead_id_sample(conn, "crm_raw.leads", "id"), 3)
+        conn.rollback()
+        stats = refresh_lead_attribution(conn, full=True, parallelism=3)
+        partitions = _partitions(conn, "public.lead_attribution")
+        assert [p[0] for p in partitions] == [f"lead_attribution_{n}" for n in range(3)]
+        assert [p[2] for p in partitions] == ["p", "p", "p"], "a partition of lead_attribution is UNLOGGED"
+        assert [p[3] for p in partitions] == [
+            sorted([f"lead_attribution_{n}_pkey", "lead_attribution_organization_id_fkey"]) for n in range(3)
+        ]
+        indexes = conn.execute(
+            "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'public.lead_attribution_1'::regclass"
+            " ORDER BY 1"
+        ).fetchall()
+        conn.rollback()
+        assert [i for (i,) in indexes] == [
+            "lead_attribution_1_campaign_idx",
+            "lead_attribution_1_lead_id_key",
+            "lead_attribution_1_pkey",
+        ]
+        cuts = [str(r.low) for r in ranges[1:]]
+        assert [p[1] for p in partitions] == [
+            f"FOR VALUES FROM (MINVALUE) TO ('{cuts[0]}')",
+            f"FOR VALUES FROM ('{cuts[0]}') TO ('{cuts[1]}')",
+            f"FOR VALUES FROM ('{cuts[1]}') TO (MAXVALUE)",
+        ]
+        counts = [scalar(conn, f"SELECT count(*) FROM {p[0]}") for p in partitions]
+        conn.rollback()
+        assert sum(counts) == stats.row_count == 3_000 and all(count > 500 for count in counts), counts
+        split = _tables(conn)
+        refresh_lead_attribution(conn, full=True, parallelism=1)
+        assert _tables(conn) == split
+        _change(conn)
+        incremental, serial = _refreshed_then_rebuilt(conn)
+        assert _stage_tables(conn) == []
+    for table in TABLES:
+        assert incremental[table] == serial[table], f"{table}: incremental over the partitions differs"
+
+
+@pytest.mark.usefixtures("small_parts")
 def test_partitions_set_logged_stay_logged_after_a_split_rebuild(databases: Databases) -> None:
     """An operator who set the credits' partitions LOGGED (for streaming replicas) keeps them LOGGED: a split
     rebuild attaches LOGGED partitions in their place, with the same rows as a one-session rebuild."""
@@ -266,38 +313,29 @@ def test_partitions_set_logged_stay_logged_after_a_split_rebuild(databases: Data
 
 
 @given(blocks=st.integers(min_value=0, max_value=100_000), parallelism=st.integers(min_value=1, max_value=8))
-def test_plan_covers_every_block_once_and_the_rest_of_the_table(blocks: int, parallelism: int) -> None:
-    """The parts tile the table: from block 0, each starting where the last stopped, the last open-ended (it
-    also takes blocks added after the size was read); at most parallelism x PARTS_PER_SESSION of them."""
-    parts = plan_parts(blocks, parallelism, min_part_blocks=1)
-    assert parts[0].first == 0 and parts[-1].stop >= 2**32 - 1
-    assert all(a.stop == b.first for a, b in itertools.pairwise(parts))
-    assert 1 <= len(parts) <= parallelism * PARTS_PER_SESSION
-
-
-@given(blocks=st.integers(min_value=1, max_value=100_000), parallelism=st.integers(min_value=1, max_value=8))
-def test_plan_parts_are_balanced(blocks: int, parallelism: int) -> None:
-    """The parts' sizes within the table differ by at most one block, so N sessions finish close together."""
-    sizes = [min(part.stop, blocks) - part.first for part in plan_parts(blocks, parallelism, min_part_blocks=1)]
-    assert max(sizes) - min(sizes) <= 1
+def test_part_count_is_one_per_session_within_the_table(blocks: int, parallelism: int) -> None:
+    """At least one part, one per session at most, and none of fewer blocks than the minimum (one part aside)."""
+    count = part_count(blocks, parallelism, min_part_blocks=MIN_PART_BLOCKS)
+    assert 1 <= count <= parallelism
+    assert count == 1 or blocks // count >= MIN_PART_BLOCKS
 
 
 def test_plan_keeps_a_small_table_whole() -> None:
     """Below the minimum part size nothing is split: a part is a transaction, not worth it for a few leads."""
-    assert len(plan_parts(MIN_PART_BLOCKS - 1, parallelism=4)) == 1
-    assert len(plan_parts(MIN_PART_BLOCKS * 3, parallelism=4)) == 3
+    assert part_count(MIN_PART_BLOCKS - 1, parallelism=4) == 1
+    assert part_count(MIN_PART_BLOCKS * 3, parallelism=4) == 3
 
 
 def test_plan_refuses_no_sessions() -> None:
     with pytest.raises(ValueError, match="parallelism must be >= 1"):
-        plan_parts(10, 0)
+        part_count(10, 0)
     with pytest.raises(ValueError, match="count must be >= 1"):
         plan_lead_ranges([], 0)
 
 
 @given(sample=st.lists(st.uuids()).map(sorted), count=st.integers(min_value=1, max_value=8))
 def test_lead_ranges_cover_every_lead_id_once(sample: list[uuid.UUID], count: int) -> None:
-    """The credits' parts tile the uuid space: from the lowest id to the highest, each starting one past where the
+    """The parts tile the uuid space: from the lowest id to the highest, each starting one past where the
     last ended, so every lead falls in exactly one part, whatever ids the table holds; at most `count` of them."""
     ranges = plan_lead_ranges(sample, count)
     assert ranges[0].low == LOWEST_UUID and ranges[-1].high == HIGHEST_UUID

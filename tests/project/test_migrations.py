@@ -346,3 +346,51 @@ def test_partitioning_migration_keeps_the_credits_and_paths(empty_database, tmp_
         conn.execute("DELETE FROM analytics.attribution_touch_credits WHERE lead_id = %s", (lead_b,))
         left = conn.execute("SELECT campaign_id, touches FROM analytics.campaign_credit_totals ORDER BY 1").fetchall()
     assert left == [("(email)", 1), ("c1", 1)]
+
+
+def test_partitioning_migration_keeps_lead_attribution_its_keys_and_grants(empty_database, tmp_path: Path):
+    """1808 moves lead_attribution into a table partitioned by lead id: every row is still there with its id
+    (a random one from before the id was the lead's included), in one LOGGED partition; the grants stay; lead_id
+    is still unique, so an upsert on it replaces the row; the organization must still exist."""
+    folder = tmp_path / "bi"
+    folder.mkdir()
+    for path in sorted((SQL_DIR / "bi").glob("*.sql")):
+        if path.stem < "1808":
+            shutil.copy(path, folder)
+    apply_migrations(empty_database, folder, "BI")
+    org, lead_a, lead_b = (f"00000000-0000-0000-0000-00000000000{c}" for c in "1ab")
+    rows = "SELECT * FROM lead_attribution ORDER BY lead_id"
+    with psycopg.connect(empty_database) as conn:
+        conn.execute("INSERT INTO organizations (id, name, slug) VALUES (%s, 'Org', 'org')", (org,))
+        conn.execute(
+            "INSERT INTO lead_attribution (id, organization_id, lead_id, campaign_id, conversion_date) VALUES"
+            " (gen_random_uuid(), %(org)s, %(a)s, 'c1', '2026-01-01'), (%(b)s, %(org)s, %(b)s, 'c2', '2026-01-02')",
+            {"org": org, "a": lead_a, "b": lead_b},
+        )
+        conn.execute("GRANT SELECT ON lead_attribution TO PUBLIC")
+        before = conn.execute(rows).fetchall()
+    apply_migrations(empty_database, SQL_DIR / "bi", "BI")
+    with psycopg.connect(empty_database) as conn:
+        assert conn.execute(rows).fetchall() == before
+        kind = conn.execute("SELECT relkind FROM pg_class WHERE oid = 'public.lead_attribution'::regclass")
+        assert kind.fetchone() == ("p",)
+        partitions = conn.execute(
+            "SELECT c.oid::regclass::text, c.relpersistence FROM pg_inherits i JOIN pg_class c"
+            " ON c.oid = i.inhrelid WHERE i.inhparent = 'public.lead_attribution'::regclass"
+        ).fetchall()
+        assert partitions == [("lead_attribution_0", "p")]
+        granted = conn.execute("SELECT has_table_privilege('public', 'public.lead_attribution', 'SELECT')")
+        assert granted.fetchone() == (True,)
+        conn.execute(
+            "INSERT INTO lead_attribution (id, organization_id, lead_id, campaign_id, conversion_date)"
+            " VALUES (%(b)s, %(org)s, %(b)s, 'c3', '2026-01-03')"
+            " ON CONFLICT (lead_id) DO UPDATE SET campaign_id = excluded.campaign_id",
+            {"org": org, "b": lead_b},
+        )
+        campaigns = conn.execute("SELECT campaign_id FROM lead_attribution ORDER BY lead_id").fetchall()
+        assert campaigns == [("c1",), ("c3",)]
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            conn.execute(
+                "INSERT INTO lead_attribution (organization_id, lead_id, campaign_id, conversion_date)"
+                " VALUES ('00000000-0000-0000-0000-0000000000ff', gen_random_uuid(), 'c4', '2026-01-04')"
+            )

@@ -111,6 +111,8 @@ def test_sync_analytics_and_webhook_run_under_their_roles(
     assert refused(analyst, "DELETE FROM analytics.campaign_lead_quality")
     assert refused(analyst, "SELECT * FROM public.sync_state")
     assert refused(analyst, "SELECT * FROM public.attribution_touch_credits_0")  # through the view only
+    assert refused(analyst, "SELECT * FROM public.lead_attribution_0")  # through lead_attribution only
+    assert not refused(analyst, "SELECT count(*) FROM public.lead_attribution")
     assert not refused(crm_webhook, "SELECT organization_id FROM webhook_sources LIMIT 1")
 
 

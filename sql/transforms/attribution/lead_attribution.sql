@@ -7,8 +7,8 @@
 -- plan outcomes_changed: deal_changes deal_leads deal_leads_count won[deal_leads] outcome_diff[outcome_leads] outcomes_delete outcomes_upsert
 -- plan full_prepare: deletions quarantine_clear_full leads quarantine_insert organizations campaign_window truncate
 -- plan full_load: cpa_hashed insert planner_defaults
--- plan stage_part: leads[part_blocks] quarantine_insert organizations campaign_window cpa_hashed insert planner_defaults
--- plan staged_prepare: quarantine_clear_full truncate
+-- plan stage_part: leads[part_range] quarantine_insert organizations campaign_window cpa_hashed insert deal_quarantine_insert[part_deals] planner_defaults
+-- plan staged_prepare: quarantine_clear_full
 -- plan staged_finish: deletions_staged
 -- plan organization_part: leads[part_leads] quarantine_insert organizations campaign_window delete_gone_leads added cpa_hashed upsert planner_defaults
 -- plan changed: deletions changed_ids changed changed_after_truncation changed_index quarantine_clear_changed leads[changed_leads] quarantine_insert organizations campaign_window delete_gone added upsert log_changes
@@ -21,8 +21,11 @@
 -- scope deal_leads: AND d.lead_id IN (SELECT lead_id FROM _deal_leads)
 -- scope outcome_leads: AND o.lead_id IN (SELECT lead_id FROM _deal_leads)
 -- scope changed_leads: AND l.id = ANY ((SELECT array_agg(lead_id) FROM _la_changed WHERE live)::uuid[])
--- A part of a parallel full rebuild: the leads stored in a range of the mirror's blocks (attribution/parallel.py).
--- scope part_blocks: AND l.ctid >= %(first_tid)s::tid AND l.ctid < %(stop_tid)s::tid
+-- A part of a parallel full rebuild: the leads of a range of ids (attribution/parallel.py), read by a sequential or
+-- bitmap scan of the mirror in the order its rows lie on disk; the part's stage becomes that range's partition.
+-- scope part_range: AND l.id BETWEEN %(low_lead)s::uuid AND %(high_lead)s::uuid
+-- The deals of a part's leads; those of no lead go to the part holding the lowest ids.
+-- scope part_deals: AND CASE WHEN d.lead_id IS NULL THEN %(low_lead)s::uuid = '00000000-0000-0000-0000-000000000000'::uuid ELSE d.lead_id BETWEEN %(low_lead)s::uuid AND %(high_lead)s::uuid END
 -- scope part_leads: AND l.organization_id = ANY (%(organizations)s::uuid[]) AND l.id BETWEEN %(low)s::uuid AND %(high)s::uuid
 
 -- step: deal_changes
@@ -326,7 +329,10 @@ WHERE q.stage = 'lead_attribution' AND q.source_ref = 'crm_raw.deals/' || d.id
 
 -- step: deal_quarantine_insert
 -- Deals synced since the watermark that cannot count: negative amount, or a lead that does not exist.
-INSERT INTO quarantine (stage, source_ref, reason, payload)
+-- Qualified: a part of the parallel rebuild writes it into its stage. There it reads the parts' snapshot, older
+-- than the refresh's: a deal synced after it is stamped after the refresh's horizon, so the deals' watermark
+-- leaves it to the next refresh.
+INSERT INTO public.quarantine (stage, source_ref, reason, payload)
 SELECT 'lead_attribution', 'crm_raw.deals/' || d.id,
        CASE WHEN d.amount < 0 THEN 'negative deal amount'
             ELSE 'deal refers to a lead that does not exist' END,
@@ -335,7 +341,8 @@ FROM crm_raw.deals d
 WHERE d._synced_at > coalesce(%(deals_wm)s, '-infinity'::timestamptz)
   AND d.deleted_at IS NULL
   AND (d.amount < 0
-       OR (d.lead_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM crm_raw.leads l WHERE l.id = d.lead_id)));
+       OR (d.lead_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM crm_raw.leads l WHERE l.id = d.lead_id)))
+  {scope};
 
 -- step: counts_full
 SELECT (SELECT count(*) FROM _la_new)                AS recomputed,

@@ -1,6 +1,5 @@
 -- Before the parts of a parallel full rebuild (hyperdash_pipeline/attribution/parallel.py): each part is a range
--- of the blocks of the table it reads, rebuilt into stage tables in its own transaction on the snapshot the
--- refresh exported. The parts' steps are in lead_attribution.sql and attribution_credits.sql (plans
+-- of lead ids, rebuilt into stage tables in its own transaction on the snapshot the refresh exported. The parts' steps are in lead_attribution.sql and attribution_credits.sql (plans
 -- `stage_part`).
 --
 -- plan placeholders: organizations
