@@ -82,8 +82,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--parallelism",
         type=_sessions,
         metavar="N",
-        help="BI sessions a full rebuild is split across, by ranges of the mirror's blocks (lead_attribution) and "
-        "of lead ids (the credits) into stage tables (default: "
+        help="BI sessions a full rebuild is split across, by ranges of lead ids written into stage tables and "
+        "attached as the partitions of their ranges (default: "
         "the BI server's max_parallel_workers, at most 4 and this machine's cores)",
     )
     parser.add_argument("--lookback-days", type=int, default=30)

@@ -32,7 +32,7 @@ from hyperdash_pipeline.transforms import WORK_MEM
 
 # At most this many sessions by default: past 4 the rebuild waits on disk and WAL more than on CPU.
 MAX_DEFAULT_PARALLELISM = 4
-# Fewer sessions than this by default: one. Split into stage tables, 2 sessions rebuilt 1M leads 1.5-1.7x
+# Fewer sessions than this by default: one. Split into stage tables, 2 sessions rebuilt 1M leads 1.7x
 # faster than one on 2 cores (docs/distributed.md), so any machine with 2 cores splits.
 MIN_DEFAULT_SPLIT = 2
 # Parts per session: ranges cut at the ANALYZE histogram hold about equal work, and each part pays its own

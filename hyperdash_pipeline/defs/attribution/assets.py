@@ -88,10 +88,10 @@ MARKOV_SCHEMA = TableSchema(
 
 
 PARALLELISM_HELP = (
-    "BI sessions a full rebuild is split across, by ranges of the mirror's blocks (lead_attribution) and of lead "
-    "ids (the credits) written into stage tables and loaded in one transaction, the credits' attached as the "
-    "partitions of their ranges (attribution/parallel.py, attribution/staging.py). Default: the BI server's "
-    "max_parallel_workers, at most 4 and this machine's cores (1.5-1.7x faster at 2 sessions, 1M leads, "
+    "BI sessions a full rebuild is split across, by ranges of lead ids written into stage tables and attached "
+    "in one transaction as the partitions of their ranges (attribution/parallel.py, attribution/staging.py). "
+    "Default: the BI server's "
+    "max_parallel_workers, at most 4 and this machine's cores (1.7-1.75x faster at 2 sessions, 1M leads, "
     "docs/distributed.md)."
 )
 

@@ -1,7 +1,8 @@
 -- Refresh (full or incremental) of public.lead_attribution and analytics.lead_outcomes, run step by step
 -- in one REPEATABLE READ transaction by hyperdash_pipeline.attribution.refresh.refresh_lead_attribution.
 -- Parameters: leads_wm / deals_wm (timestamptz, exclusive; NULL on a full rebuild), run_id (bigint).
--- A part of a parallel full rebuild (attribution/parallel.py) also gets organizations (uuid[]), low, high (uuid).
+-- A part of a parallel full rebuild (attribution/parallel.py) also gets low_lead, high_lead (uuid); one
+-- organization's rebuild gets organizations (uuid[]), low, high (uuid).
 --
 -- plan outcomes: deal_changes won outcome_diff outcomes_delete outcomes_upsert
 -- plan outcomes_changed: deal_changes deal_leads deal_leads_count won[deal_leads] outcome_diff[outcome_leads] outcomes_delete outcomes_upsert
@@ -302,9 +303,12 @@ LEFT JOIN _la_cpa p
 -- step: added
 -- The new rows among those the upsert below writes (the others replace a stored row): with the deleted
 -- ones, they keep the table's row count (attribution_state.lead_rows) without counting the table.
+-- Probed by lead_id, one lookup per row (the LIMIT keeps the join a nested loop): over the partitioned table
+-- (migration 1808) the planner hashed every stored row instead, 0.5 s against 0.1 s for 11k rows at 1M leads.
 CREATE TEMP TABLE _la_added ON COMMIT DROP AS
 SELECT n.lead_id FROM _la_new n
-WHERE NOT EXISTS (SELECT 1 FROM lead_attribution la WHERE la.lead_id = n.lead_id);
+LEFT JOIN LATERAL (SELECT true AS stored FROM lead_attribution la WHERE la.lead_id = n.lead_id LIMIT 1) s ON true
+WHERE s.stored IS NULL;
 
 -- step: upsert
 -- The rows of the live changed leads (or of a part), replaced in place.
