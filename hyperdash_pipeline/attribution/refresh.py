@@ -62,8 +62,9 @@ TRANSITIONS_KEY = ("organization_id", "dimension", "from_state", "to_state")
 # What the parts of a parallel credits rebuild write (attribution/staging.py): their credits and paths, and the
 # campaign totals and Markov transitions of those, which the load adds up.
 CREDITS_STAGED = (CREDITS_STORAGE, PATHS_STORAGE, CREDIT_TOTALS, TRANSITIONS)
-# Partitioned by range of lead_id (migrations 1807, 1808): a parallel rebuild's parts seal their stages of these as
-# partitions and the load attaches them, with no copy and no index build (attribution/staging.py).
+# Partitioned by range of lead_id (migration 1807; lead_attribution too, migration 1808): a parallel rebuild's
+# parts seal their stages of these as partitions and the load attaches them, with no copy and no index build
+# (attribution/staging.py).
 PARTITIONED_BY_LEAD = (CREDITS_STORAGE, PATHS_STORAGE)
 LEAD_ATTRIBUTION_STORAGE = f"public.{LEAD_ATTRIBUTION}"
 # Keeps analytics.campaign_credit_totals per inserted statement (migration 0302); a full load regroups instead.
