@@ -263,14 +263,19 @@ def test_existing_crm_migration_keeps_rows(empty_database):
     )
 
 
-def test_wide_credits_migration_keeps_the_credits(empty_database, tmp_path: Path):
-    """0205 moves analytics.attribution_credits into per-touch storage: the contract relation reads the same."""
+def _migrate_bi_before(database: str, tmp_path: Path, migration: str) -> None:
+    """Apply BI's migrations numbered below `migration` only: the schema as it was before that one."""
     folder = tmp_path / "bi"
     folder.mkdir()
     for path in sorted((SQL_DIR / "bi").glob("*.sql")):
-        if path.stem < "0205":  # the schema as it was before the wide credits
+        if path.stem < migration:
             shutil.copy(path, folder)
-    apply_migrations(empty_database, folder, "BI")
+    apply_migrations(database, folder, "BI")
+
+
+def test_wide_credits_migration_keeps_the_credits(empty_database, tmp_path: Path):
+    """0205 moves analytics.attribution_credits into per-touch storage: the contract relation reads the same."""
+    _migrate_bi_before(empty_database, tmp_path, "0205")  # the schema as it was before the wide credits
     # The columns 0205 knew (1101 appends channel_raw, NULL for credits stored before it).
     contract = (
         "SELECT organization_id, lead_id, touch_index, channel, campaign_id, ad_id, model, credit, revenue_credit"
@@ -304,12 +309,7 @@ def test_wide_credits_migration_keeps_the_credits(empty_database, tmp_path: Path
 def test_partitioning_migration_keeps_the_credits_and_paths(empty_database, tmp_path: Path):
     """1807 moves the credits storage and the paths into tables partitioned by lead id: every row is still
     there, in one UNLOGGED partition, the contract view reads the same and the campaign totals' triggers fire."""
-    folder = tmp_path / "bi"
-    folder.mkdir()
-    for path in sorted((SQL_DIR / "bi").glob("*.sql")):
-        if path.stem < "1807":
-            shutil.copy(path, folder)
-    apply_migrations(empty_database, folder, "BI")
+    _migrate_bi_before(empty_database, tmp_path, "1807")
     org, lead_a, lead_b = (f"00000000-0000-0000-0000-00000000000{c}" for c in "1ab")
     contract = "SELECT * FROM analytics.attribution_credits ORDER BY lead_id, model, touch_index"
     with psycopg.connect(empty_database) as conn:
@@ -352,12 +352,7 @@ def test_partitioning_migration_keeps_lead_attribution_its_keys_and_grants(empty
     """1808 moves lead_attribution into a table partitioned by lead id: every row is still there with its id
     (a random one from before the id was the lead's included), in one LOGGED partition; the grants stay; lead_id
     is still unique, so an upsert on it replaces the row; the organization must still exist."""
-    folder = tmp_path / "bi"
-    folder.mkdir()
-    for path in sorted((SQL_DIR / "bi").glob("*.sql")):
-        if path.stem < "1808":
-            shutil.copy(path, folder)
-    apply_migrations(empty_database, folder, "BI")
+    _migrate_bi_before(empty_database, tmp_path, "1808")
     org, lead_a, lead_b = (f"00000000-0000-0000-0000-00000000000{c}" for c in "1ab")
     rows = "SELECT * FROM lead_attribution ORDER BY lead_id"
     with psycopg.connect(empty_database) as conn:
